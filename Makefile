@@ -1,0 +1,59 @@
+# The single interface: every target installs what it needs (a venv and the local CDK CLI).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CONFIG ?= dify.toml
+CDK := npx --no-install cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export DIFY_CONFIG := $(CONFIG)
+
+.PHONY: synth test lint deploy diff destroy docs sweep clean deps dev-deps
+
+$(VENV)/.deps: requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(VENV)/.dev-deps: $(VENV)/.deps requirements-dev.lock
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.lock
+	touch $@
+
+node_modules/.deps: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(VENV)/.deps node_modules/.deps
+dev-deps: $(VENV)/.dev-deps node_modules/.deps
+
+## synth: synthesize CONFIG (default dify.toml) into cdk.out, offline, and print a summary
+synth: deps
+	$(VENV)/bin/dify-on-aws synth --config $(CONFIG) --out cdk.out
+
+## test: the whole suite (unit, construct assertions, cdk-nag, cfn-lint, runtime handlers)
+test: dev-deps
+	$(PY) -m pytest -q
+
+## lint: ruff and mypy (strict)
+lint: dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+## docs: regenerate docs/configuration.md from the config model
+docs: deps
+	$(VENV)/bin/dify-on-aws docs --out docs/configuration.md
+
+## deploy / diff / destroy: thin wrappers over the local CDK CLI with CONFIG
+deploy: deps
+	$(CDK) deploy --all --require-approval broadening -c config=$(CONFIG)
+
+diff: deps
+	$(CDK) diff --all -c config=$(CONFIG)
+
+destroy: deps
+	$(CDK) destroy --all -c config=$(CONFIG)
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,109 @@
+"""Build and synthesize the CDK app for a config: used by the CLI, the CDK CLI entry and the tests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import cdk_nag
+
+from dify_on_aws.config import DifyConfig
+from dify_on_aws.stack import DifyStack
+
+# Feature flags set in code so the CLI, the CDK CLI and the tests synthesize the same templates.
+FEATURE_FLAGS: dict[str, Any] = {
+    # Server access logs delivered through a bucket policy instead of the legacy log-delivery ACL.
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    "@aws-cdk/aws-ec2:restrictDefaultSecurityGroup": True,
+    "@aws-cdk/aws-iam:minimizePolicies": True,
+    "@aws-cdk/core:enablePartitionLiterals": True,
+    "@aws-cdk/aws-rds:auroraClusterChangeScopeOfInstanceParameterGroupWithEachParameters": True,
+    "@aws-cdk/aws-lambda:recognizeLayerVersion": True,
+    "@aws-cdk/aws-ecs:arnFormatIncludesClusterName": True,
+    "@aws-cdk/aws-ecs:enableImdsBlockingDeprecatedFeature": False,
+    "@aws-cdk/aws-ecs:disableEcsImdsBlocking": True,
+    "@aws-cdk/aws-ecs:reduceEc2FargateCloudWatchPermissions": True,
+    "@aws-cdk/aws-elasticloadbalancingv2:albDualstackWithoutPublicIpv4SecurityGroupRulesDefault": True,
+    "@aws-cdk/aws-cloudfront:defaultSecurityPolicyTLSv1.2_2021": True,
+    "@aws-cdk/aws-lambda:useCdkManagedLogGroup": True,
+}
+
+
+@dataclass(frozen=True)
+class NagViolation:
+    rule: str
+    description: str
+    path: str
+
+
+@dataclass
+class SynthResult:
+    outdir: Path
+    stacks: list[cdk.Stack]
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    violations: list[NagViolation] = field(default_factory=list)
+
+    def template_path(self, stack_name: str) -> Path:
+        return self.outdir / f"{stack_name}.template.json"
+
+
+def build_app(
+    config: DifyConfig, *, outdir: str | None = None, nag: bool = True
+) -> tuple[cdk.App, list[cdk.Stack]]:
+    """Create the app and its stacks. With `nag`, cdk-nag AwsSolutions runs as a validation plugin."""
+    app = cdk.App(outdir=outdir, analytics_reporting=False, context=FEATURE_FLAGS)
+    env = None
+    if config.account or config.region:
+        env = cdk.Environment(account=config.account, region=config.region)
+    stack = DifyStack(
+        app,
+        config.name,
+        config=config,
+        env=env,
+        description=f"Dify {config.images.api} on AWS (dify-on-aws)",
+    )
+    for key, value in {"project": "dify-on-aws", "dify:instance": config.name, **config.tags}.items():
+        cdk.Tags.of(app).add(key, value)
+    if nag:
+        cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
+    return app, [stack]
+
+
+def _violations(outdir: Path) -> list[NagViolation]:
+    report = outdir / "validation-report.json"
+    if not report.is_file():
+        return []
+    data = json.loads(report.read_text(encoding="utf-8"))
+    found: list[NagViolation] = []
+    for plugin in data.get("pluginReports", []):
+        for violation in plugin.get("violations", []):
+            for construct in violation.get("violatingConstructs", []):
+                found.append(
+                    NagViolation(
+                        violation["ruleName"], violation.get("description", ""), construct["constructPath"]
+                    )
+                )
+    return found
+
+
+def synthesize(config: DifyConfig, outdir: str | Path, *, nag: bool = True) -> SynthResult:
+    """Synthesize into `outdir`; cdk-nag findings are collected instead of raised."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    stale = out / "validation-report.json"
+    stale.unlink(missing_ok=True)
+    app, stacks = build_app(config, outdir=str(out), nag=nag)
+    try:
+        app.synth()
+    except RuntimeError as exc:
+        # cdk-nag v3 fails synthesis on findings after writing the templates and the report.
+        if "ValidationFailed" not in str(exc):
+            raise
+    result = SynthResult(outdir=out, stacks=stacks, violations=_violations(out))
+    for stack in stacks:
+        path = result.template_path(stack.artifact_id)
+        result.templates[stack.stack_name] = json.loads(path.read_text(encoding="utf-8"))
+    return result

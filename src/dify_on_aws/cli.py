@@ -1,0 +1,138 @@
+"""`dify-on-aws`: synthesize, validate a config and generate the configuration reference.
+
+Configuration mistakes print one line per problem and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from dify_on_aws.config import ConfigError, DifyConfig, load_config
+
+DEFAULT_CONFIG = "dify.toml"
+EXIT_CONFIG = 2
+EXIT_NAG = 1
+
+
+def _config_path(given: str | None) -> str | None:
+    """An explicit path must exist; the default dify.toml is optional (defaults apply without it)."""
+    if given and given != DEFAULT_CONFIG:
+        return given
+    return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None
+
+
+def _load(given: str | None) -> DifyConfig:
+    return load_config(_config_path(given))
+
+
+def _summary(config: DifyConfig, result_dir: Path, templates: dict[str, dict[str, object]]) -> str:
+    lines = [f"Synthesized {len(templates)} stack(s) into {result_dir}/ (config: {config.name})"]
+    for name, template in templates.items():
+        resources = template.get("Resources", {})
+        assert isinstance(resources, dict)
+        kinds = Counter(str(r.get("Type")) for r in resources.values() if isinstance(r, dict))
+        lines.append(
+            f"  stack {name}: {len(resources)} resources -> {result_dir / (name + '.template.json')}"
+        )
+        top = ", ".join(f"{k.split('::', 1)[-1]} x{n}" for k, n in kinds.most_common(6))
+        lines.append(f"    most common: {top}")
+    images = config.images
+    lines.append(
+        f"  Dify: api/worker {images.api}, web {images.web}, sandbox {images.sandbox}, "
+        f"plugin daemon {images.plugin_daemon} from {images.registry}"
+    )
+    lines.append(
+        f"  data: Aurora PostgreSQL {config.database.engine_version} "
+        f"({config.database.min_acu}-{config.database.max_acu} ACU), Valkey {config.cache.engine_version} "
+        f"{config.cache.node_type}{' multi-AZ' if config.cache.multi_az else ''}, "
+        f"removal policy {config.removal_policy}"
+    )
+    return "\n".join(lines)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from dify_on_aws.app import synthesize  # noqa: PLC0415 - keeps `validate` free of the jsii start-up cost
+
+    config = _load(args.config)
+    result = synthesize(config, args.out)
+    print(_summary(config, result.outdir, result.templates))
+    if result.violations:
+        print(f"\ncdk-nag AwsSolutions: {len(result.violations)} unacknowledged finding(s):", file=sys.stderr)
+        for v in result.violations:
+            print(f"  {v.rule} at {v.path}: {v.description}", file=sys.stderr)
+        return EXIT_NAG
+    print("  cdk-nag AwsSolutions: no unacknowledged findings")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    print(f"{_config_path(args.config) or '(defaults)'}: valid configuration for {config.name}")
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from dify_on_aws.config.reference import render_reference  # noqa: PLC0415
+
+    text = render_reference()
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="dify-on-aws", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    sub = root.add_subparsers(dest="command", required=True)
+    synth = sub.add_parser("synth", help="synthesize the CloudFormation templates (offline)")
+    synth.add_argument("--config", default=os.environ.get("DIFY_CONFIG", DEFAULT_CONFIG))
+    synth.add_argument("--out", default="cdk.out")
+    synth.set_defaults(func=cmd_synth)
+    validate = sub.add_parser("validate", help="check a configuration file")
+    validate.add_argument("--config", default=os.environ.get("DIFY_CONFIG", DEFAULT_CONFIG))
+    validate.set_defaults(func=cmd_validate)
+    docs = sub.add_parser("docs", help="write the configuration reference (Markdown)")
+    docs.add_argument("--out", default="docs/configuration.md")
+    docs.set_defaults(func=cmd_docs)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return code
+
+
+def cdk_app_main() -> None:
+    """Entry for the CDK CLI (cdk.json): config from `-c config=PATH`, else DIFY_CONFIG, else dify.toml."""
+    import json  # noqa: PLC0415
+
+    from dify_on_aws.app import build_app  # noqa: PLC0415
+
+    context = json.loads(os.environ.get("CDK_CONTEXT_JSON", "{}"))
+    given = context.get("config") or os.environ.get("DIFY_CONFIG")
+    try:
+        config = _load(given)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+    app, _ = build_app(config, outdir=os.environ.get("CDK_OUTDIR"))
+    app.synth()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

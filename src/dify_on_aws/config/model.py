@@ -1,0 +1,294 @@
+"""The typed configuration: the single source of every option.
+
+Every field carries a description; docs/configuration.md is generated from this module and a test
+keeps the two in sync. Defaults synthesize offline with no AWS account.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Aurora PostgreSQL versions that ship pgvector >= 0.5 (HNSW) and that cfn-lint accepts for new
+# clusters. Kept short on purpose: a version leaves this list when AWS deprecates it.
+AURORA_POSTGRES_VERSIONS = ("16.8", "16.9", "17.4", "17.5")
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+# Fargate task sizes: cpu units -> allowed memory in MiB.
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+}
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_TAG_KEY = re.compile(r"^[\w\s+=.:/@-]{1,128}$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)*$")
+_NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+
+
+class _Section(BaseModel):
+    """Base for every section: unknown keys are errors, values are checked on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+
+class ImagesConfig(_Section):
+    """Container images. Tags are pinned to versions that ship together in Dify's own compose file."""
+
+    registry: str = Field(
+        "docker.io/langgenius",
+        description="Registry and namespace the images are pulled from, e.g. an ECR mirror "
+        "`123456789012.dkr.ecr.us-east-1.amazonaws.com/langgenius`.",
+    )
+    api: str = Field("1.13.3", description="Tag of `dify-api` (api, worker, worker beat, migrations).")
+    web: str = Field("1.13.3", description="Tag of `dify-web`.")
+    sandbox: str = Field("0.2.14", description="Tag of `dify-sandbox`.")
+    plugin_daemon: str = Field("0.5.3-local", description="Tag of `dify-plugin-daemon` (a `-local` build).")
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str) -> str:
+        if not _REGISTRY.fullmatch(value):
+            raise ValueError("must be a registry host with an optional path, without scheme or trailing '/'")
+        return value
+
+    @field_validator("api", "web", "sandbox", "plugin_daemon")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        if value == "latest":
+            raise ValueError("'latest' is not allowed: pin a version so upgrades are deliberate")
+        if not _IMAGE_TAG.fullmatch(value):
+            raise ValueError("must be a Docker image tag (letters, digits, '_', '.', '-')")
+        return value
+
+
+class NetworkConfig(_Section):
+    """The VPC: public subnets for NAT (and internet-facing load balancers), private ones for the rest."""
+
+    cidr: str = Field("10.0.0.0/16", description="IPv4 CIDR of the new VPC (a /16 to /22).")
+    max_azs: int = Field(2, ge=2, le=3, description="Availability zones to spread subnets over.")
+    nat_gateways: int = Field(
+        1, ge=1, le=3, description="NAT gateways for egress (image pulls, model APIs); at most `max_azs`."
+    )
+    availability_zones: list[str] | None = Field(
+        None,
+        description="Explicit zone names. Only used with `region`; default `<region>a`, `<region>b`, ... so "
+        "synth needs no AWS lookup.",
+    )
+    flow_logs: bool = Field(False, description="Send VPC flow logs to CloudWatch Logs (costs per GB).")
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"is not a valid IPv4 network in CIDR form ({exc})") from None
+        if not 16 <= net.prefixlen <= 22:
+            raise ValueError("prefix length must be between /16 and /22")
+        if not net.is_private:
+            raise ValueError("must be a private (RFC 1918) range, e.g. 10.0.0.0/16")
+        return value
+
+    @model_validator(mode="after")
+    def _nat_within_azs(self) -> NetworkConfig:
+        if self.nat_gateways > self.max_azs:
+            raise ValueError(
+                f"nat_gateways ({self.nat_gateways}) cannot exceed max_azs ({self.max_azs}); "
+                "use at most one NAT gateway per zone"
+            )
+        if self.availability_zones is not None and len(self.availability_zones) != self.max_azs:
+            raise ValueError(
+                f"availability_zones lists {len(self.availability_zones)} zones but max_azs is "
+                f"{self.max_azs}; list exactly max_azs zones"
+            )
+        return self
+
+
+class DatabaseConfig(_Section):
+    """Aurora PostgreSQL Serverless v2 with pgvector; databases are created at deploy time."""
+
+    engine_version: str = Field(
+        "16.8",
+        description=f"Aurora PostgreSQL version; one of {', '.join(AURORA_POSTGRES_VERSIONS)}.",
+    )
+    min_acu: float = Field(
+        0.5,
+        ge=0,
+        le=256,
+        description="Minimum capacity in ACUs (steps of 0.5). 0 lets the cluster pause when idle "
+        "(scale to zero; the first request after a pause waits ~15 s).",
+    )
+    max_acu: float = Field(2, ge=1, le=256, description="Maximum capacity in ACUs (steps of 0.5).")
+    auto_pause_seconds: int = Field(
+        600, ge=300, le=86400, description="Idle time before pausing; used only when `min_acu = 0`."
+    )
+    readers: int = Field(
+        0, ge=0, le=15, description="Serverless v2 readers in other zones (high availability)."
+    )
+    backup_retention_days: int = Field(
+        7, ge=1, le=35, description="Automated backup retention (point-in-time)."
+    )
+
+    @field_validator("engine_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value not in AURORA_POSTGRES_VERSIONS:
+            raise ValueError(f"must be one of {', '.join(AURORA_POSTGRES_VERSIONS)}")
+        return value
+
+    @field_validator("min_acu", "max_acu")
+    @classmethod
+    def _half_steps(cls, value: float) -> float:
+        if (value * 2) != int(value * 2):
+            raise ValueError("must be a multiple of 0.5")
+        return value
+
+    @model_validator(mode="after")
+    def _range(self) -> DatabaseConfig:
+        if self.min_acu > self.max_acu:
+            raise ValueError(f"min_acu ({self.min_acu}) must not exceed max_acu ({self.max_acu})")
+        return self
+
+    @property
+    def scales_to_zero(self) -> bool:
+        return self.min_acu == 0
+
+
+class CacheConfig(_Section):
+    """ElastiCache Valkey, cluster mode disabled (Celery uses database 1), TLS and AUTH always on."""
+
+    node_type: str = Field("cache.t4g.micro", description="Node type, e.g. `cache.t4g.small`.")
+    multi_az: bool = Field(False, description="Add a replica in another zone with automatic failover.")
+    engine_version: Literal["7.2", "8.0", "8.1"] = Field("8.0", description="Valkey engine version.")
+
+    @field_validator("node_type")
+    @classmethod
+    def _node_type(cls, value: str) -> str:
+        if not _NODE_TYPE.fullmatch(value):
+            raise ValueError("must look like 'cache.<family>.<size>', e.g. 'cache.t4g.micro'")
+        return value
+
+
+class StorageConfig(_Section):
+    """The S3 bucket for uploaded files and plugin packages."""
+
+    noncurrent_version_days: int = Field(
+        30, ge=1, le=3650, description="Days an overwritten or deleted object version is kept."
+    )
+
+
+RemovalPolicyName = Literal["retain", "snapshot", "destroy"]
+
+
+class DifyConfig(_Section):
+    """A whole Dify deployment."""
+
+    name: str = Field(
+        "Dify",
+        description="Stack name prefix. Use a different name per Dify instance in one account and region.",
+    )
+    account: str | None = Field(None, description="AWS account ID. Omit for an environment-agnostic synth.")
+    region: str | None = Field(
+        None, description="AWS region, e.g. `us-east-1`. Omit to use the CLI's default."
+    )
+    removal_policy: RemovalPolicyName = Field(
+        "retain",
+        description="What a stack delete does to data: `retain` keeps database (deletion protection on), "
+        "bucket, cache snapshot and secrets; `snapshot` snapshots the database and cache and keeps the "
+        "bucket and secrets; `destroy` deletes everything (test environments only).",
+    )
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every resource.")
+    images: ImagesConfig = Field(default_factory=ImagesConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.fullmatch(value):
+            raise ValueError("must start with a letter and contain only letters, digits and '-' (max 32)")
+        return value
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT.fullmatch(value):
+            raise ValueError("must be a 12-digit AWS account ID")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.fullmatch(value):
+            raise ValueError("must be an AWS region name such as 'us-east-1'")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tag in value.items():
+            if key.lower().startswith("aws:") or not _TAG_KEY.fullmatch(key):
+                raise ValueError(f"tag key {key!r} is not allowed (1-128 characters, no 'aws:' prefix)")
+            if len(tag) > 256:
+                raise ValueError(f"tag {key!r} has a value longer than 256 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _zones(self) -> DifyConfig:
+        zones = self.network.availability_zones
+        if zones is not None:
+            if self.region is None:
+                raise ValueError("network.availability_zones needs region; set region or remove the zones")
+            wrong = [z for z in zones if not z.startswith(self.region)]
+            if wrong:
+                raise ValueError(f"network.availability_zones {wrong} are not in region {self.region}")
+        return self
+
+
+def fargate_size_error(cpu: int, memory_mib: int) -> str | None:
+    """Return why a Fargate cpu/memory pair is invalid, or None when it is valid."""
+    if cpu not in FARGATE_SIZES:
+        return f"cpu must be one of {sorted(FARGATE_SIZES)}"
+    if memory_mib not in FARGATE_SIZES[cpu]:
+        allowed = FARGATE_SIZES[cpu]
+        return (
+            f"memory_mib for cpu {cpu} must be one of {allowed[0]}..{allowed[-1]} in steps of 1024"
+            if len(allowed) > 3
+            else f"memory_mib for cpu {cpu} must be one of {list(allowed)}"
+        )
+    return None

@@ -1,0 +1,39 @@
+"""cdk-nag (v3 validation plugin) helpers: every acknowledgement is per resource and carries a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from constructs import IConstruct
+
+_MIN_REASON = 20
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    path: str
+    rule: str
+    reason: str
+
+
+def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+    """Accept one cdk-nag finding on `scope` (and its children) with a written reason.
+
+    The reason is also stored as node metadata so the security docs can list every acknowledgement.
+    """
+    if len(reason) < _MIN_REASON:
+        raise ValueError(f"cdk-nag acknowledgement of {rule} on {scope.node.path} needs a real reason")
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+    scope.node.add_metadata("dify:nag-acknowledgement", {"rule": rule, "reason": reason})
+
+
+def acknowledgements(root: IConstruct) -> list[Acknowledged]:
+    """All acknowledgements under `root`, in construct-tree order."""
+    found: list[Acknowledged] = []
+    for node in root.node.find_all():
+        for entry in node.node.metadata:
+            if entry.type == "dify:nag-acknowledgement":
+                data = entry.data
+                found.append(Acknowledged(node.node.path, str(data["rule"]), str(data["reason"])))
+    return found

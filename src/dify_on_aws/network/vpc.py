@@ -1,0 +1,59 @@
+"""The VPC every other unit lives in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from dify_on_aws.nag import acknowledge
+
+
+class Network(Construct):
+    """VPC with public subnets (NAT, internet-facing load balancers) and private subnets with egress."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        cidr: str,
+        max_azs: int,
+        nat_gateways: int,
+        availability_zones: Sequence[str] | None,
+        flow_logs: bool,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(cidr),
+            # Explicit zones keep synth offline when the stack has an account and region.
+            max_azs=None if availability_zones else max_azs,
+            availability_zones=list(availability_zones) if availability_zones else None,
+            nat_gateways=nat_gateways,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC),
+                ec2.SubnetConfiguration(name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            ],
+            restrict_default_security_group=True,
+        )
+        if flow_logs:
+            group = logs.LogGroup(
+                self, "FlowLogs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
+            )
+            self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(group))
+        else:
+            acknowledge(
+                self.vpc,
+                "AwsSolutions-VPC7",
+                "Flow logs cost per GB ingested and are opt-in: set network.flow_logs = true to enable them.",
+            )
+
+    @property
+    def private_subnets(self) -> ec2.SubnetSelection:
+        return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)

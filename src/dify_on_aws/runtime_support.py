@@ -1,0 +1,80 @@
+"""Shared pieces for the Lambda functions that back custom resources (code lives in `runtime/` folders)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from dify_on_aws.nag import acknowledge
+
+PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
+BASIC_EXECUTION_ROLE = (
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+)
+
+
+def python_function(
+    scope: Construct,
+    id_: str,
+    *,
+    code_dir: Path,
+    handler: str,
+    description: str,
+    timeout: cdk.Duration,
+    log_retention: logs.RetentionDays,
+    environment: Mapping[str, str] | None = None,
+) -> lambda_.Function:
+    """A Python function from a plain folder (no bundling, so no Docker) with its own log group and a
+    role that may write only to that log group instead of the broad AWS managed policy."""
+    log_group = logs.LogGroup(
+        scope, f"{id_}Logs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
+    )
+    role = iam.Role(scope, f"{id_}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    log_group.grant_write(role)
+    return lambda_.Function(
+        scope,
+        id_,
+        runtime=PYTHON_RUNTIME,
+        architecture=lambda_.Architecture.ARM_64,
+        code=lambda_.Code.from_asset(str(code_dir), exclude=["__pycache__", "*.pyc"]),
+        handler=handler,
+        description=description,
+        timeout=timeout,
+        memory_size=256,
+        role=role,
+        log_group=log_group,
+        environment=dict(environment or {}),
+    )
+
+
+def logical_id(construct: lambda_.Function) -> str:
+    child = construct.node.default_child
+    assert isinstance(child, cdk.CfnElement)
+    return cdk.Stack.of(construct).get_logical_id(child)
+
+
+def acknowledge_provider(provider: cr.Provider, handlers: list[lambda_.Function]) -> None:
+    """The CDK Provider framework's own functions are built by CDK; their findings are CDK's design."""
+    acknowledge(
+        provider,
+        BASIC_EXECUTION_ROLE,
+        "The CDK custom-resource Provider framework function uses AWSLambdaBasicExecutionRole for its logs.",
+    )
+    for handler in handlers:
+        acknowledge(
+            provider,
+            f"AwsSolutions-IAM5[Resource::<{logical_id(handler)}.Arn>:*]",
+            "The CDK Provider framework may invoke any version of the handler function it was built for.",
+        )
+    acknowledge(
+        provider,
+        "AwsSolutions-L1",
+        "The CDK Provider framework picks its own Node.js runtime; it is updated with aws-cdk-lib.",
+    )

@@ -1,0 +1,347 @@
+"""Unit tests for the migration-gate custom resource handler (no AWS access needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from dify_on_aws.services.runtime.migration import index
+
+REGION = "eu-west-1"
+CLUSTER_ARN = f"arn:aws:ecs:{REGION}:123456789012:cluster/dify-cluster"
+TASK_DEF_ARN = f"arn:aws:ecs:{REGION}:123456789012:task-definition/dify-migration:7"
+TASK_ARN = f"arn:aws:ecs:{REGION}:123456789012:task/dify-cluster/0123456789abcdef0123456789abcdef"
+CONTAINER = "migration"
+LOG_GROUP = "/dify/migration"
+STREAM_PREFIX = "dify"
+STREAM = f"{STREAM_PREFIX}/{CONTAINER}/0123456789abcdef0123456789abcdef"
+
+
+class FakeEcs:
+    """Records calls and replays canned responses."""
+
+    def __init__(
+        self,
+        run_task_response: dict[str, Any] | None = None,
+        describe_response: dict[str, Any] | None = None,
+    ) -> None:
+        self.run_task_response = run_task_response or {"tasks": [{"taskArn": TASK_ARN}], "failures": []}
+        self.describe_response = describe_response or {"tasks": [], "failures": []}
+        self.run_task_calls: list[dict[str, Any]] = []
+        self.describe_calls: list[dict[str, Any]] = []
+
+    def run_task(self, **kwargs: Any) -> dict[str, Any]:
+        self.run_task_calls.append(kwargs)
+        return self.run_task_response
+
+    def describe_tasks(self, **kwargs: Any) -> dict[str, Any]:
+        self.describe_calls.append(kwargs)
+        return self.describe_response
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEcs:
+    client = FakeEcs()
+    monkeypatch.setattr(index, "_ecs", lambda region=None: client)
+    return client
+
+
+def _props(**overrides: Any) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:provider",
+        "Cluster": CLUSTER_ARN,
+        "TaskDefinition": TASK_DEF_ARN,
+        "ContainerName": CONTAINER,
+        "Subnets": ["subnet-a", "subnet-b"],
+        "SecurityGroups": ["sg-1"],
+        "LogGroup": LOG_GROUP,
+        "LogStreamPrefix": STREAM_PREFIX,
+        "Trigger": "langgenius/dify-api:1.9.0",
+    }
+    props.update(overrides)
+    return props
+
+
+def _event(request_type: str, **extra: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "RequestType": request_type,
+        "ResourceProperties": _props(),
+        "LogicalResourceId": "MigrationGate",
+        "StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/dify/guid",
+    }
+    event.update(extra)
+    return event
+
+
+def _poll_event(**extra: Any) -> dict[str, Any]:
+    # The Provider framework merges on_event's result into the event passed to is_complete.
+    return _event(
+        "Create", PhysicalResourceId="dify-migration-dify-cluster", Data={"TaskArn": TASK_ARN}, **extra
+    )
+
+
+def _stopped_task(container: dict[str, Any], **task: Any) -> dict[str, Any]:
+    return {
+        "tasks": [{"taskArn": TASK_ARN, "lastStatus": "STOPPED", "containers": [container], **task}],
+        "failures": [],
+    }
+
+
+# --- on_event -------------------------------------------------------------------------------------
+
+
+def test_create_starts_one_task_with_network_config(fake: FakeEcs) -> None:
+    result = index.on_event(_event("Create"), None)
+
+    assert result == {"PhysicalResourceId": "dify-migration-dify-cluster", "Data": {"TaskArn": TASK_ARN}}
+    assert fake.run_task_calls == [
+        {
+            "cluster": CLUSTER_ARN,
+            "taskDefinition": TASK_DEF_ARN,
+            "count": 1,
+            "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}],
+            "networkConfiguration": {
+                "awsvpcConfiguration": {
+                    "subnets": ["subnet-a", "subnet-b"],
+                    "securityGroups": ["sg-1"],
+                    "assignPublicIp": "DISABLED",
+                }
+            },
+            "startedBy": "dify-migration",
+            "propagateTags": "TASK_DEFINITION",
+        }
+    ]
+
+
+def test_create_uses_configured_capacity_provider_and_cluster_name(fake: FakeEcs) -> None:
+    event = _event(
+        "Create", ResourceProperties=_props(Cluster="plain-cluster", CapacityProvider="FARGATE_SPOT")
+    )
+
+    result = index.on_event(event, None)
+
+    assert result["PhysicalResourceId"] == "dify-migration-plain-cluster"
+    strategy = fake.run_task_calls[0]["capacityProviderStrategy"]
+    assert strategy == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+
+
+def test_update_reuses_physical_id_and_starts_new_task(fake: FakeEcs) -> None:
+    event = _event(
+        "Update",
+        PhysicalResourceId="existing-id",
+        OldResourceProperties=_props(Trigger="langgenius/dify-api:1.8.0"),
+    )
+
+    result = index.on_event(event, None)
+
+    assert result == {"PhysicalResourceId": "existing-id", "Data": {"TaskArn": TASK_ARN}}
+    assert len(fake.run_task_calls) == 1
+
+
+def test_delete_starts_nothing(fake: FakeEcs) -> None:
+    result = index.on_event(_event("Delete", PhysicalResourceId="existing-id"), None)
+
+    assert result == {"PhysicalResourceId": "existing-id"}
+    assert fake.run_task_calls == []
+    assert fake.describe_calls == []
+
+
+def test_run_task_failures_raise_with_reason(fake: FakeEcs) -> None:
+    fake.run_task_response = {
+        "tasks": [],
+        "failures": [{"arn": TASK_DEF_ARN, "reason": "RESOURCE:ENI", "detail": "no free IPs"}],
+    }
+
+    with pytest.raises(index.MigrationError) as excinfo:
+        index.on_event(_event("Create"), None)
+
+    message = str(excinfo.value)
+    assert "RESOURCE:ENI" in message
+    assert TASK_DEF_ARN in message
+    assert "no free IPs" in message
+
+
+def test_run_task_without_task_raises(fake: FakeEcs) -> None:
+    fake.run_task_response = {"tasks": [], "failures": []}
+
+    with pytest.raises(index.MigrationError, match="returned no task"):
+        index.on_event(_event("Create"), None)
+
+
+def test_missing_required_property_raises(fake: FakeEcs) -> None:
+    event = _event("Create", ResourceProperties=_props(Subnets=[]))
+
+    with pytest.raises(index.MigrationError, match="Subnets"):
+        index.on_event(event, None)
+    assert fake.run_task_calls == []
+
+
+# --- is_complete ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["PROVISIONING", "PENDING", "RUNNING", "DEPROVISIONING"])
+def test_not_complete_while_task_is_active(fake: FakeEcs, status: str) -> None:
+    fake.describe_response = {
+        "tasks": [{"taskArn": TASK_ARN, "lastStatus": status, "containers": [{"name": CONTAINER}]}],
+        "failures": [],
+    }
+
+    assert index.is_complete(_poll_event(), None) == {"IsComplete": False}
+    assert fake.describe_calls == [{"cluster": CLUSTER_ARN, "tasks": [TASK_ARN]}]
+
+
+def test_complete_on_exit_code_zero(fake: FakeEcs) -> None:
+    fake.describe_response = _stopped_task(
+        {"name": CONTAINER, "exitCode": 0, "lastStatus": "STOPPED"},
+        stoppedReason="Essential container in task exited",
+        stopCode="EssentialContainerExited",
+    )
+
+    result = index.is_complete(_poll_event(), None)
+
+    assert result == {"IsComplete": True, "Data": {"TaskArn": TASK_ARN, "ExitCode": "0"}}
+
+
+def test_only_the_named_container_decides(fake: FakeEcs) -> None:
+    fake.describe_response = {
+        "tasks": [
+            {
+                "taskArn": TASK_ARN,
+                "lastStatus": "STOPPED",
+                "containers": [{"name": "sidecar", "exitCode": 137}, {"name": CONTAINER, "exitCode": 0}],
+            }
+        ],
+        "failures": [],
+    }
+
+    assert index.is_complete(_poll_event(), None)["IsComplete"] is True
+
+
+def test_nonzero_exit_code_raises_with_details(fake: FakeEcs) -> None:
+    fake.describe_response = _stopped_task(
+        {"name": CONTAINER, "exitCode": 1, "lastStatus": "STOPPED"},
+        stoppedReason="Essential container in task exited",
+        stopCode="EssentialContainerExited",
+    )
+
+    with pytest.raises(index.MigrationError) as excinfo:
+        index.is_complete(_poll_event(), None)
+
+    message = str(excinfo.value)
+    assert "Dify database migration failed" in message
+    assert "exit code 1" in message
+    assert "Essential container in task exited" in message
+    assert TASK_ARN in message
+    assert LOG_GROUP in message
+    assert STREAM in message
+    assert f"aws logs tail {LOG_GROUP} --log-stream-names {STREAM} --region {REGION}" in message
+
+
+def test_container_never_started_raises_with_none_exit_code(fake: FakeEcs) -> None:
+    fake.describe_response = _stopped_task(
+        {
+            "name": CONTAINER,
+            "lastStatus": "STOPPED",
+            "reason": "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+        },
+        stoppedReason="CannotPullContainerError: pull access denied",
+        stopCode="TaskFailedToStart",
+    )
+
+    with pytest.raises(index.MigrationError) as excinfo:
+        index.is_complete(_poll_event(), None)
+
+    message = str(excinfo.value)
+    assert "exit code none" in message
+    assert "CannotPullContainerError: pull access denied" in message
+    assert "TaskFailedToStart" in message
+    assert "pull image manifest" in message
+    assert TASK_ARN in message
+    assert STREAM in message
+
+
+def test_stopped_task_without_named_container_raises(fake: FakeEcs) -> None:
+    fake.describe_response = _stopped_task({"name": "other", "exitCode": 0}, stoppedReason="stopped")
+
+    with pytest.raises(index.MigrationError, match="exit code none") as excinfo:
+        index.is_complete(_poll_event(), None)
+    assert "not found in task" in str(excinfo.value)
+
+
+def test_delete_is_complete_at_once(fake: FakeEcs) -> None:
+    event = _event("Delete", PhysicalResourceId="existing-id")
+
+    assert index.is_complete(event, None) == {"IsComplete": True}
+    assert fake.describe_calls == []
+
+
+def test_missing_task_raises(fake: FakeEcs) -> None:
+    fake.describe_response = {"tasks": [], "failures": [{"arn": TASK_ARN, "reason": "MISSING"}]}
+
+    with pytest.raises(index.MigrationError) as excinfo:
+        index.is_complete(_poll_event(), None)
+
+    message = str(excinfo.value)
+    assert "MISSING" in message
+    assert TASK_ARN in message
+
+
+def test_missing_task_arn_in_event_raises(fake: FakeEcs) -> None:
+    event = _event("Create", PhysicalResourceId="dify-migration-dify-cluster", Data={})
+
+    with pytest.raises(index.MigrationError, match="TaskArn"):
+        index.is_complete(event, None)
+
+
+# --- request shapes against the real botocore ECS model -------------------------------------------
+
+
+def test_requests_match_the_ecs_api_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = boto3.client(
+        "ecs", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    monkeypatch.setattr(index, "_ecs", lambda region=None: client)
+    with Stubber(client) as stubber:
+        # Stubber validates each request against the service model before returning the canned reply.
+        stubber.add_response(
+            "run_task",
+            {"tasks": [{"taskArn": TASK_ARN}], "failures": []},
+            {
+                "cluster": CLUSTER_ARN,
+                "taskDefinition": TASK_DEF_ARN,
+                "count": 1,
+                "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}],
+                "networkConfiguration": {
+                    "awsvpcConfiguration": {
+                        "subnets": ["subnet-a", "subnet-b"],
+                        "securityGroups": ["sg-1"],
+                        "assignPublicIp": "DISABLED",
+                    }
+                },
+                "startedBy": "dify-migration",
+                "propagateTags": "TASK_DEFINITION",
+            },
+        )
+        stubber.add_response(
+            "describe_tasks",
+            {
+                "tasks": [
+                    {
+                        "taskArn": TASK_ARN,
+                        "lastStatus": "STOPPED",
+                        "containers": [{"name": CONTAINER, "exitCode": 0}],
+                    }
+                ],
+                "failures": [],
+            },
+            {"cluster": CLUSTER_ARN, "tasks": [TASK_ARN]},
+        )
+
+        created = index.on_event(_event("Create"), None)
+        done = index.is_complete({**_event("Create"), **created}, None)
+
+        stubber.assert_no_pending_responses()
+    assert done["IsComplete"] is True

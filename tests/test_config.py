@@ -1,0 +1,142 @@
+"""Bad input gets one clear message per problem (key, value, what is allowed) and exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dify_on_aws.cli import main
+from dify_on_aws.config import ConfigError, DifyConfig, load_config, parse_config
+from dify_on_aws.config.model import fargate_size_error
+from dify_on_aws.config.reference import render_reference
+
+from .conftest import EXAMPLES, ROOT
+
+
+def problems(data: dict[str, object]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, "test.toml")
+    return info.value.problems
+
+
+def test_defaults_are_valid_and_offline() -> None:
+    config = DifyConfig()
+    assert config.account is None and config.region is None
+    assert config.removal_policy == "retain"
+    assert (config.images.api, config.images.web) == ("1.13.3", "1.13.3")
+    assert config.images.sandbox == "0.2.14"
+    assert config.images.plugin_daemon == "0.5.3-local"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_are_valid(path: Path) -> None:
+    load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"nmae": "x"}, ["nmae: unknown key (value 'x')"]),
+        ({"database": {"max_acu": "lots"}}, ["database.max_acu = 'lots': Input should be a valid number"]),
+        (
+            {"database": {"min_acu": 4, "max_acu": 2}},
+            ["database: min_acu (4.0) must not exceed max_acu (2.0)"],
+        ),
+        ({"database": {"min_acu": 0.7}}, ["database.min_acu = 0.7: must be a multiple of 0.5"]),
+        ({"database": {"engine_version": "15.4"}}, ["database.engine_version = '15.4': must be one of"]),
+        ({"network": {"cidr": "10.0.0.0/33"}}, ["network.cidr = '10.0.0.0/33': is not a valid IPv4 network"]),
+        ({"network": {"cidr": "8.8.0.0/16"}}, ["network.cidr = '8.8.0.0/16': must be a private"]),
+        ({"network": {"cidr": "10.0.0.1/16"}}, ["network.cidr = '10.0.0.1/16': is not a valid IPv4 network"]),
+        ({"network": {"nat_gateways": 3}}, ["network: nat_gateways (3) cannot exceed max_azs (2)"]),
+        (
+            {"removal_policy": "delete"},
+            ["removal_policy = 'delete': not allowed; use one of 'retain', 'snapshot'"],
+        ),
+        ({"name": "1dify"}, ["name = '1dify': must start with a letter"]),
+        ({"region": "mars-1"}, ["region = 'mars-1': must be an AWS region name"]),
+        ({"account": "12345"}, ["account = '12345': must be a 12-digit AWS account ID"]),
+        ({"images": {"api": "latest"}}, ["images.api = 'latest': 'latest' is not allowed"]),
+        ({"images": {"registry": "https://example.com/"}}, ["images.registry = 'https://example.com/'"]),
+        ({"cache": {"node_type": "t4g.micro"}}, ["cache.node_type = 't4g.micro': must look like"]),
+        ({"tags": {"aws:owner": "me"}}, ["tags: tag key 'aws:owner' is not allowed"]),
+        (
+            {"network": {"availability_zones": ["us-east-1a", "us-east-1b"]}},
+            ["network.availability_zones needs region"],
+        ),
+    ],
+)
+def test_bad_values_name_key_value_and_fix(data: dict[str, object], expected: list[str]) -> None:
+    found = problems(data)
+    assert len(found) == len(expected), found
+    for message, prefix in zip(found, expected, strict=True):
+        assert prefix in message, (message, prefix)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems({"name": "", "database": {"max_acu": 0}, "cache": {"multi_az": "maybe"}, "x": 1})
+    keys = sorted(m.split(" ", 1)[0].rstrip(":") for m in found)
+    assert keys == ["cache.multi_az", "database.max_acu", "name", "x"]
+
+
+def test_fargate_sizes() -> None:
+    assert fargate_size_error(256, 512) is None
+    assert fargate_size_error(1024, 8192) is None
+    assert "cpu must be one of" in str(fargate_size_error(300, 512))
+    assert "memory_mib for cpu 256" in str(fargate_size_error(256, 4096))
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_cli_exits_2_with_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, 'removal_policy = "nope"\n[database]\nmax_acu = -1\n')
+    assert main(["validate", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "removal_policy = 'nope'" in err and "database.max_acu = -1" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("name = [", "not valid TOML"), (None, "file not found")],
+)
+def test_cli_file_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str | None, expected: str
+) -> None:
+    path = write(tmp_path, text) if text is not None else tmp_path / "missing.toml"
+    assert main(["synth", "--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_cli_subprocess_has_no_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path, "[network]\nmax_azs = 9\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "dify_on_aws.cli", "validate", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2
+    assert "network.max_azs = 9" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_reference_doc_is_in_sync() -> None:
+    current = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert current == render_reference(), "docs/configuration.md is stale: run `make docs`"
+
+
+def test_reference_doc_mentions_every_key() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for section in ("images", "network", "database", "cache", "storage"):
+        model = type(getattr(DifyConfig(), section))
+        assert f"`[{section}]`" in text
+        for key in model.model_fields:
+            assert f"| `{key}` |" in text
