@@ -147,7 +147,7 @@ def test_app_secrets_are_four_distinct_generated_secrets(template: Template) -> 
         assert "GenerateSecretString" in secret["Properties"]
         assert "SecretString" not in secret["Properties"]
         assert secret["DeletionPolicy"] == "Retain"
-    assert len(secrets) == 6  # + database master and Valkey AUTH token
+    assert len(secrets) == 7  # + database master, Valkey AUTH token, Celery broker URL
 
 
 def test_stateful_resources_survive_stack_delete(template: Template) -> None:

@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from dify_on_aws.nag import acknowledge
 
@@ -54,8 +54,9 @@ def python_function(
     )
 
 
-def logical_id(construct: lambda_.Function) -> str:
-    child = construct.node.default_child
+def logical_id(construct: IConstruct) -> str:
+    """Logical ID of an L2 construct's resource, as cdk-nag names it in finding IDs."""
+    child = construct.node.default_child if not isinstance(construct, cdk.CfnElement) else construct
     assert isinstance(child, cdk.CfnElement)
     return cdk.Stack.of(construct).get_logical_id(child)
 
@@ -67,7 +68,8 @@ def acknowledge_provider(provider: cr.Provider, handlers: list[lambda_.Function]
         BASIC_EXECUTION_ROLE,
         "The CDK custom-resource Provider framework function uses AWSLambdaBasicExecutionRole for its logs.",
     )
-    for handler in handlers:
+    framework = [c for c in provider.node.find_all() if isinstance(c, lambda_.CfnFunction)]
+    for handler in [*handlers, *framework]:
         acknowledge(
             provider,
             f"AwsSolutions-IAM5[Resource::<{logical_id(handler)}.Arn>:*]",

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
@@ -14,11 +18,33 @@ from dify_on_aws.data.database import Database, DatabaseNames
 from dify_on_aws.data.retention import DataRetention
 from dify_on_aws.data.secrets import AppSecrets
 from dify_on_aws.data.storage import FileStorage
+from dify_on_aws.frontdoor.cloudfront import CloudFrontFrontDoor
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.network.vpc import Network
-from dify_on_aws.runtime_support import BASIC_EXECUTION_ROLE
+from dify_on_aws.runtime_support import BASIC_EXECUTION_ROLE, logical_id
+from dify_on_aws.services.dify import DifyServices
+from dify_on_aws.services.environment import PORTS, AppKeys, DataEndpoints, Role
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+_RETENTION_NAMES = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
+    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}  # fmt: skip
+MIGRATION_TIMEOUT = cdk.Duration.minutes(30)
+BEDROCK_ACTIONS = [
+    "bedrock:InvokeModel",
+    "bedrock:InvokeModelWithResponseStream",
+    "bedrock:ListFoundationModels",
+    "bedrock:GetFoundationModel",
+    "bedrock:ListInferenceProfiles",
+    "bedrock:GetInferenceProfile",
+    "bedrock:Rerank",
+    "bedrock:Retrieve",
+    "bedrock:RetrieveAndGenerate",
+]
 
 
 class DifyStack(cdk.Stack):
@@ -83,11 +109,180 @@ class DifyStack(cdk.Stack):
             noncurrent_version_days=config.storage.noncurrent_version_days,
         )
 
+        self._services(config, retention.secrets)
+
         cdk.CfnOutput(self, "FilesBucket", value=self.storage.bucket.bucket_name)
         cdk.CfnOutput(self, "DatabaseEndpoint", value=self.database.cluster.cluster_endpoint.hostname)
         cdk.CfnOutput(self, "DatabaseSecretArn", value=self.database.secret.secret_arn)
         cdk.CfnOutput(self, "CacheEndpoint", value=self.cache.host)
+        cdk.CfnOutput(
+            self, "DifyUrl", value=self.front_door.url, description="Open /install to create the admin"
+        )
+        api = self.dify.service(Role.API)
+        region = cdk.Aws.REGION
+        cluster = self.dify.cluster.cluster_name
+        cdk.CfnOutput(
+            self,
+            "ApiExecCommand",
+            description="Shell in the api container (ECS Exec; needs the Session Manager plugin)",
+            value=(
+                f"aws ecs execute-command --region {region} --cluster {cluster} --container api "
+                "--interactive "
+                f"--command /bin/bash --task $(aws ecs list-tasks --region {region} --cluster {cluster} "
+                f"--service-name {api.service_name} --query 'taskArns[0]' --output text)"
+            ),
+        )
         acknowledge_cdk_singletons(self)
+
+    def _services(self, config: DifyConfig, secret_removal: cdk.RemovalPolicy) -> None:
+        """The front door first (its URL goes into the containers), then the roles, then the wiring."""
+        svc = config.services
+        vpc, private = self.network.vpc, self.network.private_subnets
+        self.front_door = CloudFrontFrontDoor(
+            self,
+            "FrontDoor",
+            vpc=vpc,
+            origin_read_timeout_seconds=config.front_door.origin_read_timeout_seconds,
+            idle_timeout_seconds=config.front_door.idle_timeout_seconds,
+        )
+        cache = self.cache
+        # The Celery broker URL embeds the AUTH token, so it is a secret too; the template holds only
+        # CloudFormation dynamic references, resolved at deploy time.
+        broker = sm.Secret(
+            self,
+            "CeleryBrokerUrl",
+            description="Dify CELERY_BROKER_URL (Valkey database 1 over TLS)",
+            secret_string_value=cdk.SecretValue.unsafe_plain_text(
+                f"rediss://:{cache.auth_token.secret_value.unsafe_unwrap()}@{cache.host}:{cache.port}/1"
+                "?ssl_cert_reqs=optional"
+            ),
+        )
+        broker.apply_removal_policy(secret_removal)
+        acknowledge(broker, "AwsSolutions-SMG4", "Derived from the Valkey AUTH token; it changes with it.")
+        data = DataEndpoints(
+            region=cdk.Aws.REGION,
+            db_host=self.database.cluster.cluster_endpoint.hostname,
+            db_port=self.database.port,
+            db_secret=self.database.secret,
+            db_names=self.database.names,
+            redis_host=cache.host,
+            redis_port=cache.port,
+            redis_token=cache.auth_token,
+            broker_url=broker,
+            bucket_name=self.storage.bucket.bucket_name,
+        )
+        keys = AppKeys(
+            self.secrets.secret_key,
+            self.secrets.sandbox_api_key,
+            self.secrets.plugin_daemon_key,
+            self.secrets.inner_api_key,
+        )
+        images = config.images
+        tags = {
+            Role.API: images.api, Role.WORKER: images.api, Role.BEAT: images.api, Role.MIGRATION: images.api,
+            Role.WEB: images.web, Role.SANDBOX: images.sandbox, Role.PLUGIN_DAEMON: images.plugin_daemon,
+        }  # fmt: skip
+        sizes = {
+            Role.API: (svc.api.cpu, svc.api.memory_mib, svc.api.desired_count),
+            Role.WORKER: (svc.worker.cpu, svc.worker.memory_mib, svc.worker.desired_count),
+            Role.BEAT: (svc.beat.cpu, svc.beat.memory_mib, 1),
+            Role.WEB: (svc.web.cpu, svc.web.memory_mib, svc.web.desired_count),
+            Role.SANDBOX: (svc.sandbox.cpu, svc.sandbox.memory_mib, svc.sandbox.desired_count),
+            Role.PLUGIN_DAEMON: (
+                svc.plugin_daemon.cpu,
+                svc.plugin_daemon.memory_mib,
+                svc.plugin_daemon.desired_count,
+            ),
+            Role.MIGRATION: (svc.api.cpu, svc.api.memory_mib, 0),
+        }
+        self.dify = DifyServices(
+            self,
+            "Dify",
+            vpc=vpc,
+            subnets=private,
+            namespace=f"{self.stack_name.lower()}.dify.internal",
+            registry=images.registry,
+            tags=tags,
+            sizes=sizes,
+            plugin_storage_gib=svc.plugin_daemon.ephemeral_storage_gib,
+            architecture=ecs.CpuArchitecture.ARM64
+            if svc.architecture == "arm64"
+            else ecs.CpuArchitecture.X86_64,
+            capacity=_capacity(svc.spot, svc.on_demand_base),
+            container_insights=svc.container_insights,
+            data=data,
+            keys=keys,
+            public_url=self.front_door.url,
+            sandbox_allow_all_syscalls=svc.sandbox_allow_all_syscalls,
+            sandbox_packages=svc.sandbox_python_packages,
+            log_retention=logs.RetentionDays[_RETENTION_NAMES[svc.log_retention_days]],
+            migration_timeout=MIGRATION_TIMEOUT,
+        )
+        if svc.sandbox_allow_all_syscalls:
+            cdk.Annotations.of(self.dify.services[Role.SANDBOX]).add_warning_v2(
+                "dify:sandbox-all-syscalls",
+                "services.sandbox_allow_all_syscalls is on: sandboxed code may use every system call.",
+            )
+        self._wire(config)
+        self.front_door.connect(
+            {role: self.dify.service(role) for role in (Role.API, Role.WEB, Role.PLUGIN_DAEMON)}
+        )
+
+    def _wire(self, config: DifyConfig) -> None:
+        """Who may reach whom, and what each task role may do."""
+        dify = self.dify
+        gate = dify.migration
+        api, worker, beat, daemon, sandbox = (
+            dify.services[r] for r in (Role.API, Role.WORKER, Role.BEAT, Role.PLUGIN_DAEMON, Role.SANDBOX)
+        )
+        gate.resource.node.add_dependency(self.database.init, self.cache.replication_group)
+        for client in (api, worker, beat, daemon):
+            self.database.connections.allow_default_port_from(client.connections)
+            self.cache.connections.allow_default_port_from(client.connections)
+        self.database.connections.allow_default_port_from(gate.connections)
+        self.cache.connections.allow_default_port_from(gate.connections)
+        # Service Connect: api <-> plugin daemon, api/worker -> sandbox and plugin daemon.
+        api.connections.allow_from(daemon.connections, ec2.Port.tcp(PORTS[Role.API]))
+        for caller in (api, worker):
+            daemon.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
+            sandbox.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
+
+        bucket = self.storage.bucket
+        for role_service in (api, worker, daemon):
+            bucket.grant_read_write(role_service.task_definition.task_role)
+            acknowledge(
+                role_service.task_definition,
+                f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/*]",
+                "Dify names objects at run time (uploads, plugins); access is limited to this bucket.",
+            )
+        for role_service in dify.services.values():
+            for action in ("Action::s3:Abort*", "Action::s3:DeleteObject*", "Action::s3:GetBucket*",
+                           "Action::s3:GetObject*", "Action::s3:List*"):  # fmt: skip
+                acknowledge(
+                    role_service.task_definition,
+                    f"AwsSolutions-IAM5[{action}]",
+                    "CDK's grant_read_write action groups, on the Dify bucket only.",
+                )
+            acknowledge(
+                role_service.task_definition,
+                "AwsSolutions-IAM5[Resource::*]",
+                "ECS Exec needs ssmmessages channels, which have no resource ARNs; Bedrock model listing and "
+                "rerank have none either.",
+            )
+        if config.services.bedrock:
+            # Model providers run as plugins inside the plugin daemon, so only its task role calls Bedrock.
+            daemon.task_definition.add_to_task_role_policy(
+                iam.PolicyStatement(actions=BEDROCK_ACTIONS, resources=["*"])
+            )
+
+
+def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrategy]:
+    if not spot:
+        return [ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)]
+    return [
+        ecs.CapacityProviderStrategy(capacity_provider="FARGATE", base=on_demand_base, weight=0),
+        ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1),
+    ]
 
 
 def acknowledge_cdk_singletons(stack: cdk.Stack) -> None:

@@ -210,6 +210,105 @@ class StorageConfig(_Section):
     )
 
 
+class TaskSize(_Section):
+    """Fargate task size (a valid Fargate cpu/memory pair)."""
+
+    cpu: int = Field(description="vCPU units: 256, 512, 1024, 2048 or 4096.")
+    memory_mib: int = Field(description="Memory in MiB, within Fargate's range for the cpu value.")
+
+    @model_validator(mode="after")
+    def _fargate(self) -> TaskSize:
+        problem = fargate_size_error(self.cpu, self.memory_mib)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class ServiceSize(TaskSize):
+    """Fargate task size and how many tasks run."""
+
+    desired_count: int = Field(1, ge=0, le=50, description="Number of tasks (0 stops the role).")
+
+
+class PluginDaemonSize(ServiceSize):
+    """Plugin daemon size; plugins' Python environments live on the task's ephemeral disk."""
+
+    ephemeral_storage_gib: int = Field(40, ge=21, le=200, description="Task disk for plugin environments.")
+
+
+class ServicesConfig(_Section):
+    """The Dify containers on ECS Fargate, one ECS service per role (see README, Architecture)."""
+
+    architecture: Literal["arm64", "x86_64"] = Field(
+        "arm64",
+        description="CPU architecture of the tasks. Every pinned image publishes arm64 (Graviton, ~20% "
+        "cheaper); choose x86_64 for images you build only for amd64.",
+    )
+    spot: bool = Field(False, description="Run api, worker, web, sandbox and plugin daemon on Fargate Spot.")
+    on_demand_base: int = Field(
+        1, ge=0, le=10, description="With `spot`, tasks per service kept on regular Fargate (0 = all Spot)."
+    )
+    log_retention_days: int = Field(30, description="CloudWatch Logs retention for the containers.")
+    bedrock: bool = Field(
+        True, description="Let api and worker call Amazon Bedrock (models, inference profiles, rerank, KB)."
+    )
+    container_insights: bool = Field(False, description="Enable CloudWatch Container Insights (extra cost).")
+    sandbox_allow_all_syscalls: bool = Field(
+        False,
+        description="Let sandboxed code use every system call (for libraries that fail with 'operation "
+        "not permitted'). Weakens the sandbox: synth prints a warning.",
+    )
+    sandbox_python_packages: list[str] = Field(
+        default_factory=lambda: ["numpy", "boto3"],
+        description="Extra Python packages (requirements.txt lines) the sandbox installs at start.",
+    )
+    api: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=1024, memory_mib=2048))
+    worker: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=1024, memory_mib=2048))
+    beat: TaskSize = Field(default_factory=lambda: TaskSize(cpu=256, memory_mib=512))
+    web: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=256, memory_mib=512))
+    sandbox: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=512, memory_mib=1024))
+    plugin_daemon: PluginDaemonSize = Field(
+        default_factory=lambda: PluginDaemonSize(cpu=1024, memory_mib=2048)
+    )
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"must be one of CloudWatch's periods: {', '.join(map(str, LOG_RETENTION_DAYS))}"
+            )
+        return value
+
+    @field_validator("sandbox_python_packages")
+    @classmethod
+    def _packages(cls, value: list[str]) -> list[str]:
+        for line in value:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\[\],<>=!~ -]*", line):
+                raise ValueError(f"{line!r} is not a requirements.txt line such as 'numpy==2.1.0'")
+        return value
+
+
+class FrontDoorConfig(_Section):
+    """How Dify is reached from the internet."""
+
+    type: Literal["cloudfront"] = Field(
+        "cloudfront",
+        description="`cloudfront`: CloudFront (HTTPS on *.cloudfront.net) with a VPC origin to an internal "
+        "ALB that the internet cannot reach.",
+    )
+    origin_read_timeout_seconds: int = Field(
+        60,
+        ge=1,
+        le=180,
+        description="How long CloudFront waits for the first byte of a response (blocking API calls). "
+        "Above 60 needs a CloudFront quota increase.",
+    )
+    idle_timeout_seconds: int = Field(
+        600, ge=60, le=4000, description="Load balancer idle timeout (long blocking requests, uploads)."
+    )
+
+
 RemovalPolicyName = Literal["retain", "snapshot", "destroy"]
 
 
@@ -236,6 +335,8 @@ class DifyConfig(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
+    front_door: FrontDoorConfig = Field(default_factory=FrontDoorConfig)
 
     @field_validator("name")
     @classmethod

@@ -161,6 +161,9 @@ class Database(Construct):
                 "MaxWaitSeconds": "600",
             },
         )
-        # The Data API answers only once the writer instance exists.
-        resource.node.add_dependency(self.cluster)
+        # The Data API answers only once the writer instance exists. Depend on the two resources, not the
+        # whole cluster construct, whose security-group rules reference services that come later.
+        writer = self.cluster.node.find_child("Writer").node.default_child
+        assert writer is not None and self.cluster.node.default_child is not None
+        resource.node.add_dependency(self.cluster.node.default_child, writer)
         return resource

@@ -1,0 +1,102 @@
+"""An Application Load Balancer that routes Dify's paths to the api, plugin daemon and web services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from constructs import Construct
+
+from dify_on_aws.frontdoor.routing import DEFAULT_ROUTE, ROUTES, Route, path_patterns
+from dify_on_aws.nag import acknowledge
+from dify_on_aws.services.environment import Role
+
+_MAX_PATTERNS_PER_RULE = 5  # ALB allows five path values per condition
+
+
+class DifyLoadBalancer(Construct):
+    """ALB + HTTP listener; `route()` attaches the services once they exist."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        vpc: ec2.IVpc,
+        internet_facing: bool,
+        idle_timeout_seconds: int,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, description="Dify load balancer", allow_all_outbound=False
+        )
+        self.alb = elbv2.ApplicationLoadBalancer(
+            self,
+            "Alb",
+            vpc=vpc,
+            internet_facing=internet_facing,
+            security_group=self.security_group,
+            idle_timeout=cdk.Duration.seconds(idle_timeout_seconds),
+            drop_invalid_header_fields=True,
+            vpc_subnets=ec2.SubnetSelection(
+                subnet_type=ec2.SubnetType.PUBLIC if internet_facing else ec2.SubnetType.PRIVATE_WITH_EGRESS
+            ),
+        )
+        self.listener = self.alb.add_listener(
+            "Http",
+            port=80,
+            open=False,
+            default_action=elbv2.ListenerAction.fixed_response(404, content_type="text/plain"),
+        )
+        acknowledge(
+            self.alb,
+            "AwsSolutions-ELB2",
+            "ALB access logs are not enabled yet; CloudFront and container logs record requests.",
+        )
+
+    def route(self, services: Mapping[Role, ecs.FargateService]) -> None:
+        priority = 10
+        for route in ROUTES:
+            group = self._target_group(route, services[route.role])
+            patterns = path_patterns(route.prefixes)
+            for start in range(0, len(patterns), _MAX_PATTERNS_PER_RULE):
+                self.listener.add_target_groups(
+                    f"{route.role.value}-{start}",
+                    priority=priority,
+                    conditions=[
+                        elbv2.ListenerCondition.path_patterns(
+                            patterns[start : start + _MAX_PATTERNS_PER_RULE]
+                        )
+                    ],
+                    target_groups=[group],
+                )
+                priority += 10
+        self.listener.add_target_groups(
+            "web", target_groups=[self._target_group(DEFAULT_ROUTE, services[Role.WEB])]
+        )
+
+    def _target_group(self, route: Route, service: ecs.FargateService) -> elbv2.ApplicationTargetGroup:
+        group = elbv2.ApplicationTargetGroup(
+            self,
+            f"{route.role.value}Targets",
+            vpc=self.alb.vpc,
+            port=route.port,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.IP,
+            # Long SSE streams end on their own; a quick drain keeps deploys fast.
+            deregistration_delay=cdk.Duration.seconds(10),
+            health_check=elbv2.HealthCheck(
+                path=route.health_path,
+                healthy_http_codes="200-399",
+                interval=cdk.Duration.seconds(15),
+                healthy_threshold_count=2,
+                unhealthy_threshold_count=5,
+            ),
+            targets=[
+                service.load_balancer_target(container_name=route.role.value, container_port=route.port)
+            ],
+        )
+        return group

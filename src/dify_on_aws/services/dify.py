@@ -1,0 +1,211 @@
+"""All Dify roles on one ECS cluster: one service per role, reached over ECS Service Connect.
+
+Why one service per role: api, worker and web scale on different signals (requests, queue depth), the
+worker beat must stay a single task, the sandbox runs untrusted code and is best kept in its own task with
+its own security group, and the plugin daemon needs a large disk. Service Connect gives each role a stable
+name (`http://api:5001`, `http://sandbox:8194`, `http://plugin-daemon:5002`) that follows task replacements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from dify_on_aws.nag import acknowledge
+from dify_on_aws.services.environment import (
+    PORTS,
+    AppKeys,
+    DataEndpoints,
+    Role,
+    container_settings,
+    image_uri,
+    sandbox_requirements,
+)
+from dify_on_aws.services.service import (
+    ContainerSpec,
+    DifyService,
+    MigrationGate,
+    TaskSpec,
+    dify_task_definition,
+)
+
+BUSYBOX = "public.ecr.aws/docker/library/busybox:1.37"
+REPOSITORIES = {
+    Role.API: "dify-api",
+    Role.WORKER: "dify-api",
+    Role.BEAT: "dify-api",
+    Role.MIGRATION: "dify-api",
+    Role.WEB: "dify-web",
+    Role.SANDBOX: "dify-sandbox",
+    Role.PLUGIN_DAEMON: "dify-plugin-daemon",
+}
+
+
+def _http_check(command: str, start_seconds: int) -> ecs.HealthCheck:
+    return ecs.HealthCheck(
+        command=["CMD-SHELL", f"{command} || exit 1"],
+        interval=cdk.Duration.seconds(30),
+        timeout=cdk.Duration.seconds(10),
+        retries=5,
+        start_period=cdk.Duration.seconds(start_seconds),
+    )
+
+
+HEALTH_CHECKS = {
+    Role.API: _http_check(f"curl -fsS http://localhost:{PORTS[Role.API]}/health", 120),
+    Role.WEB: _http_check(f"wget -q --spider http://127.0.0.1:{PORTS[Role.WEB]}/", 60),
+    Role.SANDBOX: _http_check(f"curl -fsS http://localhost:{PORTS[Role.SANDBOX]}/health", 60),
+    Role.PLUGIN_DAEMON: _http_check(
+        f"curl -fsS http://localhost:{PORTS[Role.PLUGIN_DAEMON]}/health/check", 120
+    ),
+}
+
+
+class DifyServices(Construct):
+    """The cluster, the six long-running roles and the migration gate that runs before them."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        namespace: str,
+        registry: str,
+        tags: dict[Role, str],
+        sizes: dict[Role, tuple[int, int, int]],
+        plugin_storage_gib: int,
+        architecture: ecs.CpuArchitecture,
+        capacity: Sequence[ecs.CapacityProviderStrategy],
+        container_insights: bool,
+        data: DataEndpoints,
+        keys: AppKeys,
+        public_url: str,
+        sandbox_allow_all_syscalls: bool,
+        sandbox_packages: Sequence[str],
+        log_retention: logs.RetentionDays,
+        migration_timeout: cdk.Duration,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=vpc,
+            enable_fargate_capacity_providers=True,
+            container_insights_v2=(
+                ecs.ContainerInsights.ENABLED if container_insights else ecs.ContainerInsights.DISABLED
+            ),
+        )
+        self.cluster.add_default_cloud_map_namespace(name=namespace, use_for_service_connect=True)
+        if not container_insights:
+            acknowledge(
+                self.cluster,
+                "AwsSolutions-ECS4",
+                "Container Insights costs per metric; set services.container_insights = true to enable it.",
+            )
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
+        self.image_uris = {role: image_uri(registry, REPOSITORIES[role], tags[role]) for role in REPOSITORIES}
+
+        def spec(role: Role) -> ContainerSpec:
+            settings = container_settings(
+                role,
+                data=data,
+                keys=keys,
+                public_url=public_url,
+                sandbox_allow_all_syscalls=sandbox_allow_all_syscalls,
+            )
+            return ContainerSpec(
+                name=role.value,
+                image=self.image_uris[role],
+                environment=settings.environment,
+                secrets=settings.secrets,
+                port=PORTS.get(role),
+                health_check=HEALTH_CHECKS.get(role),
+            )
+
+        def task(role: Role) -> TaskSpec:
+            cpu, memory, _ = sizes[role]
+            storage = plugin_storage_gib if role is Role.PLUGIN_DAEMON else None
+            return TaskSpec(cpu, memory, architecture, storage)
+
+        on_demand = [ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)]
+        self.services: dict[Role, DifyService] = {}
+        for role in (Role.API, Role.WORKER, Role.BEAT, Role.WEB, Role.SANDBOX, Role.PLUGIN_DAEMON):
+            beat = role is Role.BEAT
+            self.services[role] = DifyService(
+                self,
+                role.name.title().replace("_", ""),
+                cluster=self.cluster,
+                task=task(role),
+                container=spec(role),
+                # Exactly one beat, on regular Fargate: two would schedule every periodic task twice.
+                desired_count=1 if beat else sizes[role][2],
+                capacity=on_demand if beat else capacity,
+                subnets=subnets,
+                log_group=self.log_group,
+                service_connect=True,
+                single_task=beat,
+                health_check_grace=cdk.Duration.seconds(180) if role in PORTS else None,
+            )
+        self._sandbox_dependencies(self.services[Role.SANDBOX], sandbox_packages)
+
+        migration_definition, _ = dify_task_definition(
+            self,
+            "MigrationTask",
+            task=task(Role.MIGRATION),
+            container=spec(Role.MIGRATION),
+            log_group=self.log_group,
+        )
+        self.migration = MigrationGate(
+            self,
+            "Migration",
+            cluster=self.cluster,
+            task_definition=migration_definition,
+            container_name=Role.MIGRATION.value,
+            log_group=self.log_group,
+            vpc=vpc,
+            subnets=subnets,
+            trigger=self.image_uris[Role.MIGRATION],
+            timeout=migration_timeout,
+            log_retention=log_retention,
+        )
+        self.migration_task_definition = migration_definition
+        # The services roll only after the schema matches the image they run.
+        gate = self.migration.resource.node.default_child
+        assert isinstance(gate, cdk.CfnResource)
+        for service in self.services.values():
+            cfn_service = service.service.node.default_child
+            assert isinstance(cfn_service, cdk.CfnResource)
+            cfn_service.add_resource_dependency(gate)
+
+    def _sandbox_dependencies(self, sandbox: DifyService, packages: Sequence[str]) -> None:
+        """The sandbox installs /dependencies/python-requirements.txt at start; a short-lived init container
+        writes it into a shared volume, so no custom image has to be built."""
+        definition = sandbox.task_definition
+        definition.add_volume(name="dependencies")
+        writer = definition.add_container(
+            "dependencies",
+            image=ecs.ContainerImage.from_registry(BUSYBOX),
+            essential=False,
+            command=["sh", "-c", 'printf "%s" "$REQUIREMENTS" > /dependencies/python-requirements.txt'],
+            environment={"REQUIREMENTS": sandbox_requirements(packages)},
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="dify", log_group=self.log_group),
+            memory_reservation_mib=32,
+        )
+        mount = ecs.MountPoint(container_path="/dependencies", source_volume="dependencies", read_only=False)
+        writer.add_mount_points(mount)
+        sandbox.container.add_mount_points(mount)
+        sandbox.container.add_container_dependencies(
+            ecs.ContainerDependency(container=writer, condition=ecs.ContainerDependencyCondition.COMPLETE)
+        )
+
+    def service(self, role: Role) -> ecs.FargateService:
+        return self.services[role].service

@@ -1,0 +1,236 @@
+"""The one place that maps the configuration and the data layer to each container's environment and secrets.
+
+Plain values go to `environment`; anything secret goes to `secrets` as an ECS secret reference to Secrets
+Manager, so no secret is ever in a template, a task definition or a parameter. Pairs that must match across
+services (SECRET_KEY; sandbox key; plugin daemon key; inner API key) are read from the same secret here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_secretsmanager as sm
+
+from dify_on_aws.data.database import DatabaseNames
+
+
+class Role(StrEnum):
+    API = "api"
+    WORKER = "worker"
+    BEAT = "beat"
+    WEB = "web"
+    SANDBOX = "sandbox"
+    PLUGIN_DAEMON = "plugin-daemon"
+    MIGRATION = "migration"
+
+
+# Ports the images listen on; other roles reach them through ECS Service Connect under the role's name.
+PORTS = {Role.API: 5001, Role.WEB: 3000, Role.SANDBOX: 8194, Role.PLUGIN_DAEMON: 5002}
+# Roles running the dify-api image, which share the whole api configuration and differ only by MODE.
+API_IMAGE_ROLES = (Role.API, Role.WORKER, Role.BEAT, Role.MIGRATION)
+
+
+def internal_url(role: Role) -> str:
+    return f"http://{role.value}:{PORTS[role]}"
+
+
+@dataclass(frozen=True)
+class DataEndpoints:
+    """What the containers need from the data layer (tokens resolved by CloudFormation)."""
+
+    region: str
+    db_host: str
+    db_port: int
+    db_secret: sm.ISecret
+    db_names: DatabaseNames
+    redis_host: str
+    redis_port: int
+    redis_token: sm.ISecret
+    broker_url: sm.ISecret
+    bucket_name: str
+
+
+@dataclass(frozen=True)
+class AppKeys:
+    secret_key: sm.ISecret
+    sandbox_api_key: sm.ISecret
+    plugin_daemon_key: sm.ISecret
+    inner_api_key: sm.ISecret
+
+
+@dataclass(frozen=True)
+class ContainerSettings:
+    environment: dict[str, str]
+    secrets: dict[str, ecs.Secret]
+
+
+def _secret(secret: sm.ISecret, field: str | None = None) -> ecs.Secret:
+    return ecs.Secret.from_secrets_manager(secret, field)
+
+
+def _api_image(role: Role, *, data: DataEndpoints, keys: AppKeys, public_url: str) -> ContainerSettings:
+    env = {
+        "MODE": role.value,
+        # Migrations run once per deployment as their own task (the migration gate), never at start.
+        "MIGRATION_ENABLED": "true" if role is Role.MIGRATION else "false",
+        "DEBUG": "false",
+        "LOG_LEVEL": "INFO",
+        "DEPLOY_ENV": "PRODUCTION",
+        # Browser-facing URLs all point at the front door.
+        "CONSOLE_API_URL": public_url,
+        "CONSOLE_WEB_URL": public_url,
+        "SERVICE_API_URL": public_url,
+        "APP_API_URL": public_url,
+        "APP_WEB_URL": public_url,
+        "FILES_URL": public_url,
+        "TRIGGER_URL": public_url,
+        "ENDPOINT_URL_TEMPLATE": f"{public_url}/e/{{hook_id}}",
+        "INTERNAL_FILES_URL": internal_url(Role.API),
+        # Database; pre-ping and a short recycle survive Aurora pauses and failovers.
+        "DB_HOST": data.db_host,
+        "DB_PORT": str(data.db_port),
+        "DB_DATABASE": data.db_names.main,
+        "SQLALCHEMY_POOL_PRE_PING": "true",
+        "SQLALCHEMY_POOL_RECYCLE": "300",
+        "VECTOR_STORE": "pgvector",
+        "PGVECTOR_HOST": data.db_host,
+        # Dify's code default is 5433; the cluster listens on the database port.
+        "PGVECTOR_PORT": str(data.db_port),
+        "PGVECTOR_DATABASE": data.db_names.vector,
+        # Redis over TLS; Celery broker DB 1 (URL in a secret since it embeds the AUTH token).
+        "REDIS_HOST": data.redis_host,
+        "REDIS_PORT": str(data.redis_port),
+        "REDIS_DB": "0",
+        "REDIS_USE_SSL": "true",
+        "REDIS_SSL_CERT_REQS": "CERT_OPTIONAL",
+        "CELERY_BACKEND": "redis",
+        "BROKER_USE_SSL": "true",
+        # Files in S3 through the task role; no access keys anywhere.
+        "STORAGE_TYPE": "s3",
+        "S3_BUCKET_NAME": data.bucket_name,
+        "S3_REGION": data.region,
+        "S3_USE_AWS_MANAGED_IAM": "true",
+        "CODE_EXECUTION_ENDPOINT": internal_url(Role.SANDBOX),
+        "PLUGIN_DAEMON_URL": internal_url(Role.PLUGIN_DAEMON),
+        "PLUGIN_DAEMON_TIMEOUT": "600.0",
+        "MARKETPLACE_ENABLED": "true",
+    }
+    if role is Role.API:
+        env |= {
+            "SERVER_WORKER_AMOUNT": "1",
+            # gevent connections: each open SSE stream holds one.
+            "SERVER_WORKER_CONNECTIONS": "100",
+            "GUNICORN_TIMEOUT": "360",
+        }
+    secrets = {
+        "DB_USERNAME": _secret(data.db_secret, "username"),
+        "DB_PASSWORD": _secret(data.db_secret, "password"),
+        "PGVECTOR_USER": _secret(data.db_secret, "username"),
+        "PGVECTOR_PASSWORD": _secret(data.db_secret, "password"),
+        "REDIS_PASSWORD": _secret(data.redis_token),
+        "CELERY_BROKER_URL": _secret(data.broker_url),
+        "SECRET_KEY": _secret(keys.secret_key),
+        "CODE_EXECUTION_API_KEY": _secret(keys.sandbox_api_key),
+        "PLUGIN_DAEMON_KEY": _secret(keys.plugin_daemon_key),
+        "INNER_API_KEY_FOR_PLUGIN": _secret(keys.inner_api_key),
+    }
+    return ContainerSettings(env, secrets)
+
+
+def _web(public_url: str) -> ContainerSettings:
+    env = {
+        "CONSOLE_API_URL": public_url,
+        "APP_API_URL": public_url,
+        "MARKETPLACE_API_URL": "https://marketplace.dify.ai",
+        "MARKETPLACE_URL": "https://marketplace.dify.ai",
+        "NEXT_TELEMETRY_DISABLED": "1",
+        # The browser aborts a generation after this; slow models need longer than the 60 s default.
+        "TEXT_GENERATION_TIMEOUT_MS": "600000",
+        "HOSTNAME": "0.0.0.0",  # noqa: S104 - Next.js must listen on the task's interface
+        "PORT": str(PORTS[Role.WEB]),
+    }
+    return ContainerSettings(env, {})
+
+
+def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool) -> ContainerSettings:
+    env = {
+        "GIN_MODE": "release",
+        "WORKER_TIMEOUT": "15",
+        "ENABLE_NETWORK": "true",
+        "SANDBOX_PORT": str(PORTS[Role.SANDBOX]),
+    }
+    if allow_all_syscalls:
+        env["ALLOWED_SYSCALLS"] = ",".join(str(n) for n in range(457))
+    return ContainerSettings(env, {"API_KEY": _secret(keys.sandbox_api_key)})
+
+
+def _plugin_daemon(data: DataEndpoints, keys: AppKeys) -> ContainerSettings:
+    env = {
+        "SERVER_PORT": str(PORTS[Role.PLUGIN_DAEMON]),
+        "DIFY_INNER_API_URL": internal_url(Role.API),
+        "PLATFORM": "local",
+        "DB_HOST": data.db_host,
+        "DB_PORT": str(data.db_port),
+        "DB_DATABASE": data.db_names.plugin,
+        # The cluster enforces TLS (rds.force_ssl); the daemon accepts only disable|require.
+        "DB_SSL_MODE": "require",
+        "REDIS_HOST": data.redis_host,
+        "REDIS_PORT": str(data.redis_port),
+        "REDIS_USE_SSL": "true",
+        "PLUGIN_STORAGE_TYPE": "aws_s3",
+        "PLUGIN_STORAGE_OSS_BUCKET": data.bucket_name,
+        "S3_USE_AWS": "true",
+        "S3_USE_AWS_MANAGED_IAM": "true",
+        "S3_USE_PATH_STYLE": "false",
+        "S3_ENDPOINT": f"https://s3.{data.region}.amazonaws.com",
+        "AWS_REGION": data.region,
+        "PLUGIN_INSTALLED_PATH": "plugin",
+        "PLUGIN_WORKING_PATH": "/app/storage/cwd",
+        "FORCE_VERIFYING_SIGNATURE": "true",
+        # Remote debugging is a raw TCP port; it is not exposed by any front door.
+        "PLUGIN_REMOTE_INSTALLING_ENABLED": "false",
+        "PLUGIN_MAX_EXECUTION_TIMEOUT": "600",
+        "PYTHON_ENV_INIT_TIMEOUT": "120",
+        "MAX_PLUGIN_PACKAGE_SIZE": "52428800",
+    }
+    secrets = {
+        "SERVER_KEY": _secret(keys.plugin_daemon_key),
+        "DIFY_INNER_API_KEY": _secret(keys.inner_api_key),
+        "DB_USERNAME": _secret(data.db_secret, "username"),
+        "DB_PASSWORD": _secret(data.db_secret, "password"),
+        "REDIS_PASSWORD": _secret(data.redis_token),
+    }
+    return ContainerSettings(env, secrets)
+
+
+def container_settings(
+    role: Role,
+    *,
+    data: DataEndpoints,
+    keys: AppKeys,
+    public_url: str,
+    sandbox_allow_all_syscalls: bool = False,
+) -> ContainerSettings:
+    """Environment and secrets for one role."""
+    if role in API_IMAGE_ROLES:
+        return _api_image(role, data=data, keys=keys, public_url=public_url)
+    if role is Role.WEB:
+        return _web(public_url)
+    if role is Role.SANDBOX:
+        return _sandbox(keys, allow_all_syscalls=sandbox_allow_all_syscalls)
+    return _plugin_daemon(data, keys)
+
+
+def sandbox_requirements(packages: Sequence[str]) -> str:
+    return "".join(f"{line}\n" for line in packages)
+
+
+def image_uri(registry: str, repository: str, tag: str) -> str:
+    return f"{registry}/{repository}:{tag}"
+
+
+def secret_names(settings: Mapping[Role, ContainerSettings]) -> dict[Role, set[str]]:
+    return {role: set(s.secrets) for role, s in settings.items()}

@@ -1,0 +1,237 @@
+"""One reusable construct for a Dify role on ECS Fargate, and the migration gate that runs before them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from dify_on_aws.nag import acknowledge
+from dify_on_aws.runtime_support import acknowledge_provider, logical_id, python_function
+
+MIGRATION_RUNTIME = Path(__file__).parent / "runtime" / "migration"
+
+_ENV_ACK = (
+    "Only non-secret settings are plain environment values; every secret reaches the container as an ECS "
+    "secret from Secrets Manager (tests/test_services.py checks this)."
+)
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """The main container of a role."""
+
+    name: str
+    image: str
+    environment: Mapping[str, str]
+    secrets: Mapping[str, ecs.Secret]
+    port: int | None = None
+    health_check: ecs.HealthCheck | None = None
+    command: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    cpu: int
+    memory_mib: int
+    architecture: ecs.CpuArchitecture
+    ephemeral_storage_gib: int | None = None
+
+
+def dify_task_definition(
+    scope: Construct,
+    id_: str,
+    *,
+    task: TaskSpec,
+    container: ContainerSpec,
+    log_group: logs.ILogGroup,
+) -> tuple[ecs.FargateTaskDefinition, ecs.ContainerDefinition]:
+    """A Fargate task definition with the role's container logging to CloudWatch."""
+    definition = ecs.FargateTaskDefinition(
+        scope,
+        id_,
+        cpu=task.cpu,
+        memory_limit_mib=task.memory_mib,
+        ephemeral_storage_gib=task.ephemeral_storage_gib,
+        runtime_platform=ecs.RuntimePlatform(
+            cpu_architecture=task.architecture, operating_system_family=ecs.OperatingSystemFamily.LINUX
+        ),
+    )
+    main = definition.add_container(
+        container.name,
+        image=ecs.ContainerImage.from_registry(container.image),
+        environment=dict(container.environment),
+        secrets=dict(container.secrets),
+        command=list(container.command) if container.command else None,
+        health_check=container.health_check,
+        logging=ecs.LogDrivers.aws_logs(stream_prefix="dify", log_group=log_group),
+        port_mappings=(
+            [ecs.PortMapping(container_port=container.port, name=container.name)] if container.port else None
+        ),
+        essential=True,
+    )
+    acknowledge(definition, "AwsSolutions-ECS2", _ENV_ACK)
+    return definition, main
+
+
+class DifyService(Construct):
+    """A Dify role as its own ECS service: task definition, container, logs, capacity, Service Connect."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        cluster: ecs.ICluster,
+        task: TaskSpec,
+        container: ContainerSpec,
+        desired_count: int,
+        capacity: Sequence[ecs.CapacityProviderStrategy],
+        subnets: ec2.SubnetSelection,
+        log_group: logs.ILogGroup,
+        service_connect: bool,
+        single_task: bool = False,
+        health_check_grace: cdk.Duration | None = None,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.role_name = container.name
+        self.task_definition, self.container = dify_task_definition(
+            self, "Task", task=task, container=container, log_group=log_group
+        )
+        connect = None
+        if service_connect:
+            # Every role joins the namespace as a client; roles with a port also serve under their name.
+            services = (
+                [ecs.ServiceConnectService(port_mapping_name=container.name, dns_name=container.name)]
+                if container.port
+                else None
+            )
+            connect = ecs.ServiceConnectProps(
+                services=services,
+                log_driver=ecs.LogDrivers.aws_logs(stream_prefix="service-connect", log_group=log_group),
+            )
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster,
+            task_definition=self.task_definition,
+            desired_count=desired_count,
+            capacity_provider_strategies=list(capacity),
+            vpc_subnets=subnets,
+            assign_public_ip=False,
+            enable_execute_command=True,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            # One task at a time for singletons (worker beat): the old task stops before the new starts.
+            min_healthy_percent=0 if single_task else 100,
+            max_healthy_percent=100 if single_task else 200,
+            service_connect_configuration=connect,
+            health_check_grace_period=health_check_grace,
+        )
+        self.connections = self.service.connections
+
+
+class MigrationGate(Construct):
+    """Runs the migration task once per change of the api image, before the services roll.
+
+    A custom resource starts the task (RunTask) and waits for it; a non-zero exit code or a timeout fails
+    the deployment, and CloudFormation rolls back with the exit code and log stream in the error.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        cluster: ecs.ICluster,
+        task_definition: ecs.FargateTaskDefinition,
+        container_name: str,
+        log_group: logs.ILogGroup,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        trigger: str,
+        timeout: cdk.Duration,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, description="Dify migration task"
+        )
+        self.connections = ec2.Connections(security_groups=[self.security_group])
+        start, wait = (
+            python_function(
+                self,
+                name,
+                code_dir=MIGRATION_RUNTIME,
+                handler=handler,
+                description=description,
+                timeout=cdk.Duration.minutes(1),
+                log_retention=log_retention,
+            )
+            for name, handler, description in (
+                ("Start", "index.on_event", "Starts the Dify migration task"),
+                ("Wait", "index.is_complete", "Waits for the Dify migration task"),
+            )
+        )
+        for fn in (start, wait):
+            fn.add_to_role_policy(
+                cdk.aws_iam.PolicyStatement(
+                    actions=["ecs:DescribeTasks"],
+                    resources=[
+                        f"arn:{cdk.Aws.PARTITION}:ecs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:task/{cluster.cluster_name}/*"
+                    ],
+                )
+            )
+            assert fn.role is not None
+            acknowledge(
+                fn.role,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
+                f"<{logical_id(cluster)}>/*]",
+                "Task IDs are not known before RunTask; the statement is limited to tasks of this cluster.",
+            )
+        task_definition.grant_run(start)
+        provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=start,
+            is_complete_handler=wait,
+            query_interval=cdk.Duration.seconds(15),
+            total_timeout=timeout,
+        )
+        acknowledge_provider(provider, [start, wait])
+        acknowledge(
+            provider,
+            "AwsSolutions-SF1",
+            "The CDK Provider framework's waiter state machine; the handlers log every step themselves.",
+        )
+        acknowledge(
+            provider,
+            "AwsSolutions-SF2",
+            "The CDK Provider framework's waiter state machine is internal to CDK; X-Ray adds nothing here.",
+        )
+        selection = vpc.select_subnets(
+            subnet_type=subnets.subnet_type, subnet_group_name=subnets.subnet_group_name
+        )
+        self.resource = cdk.CustomResource(
+            self,
+            "Run",
+            service_token=provider.service_token,
+            resource_type="Custom::DifyMigration",
+            properties={
+                "Cluster": cluster.cluster_arn,
+                "TaskDefinition": task_definition.task_definition_arn,
+                "ContainerName": container_name,
+                "Subnets": selection.subnet_ids,
+                "SecurityGroups": [self.security_group.security_group_id],
+                "LogGroup": log_group.log_group_name,
+                "LogStreamPrefix": "dify",
+                "CapacityProvider": "FARGATE",
+                "Trigger": trigger,
+            },
+        )
