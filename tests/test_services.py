@@ -1,0 +1,379 @@
+"""Every Dify 1.x role on ECS, its wiring, the migration gate and the default CloudFront front door."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, cast
+
+import pytest
+from aws_cdk.assertions import Template
+
+from dify_on_aws.app import SynthResult
+from dify_on_aws.config import ConfigError, DifyConfig
+from dify_on_aws.frontdoor.routing import API_PREFIXES
+from dify_on_aws.services.environment import Role
+
+from .conftest import config_of
+
+LONG_RUNNING = ("api", "worker", "beat", "web", "sandbox", "plugin-daemon")
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY$|API_KEY|BROKER_URL)")
+SECRET_VALUE = re.compile(r"(\{\{resolve:|rediss?://[^@/]*:[^@/]*@|postgres(ql)?://[^@/]*:[^@/]*@)")
+
+
+def res(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    return cast(dict[str, dict[str, Any]], template.find_resources(kind))
+
+
+def containers(template: Template) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
+    """container name -> (task definition id, task definition properties, container definition)"""
+    found = {}
+    for tid, task in res(template, "AWS::ECS::TaskDefinition").items():
+        for container in task["Properties"]["ContainerDefinitions"]:
+            found[container["Name"]] = (tid, task["Properties"], container)
+    return found
+
+
+def env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+
+
+def secret_refs(container: dict[str, Any]) -> dict[str, Any]:
+    return {s["Name"]: s["ValueFrom"] for s in container.get("Secrets", [])}
+
+
+def services(template: Template) -> dict[str, dict[str, Any]]:
+    """role -> ECS service resource (with its logical id under "_id")."""
+    by_task = {tid: name for name, (tid, _, _) in containers(template).items() if name != "dependencies"}
+    found = {}
+    for sid, service in res(template, "AWS::ECS::Service").items():
+        role = by_task[service["Properties"]["TaskDefinition"]["Ref"]]
+        found[role] = {**service, "_id": sid}
+    return found
+
+
+@pytest.fixture(scope="module")
+def roles(template: Template) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
+    return containers(template)
+
+
+def test_every_role_has_a_service(template: Template) -> None:
+    assert sorted(services(template)) == sorted(LONG_RUNNING)
+
+
+@pytest.mark.parametrize(
+    ("role", "image", "mode", "port"),
+    [
+        ("api", "docker.io/langgenius/dify-api:1.13.3", "api", 5001),
+        ("worker", "docker.io/langgenius/dify-api:1.13.3", "worker", None),
+        ("beat", "docker.io/langgenius/dify-api:1.13.3", "beat", None),
+        ("migration", "docker.io/langgenius/dify-api:1.13.3", "migration", None),
+        ("web", "docker.io/langgenius/dify-web:1.13.3", None, 3000),
+        ("sandbox", "docker.io/langgenius/dify-sandbox:0.2.14", None, 8194),
+        ("plugin-daemon", "docker.io/langgenius/dify-plugin-daemon:0.5.3-local", None, 5002),
+    ],
+)
+def test_role_image_mode_port(
+    roles: dict[str, Any], role: str, image: str, mode: str | None, port: int | None
+) -> None:
+    _, task, container = roles[role]
+    assert container["Image"] == image
+    assert env(container).get("MODE") == mode
+    ports = [p["ContainerPort"] for p in container.get("PortMappings", [])]
+    assert ports == ([port] if port else [])
+    assert task["RuntimePlatform"]["CpuArchitecture"] == "ARM64"
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+
+
+@pytest.mark.parametrize(
+    ("role", "probe"),
+    [
+        ("api", ":5001/health"),
+        ("web", ":3000/"),
+        ("sandbox", ":8194/health"),
+        ("plugin-daemon", ":5002/health/check"),
+    ],
+)
+def test_health_checks(roles: dict[str, Any], role: str, probe: str) -> None:
+    check = roles[role][2]["HealthCheck"]
+    assert probe in check["Command"][1]
+    assert check["StartPeriod"] >= 60
+
+
+def test_migrations_only_in_the_migration_task(roles: dict[str, Any]) -> None:
+    for role in ("api", "worker", "beat"):
+        assert env(roles[role][2])["MIGRATION_ENABLED"] == "false"
+    assert env(roles["migration"][2])["MIGRATION_ENABLED"] == "true"
+
+
+API_ENV = (
+    "DB_HOST", "DB_PORT", "DB_DATABASE", "VECTOR_STORE", "PGVECTOR_HOST", "PGVECTOR_DATABASE", "REDIS_HOST",
+    "REDIS_USE_SSL", "STORAGE_TYPE", "S3_BUCKET_NAME", "S3_USE_AWS_MANAGED_IAM", "CODE_EXECUTION_ENDPOINT",
+    "PLUGIN_DAEMON_URL", "CONSOLE_API_URL", "FILES_URL", "SQLALCHEMY_POOL_PRE_PING",
+)  # fmt: skip
+API_SECRETS = (
+    "DB_USERNAME", "DB_PASSWORD", "PGVECTOR_USER", "PGVECTOR_PASSWORD", "REDIS_PASSWORD", "CELERY_BROKER_URL",
+    "SECRET_KEY", "CODE_EXECUTION_API_KEY", "PLUGIN_DAEMON_KEY", "INNER_API_KEY_FOR_PLUGIN",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("role", ["api", "worker", "beat", "migration"])
+def test_api_image_roles_env_and_secrets(roles: dict[str, Any], role: str) -> None:
+    container = roles[role][2]
+    values = env(container)
+    assert set(API_ENV) <= set(values)
+    assert set(API_SECRETS) <= set(secret_refs(container))
+    assert values["PGVECTOR_PORT"] == "5432"  # Dify's code default is 5433
+    assert values["STORAGE_TYPE"] == "s3"
+    assert values["CODE_EXECUTION_ENDPOINT"] == "http://sandbox:8194"
+    assert values["PLUGIN_DAEMON_URL"] == "http://plugin-daemon:5002"
+
+
+def test_plugin_daemon_settings(roles: dict[str, Any]) -> None:
+    _, task, container = roles["plugin-daemon"]
+    values = env(container)
+    assert values["DB_DATABASE"] == "dify_plugin"
+    assert values["DB_SSL_MODE"] == "require"
+    assert values["PLUGIN_STORAGE_TYPE"] == "aws_s3"
+    assert values["S3_USE_AWS_MANAGED_IAM"] == "true"
+    assert values["AWS_REGION"] == {"Ref": "AWS::Region"}
+    assert values["DIFY_INNER_API_URL"] == "http://api:5001"
+    assert {"SERVER_KEY", "DIFY_INNER_API_KEY", "DB_PASSWORD", "REDIS_PASSWORD"} <= set(
+        secret_refs(container)
+    )
+    assert task["EphemeralStorage"]["SizeInGiB"] >= 21
+
+
+def test_sandbox_requirements_and_syscalls(roles: dict[str, Any]) -> None:
+    sandbox = roles["sandbox"][2]
+    writer = roles["dependencies"][2]
+    assert writer["Essential"] is False
+    assert "numpy" in env(writer)["REQUIREMENTS"]
+    assert sandbox["DependsOn"] == [{"ContainerName": "dependencies", "Condition": "COMPLETE"}]
+    assert {m["ContainerPath"] for m in sandbox["MountPoints"]} == {"/dependencies"}
+    assert "ALLOWED_SYSCALLS" not in env(sandbox)
+    assert set(secret_refs(sandbox)) == {"API_KEY"}
+
+
+def _secret_id(value_from: Any) -> str:
+    """The secret a valueFrom points at (the Ref inside the ARN, with or without a JSON field)."""
+    text = str(value_from)
+    match = re.search(r"'Ref': '([A-Za-z0-9]+)'", text)
+    assert match, text
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        (("api", "SECRET_KEY"), ("worker", "SECRET_KEY")),
+        (("api", "SECRET_KEY"), ("beat", "SECRET_KEY")),
+        (("api", "CODE_EXECUTION_API_KEY"), ("sandbox", "API_KEY")),
+        (("worker", "CODE_EXECUTION_API_KEY"), ("sandbox", "API_KEY")),
+        (("api", "PLUGIN_DAEMON_KEY"), ("plugin-daemon", "SERVER_KEY")),
+        (("api", "INNER_API_KEY_FOR_PLUGIN"), ("plugin-daemon", "DIFY_INNER_API_KEY")),
+    ],
+)
+def test_shared_secrets_match(roles: dict[str, Any], left: tuple[str, str], right: tuple[str, str]) -> None:
+    a = secret_refs(roles[left[0]][2])[left[1]]
+    b = secret_refs(roles[right[0]][2])[right[1]]
+    assert _secret_id(a) == _secret_id(b)
+
+
+def test_distinct_keys_are_distinct_secrets(roles: dict[str, Any]) -> None:
+    refs = secret_refs(roles["api"][2])
+    ids = {_secret_id(refs[k]) for k in ("SECRET_KEY", "CODE_EXECUTION_API_KEY", "PLUGIN_DAEMON_KEY",
+                                         "INNER_API_KEY_FOR_PLUGIN", "CELERY_BROKER_URL")}  # fmt: skip
+    assert len(ids) == 5
+
+
+def test_no_secret_in_plain_environment(example_results: dict[str, SynthResult]) -> None:
+    for name, result in example_results.items():
+        for body in result.templates.values():
+            for cname, (_, _, container) in containers(Template.from_json(body)).items():
+                for key, value in env(container).items():
+                    assert not SECRET_NAME.search(key), (name, cname, key)
+                    assert not SECRET_VALUE.search(str(value)), (name, cname, key)
+
+
+def test_beat_is_exactly_one_on_demand_task(template: Template) -> None:
+    beat = services(template)["beat"]["Properties"]
+    assert beat["DesiredCount"] == 1
+    assert beat["DeploymentConfiguration"]["MaximumPercent"] == 100
+    assert beat["DeploymentConfiguration"]["MinimumHealthyPercent"] == 0
+    assert beat["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE", "Weight": 1}]
+
+
+def test_service_connect_names(template: Template) -> None:
+    found = {
+        role: [
+            a["DnsName"]
+            for s in svc["Properties"]["ServiceConnectConfiguration"].get("Services", [])
+            for a in s["ClientAliases"]
+        ]
+        for role, svc in services(template).items()
+    }
+    assert found["api"] == ["api"] and found["sandbox"] == ["sandbox"]
+    assert found["plugin-daemon"] == ["plugin-daemon"]
+    assert found["worker"] == [] and found["beat"] == []
+    for svc in services(template).values():
+        assert svc["Properties"]["ServiceConnectConfiguration"]["Enabled"] is True
+        assert svc["Properties"]["EnableExecuteCommand"] is True
+
+
+def test_migration_gate_runs_before_every_service(template: Template) -> None:
+    (gate_id, gate) = next(iter(res(template, "Custom::DifyMigration").items()))
+    props = gate["Properties"]
+    assert props["ContainerName"] == "migration"
+    assert props["Trigger"] == "docker.io/langgenius/dify-api:1.13.3"
+    migration_task = containers(template)["migration"][0]
+    assert props["TaskDefinition"] == {"Ref": migration_task}
+    for svc in services(template).values():
+        assert gate_id in svc["DependsOn"]
+    (init_id,) = res(template, "Custom::DifyDatabaseInit")
+    assert init_id in gate["DependsOn"]
+    (cache_id,) = res(template, "AWS::ElastiCache::ReplicationGroup")
+    assert cache_id in gate["DependsOn"]
+
+
+def test_migration_waiter_has_a_timeout(template: Template) -> None:
+    machines = res(template, "AWS::StepFunctions::StateMachine")
+    assert machines, "the Provider framework's waiter"
+    handlers = {
+        f["Properties"]["Handler"]
+        for f in res(template, "AWS::Lambda::Function").values()
+        if "migration" in str(f["Properties"].get("Description", ""))
+    }
+    assert handlers == {"index.on_event", "index.is_complete"}
+
+
+def _listener_rules(template: Template) -> dict[str, list[str]]:
+    """target group id -> path patterns routed to it"""
+    routes: dict[str, list[str]] = {}
+    for rule in res(template, "AWS::ElasticLoadBalancingV2::ListenerRule").values():
+        (action,) = rule["Properties"]["Actions"]
+        target = action["TargetGroupArn"]["Ref"]
+        for condition in rule["Properties"]["Conditions"]:
+            routes.setdefault(target, []).extend(condition["PathPatternConfig"]["Values"])
+    return routes
+
+
+def test_routing_table(template: Template) -> None:
+    groups = res(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    port_of = {gid: g["Properties"]["Port"] for gid, g in groups.items()}
+    routes = {port_of[t]: sorted(p) for t, p in _listener_rules(template).items()}
+    assert routes[5001] == sorted(p for prefix in API_PREFIXES for p in (prefix, f"{prefix}/*"))
+    assert "/mcp/*" in routes[5001] and "/triggers" in routes[5001]
+    assert routes[5002] == ["/e", "/e/*"]
+    (listener,) = res(template, "AWS::ElasticLoadBalancingV2::Listener").values()
+    (default,) = listener["Properties"]["DefaultActions"]
+    assert port_of[default["TargetGroupArn"]["Ref"]] == 3000
+    for group in groups.values():
+        attrs = {a["Key"]: a["Value"] for a in group["Properties"]["TargetGroupAttributes"]}
+        assert attrs["deregistration_delay.timeout_seconds"] == "10"
+    health = {g["Properties"]["Port"]: g["Properties"]["HealthCheckPath"] for g in groups.values()}
+    assert health == {5001: "/health", 5002: "/health/check", 3000: "/"}
+
+
+def test_internal_alb_with_long_idle_timeout(template: Template) -> None:
+    (alb,) = res(template, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    props = alb["Properties"]
+    assert props["Scheme"] == "internal"
+    attrs = {a["Key"]: a["Value"] for a in props["LoadBalancerAttributes"]}
+    assert attrs["idle_timeout.timeout_seconds"] == "600"
+    sg_id = props["SecurityGroups"][0]["Fn::GetAtt"][0]
+    ingress = res(template, "AWS::EC2::SecurityGroup")[sg_id]["Properties"]["SecurityGroupIngress"]
+    assert all(rule.get("CidrIp") != "0.0.0.0/0" for rule in ingress)
+
+
+def test_cloudfront_vpc_origin_and_behaviors(template: Template) -> None:
+    template.resource_count_is("AWS::CloudFront::VpcOrigin", 1)
+    (dist,) = res(template, "AWS::CloudFront::Distribution").values()
+    config = dist["Properties"]["DistributionConfig"]
+    default = config["DefaultCacheBehavior"]
+    assert default["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert set(default["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
+    assert default["CachePolicyId"] == CACHING_DISABLED
+    assert default["Compress"] is False
+    (origin,) = config["Origins"]
+    assert "VpcOriginConfig" in origin
+    assert origin["VpcOriginConfig"]["OriginReadTimeout"] == 60
+    errors = {e["ErrorCode"]: e["ErrorCachingMinTTL"] for e in config["CustomErrorResponses"]}
+    assert errors[404] == 0
+    (static,) = config["CacheBehaviors"]
+    assert static["PathPattern"] == "/_next/static/*" and static["Compress"] is True
+
+
+def test_outputs(template: Template) -> None:
+    outputs = template.find_outputs("*")
+    assert "DifyUrl" in outputs and "ApiExecCommand" in outputs
+    assert "execute-command" in str(outputs["ApiExecCommand"]["Value"])
+    assert "https://" in str(outputs["DifyUrl"]["Value"])
+
+
+def test_browser_urls_come_from_the_front_door(roles: dict[str, Any]) -> None:
+    url = env(roles["api"][2])["CONSOLE_API_URL"]
+    assert "DistributionDomainName" in str(url) or "DomainName" in str(url)
+    assert env(roles["web"][2])["CONSOLE_API_URL"] == url
+
+
+def test_bedrock_only_on_the_plugin_daemon(template: Template, roles: dict[str, Any]) -> None:
+    role_of = {
+        name: task["TaskRoleArn"]["Fn::GetAtt"][0]
+        for name, (_, task, _) in roles.items()
+        if "TaskRoleArn" in task
+    }
+    with_bedrock = set()
+    for policy in res(template, "AWS::IAM::Policy").values():
+        actions = str(policy["Properties"]["PolicyDocument"])
+        if "bedrock:InvokeModelWithResponseStream" in actions:
+            for role in policy["Properties"]["Roles"]:
+                with_bedrock |= {n for n, r in role_of.items() if role == {"Ref": r}}
+    assert with_bedrock == {"plugin-daemon"}
+
+
+@pytest.fixture(scope="module")
+def variant(synth: Callable[[DifyConfig], SynthResult]) -> Template:
+    config = config_of(
+        name="DifyVariant",
+        services={
+            "architecture": "x86_64",
+            "spot": True,
+            "on_demand_base": 0,
+            "bedrock": False,
+            "sandbox_allow_all_syscalls": True,
+            "api": {"cpu": 2048, "memory_mib": 4096, "desired_count": 2},
+        },
+    )
+    result = synth(config)
+    assert result.violations == []
+    (body,) = result.templates.values()
+    return Template.from_json(body)
+
+
+def test_variant_spot_x86_sizes(variant: Template) -> None:
+    found = services(variant)
+    assert found["api"]["Properties"]["DesiredCount"] == 2
+    strategy = found["worker"]["Properties"]["CapacityProviderStrategy"]
+    assert {"CapacityProvider": "FARGATE_SPOT", "Weight": 1} in strategy
+    assert found["beat"]["Properties"]["CapacityProviderStrategy"] == [
+        {"CapacityProvider": "FARGATE", "Weight": 1}
+    ]
+    roles = containers(variant)
+    assert (
+        roles["api"][1]["Cpu"] == "2048" and roles["api"][1]["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
+    )
+    assert "ALLOWED_SYSCALLS" in env(roles["sandbox"][2])
+    assert "bedrock:InvokeModel" not in str(res(variant, "AWS::IAM::Policy"))
+
+
+def test_invalid_task_size_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"services.api: memory_mib for cpu 256"):
+        config_of(services={"api": {"cpu": 256, "memory_mib": 4096}})
+    with pytest.raises(ConfigError, match=r"services.beat.desired_count: unknown key"):
+        config_of(services={"beat": {"cpu": 256, "memory_mib": 512, "desired_count": 2}})
+
+
+def test_role_enum_matches_tests() -> None:
+    assert {r.value for r in Role} == {*LONG_RUNNING, "migration"}
