@@ -42,6 +42,11 @@ def _summary(config: DifyConfig, result_dir: Path, templates: dict[str, dict[str
         top = ", ".join(f"{k.split('::', 1)[-1]} x{n}" for k, n in kinds.most_common(6))
         lines.append(f"    most common: {top}")
     images = config.images
+    svc = config.services
+    lines.append(
+        f"  architecture: front door {config.front_door.type} (CloudFront -> VPC origin -> internal ALB), "
+        f"ECS Fargate {svc.architecture}{' Spot' if svc.spot else ''}, one service per role"
+    )
     lines.append(
         f"  Dify: api/worker {images.api}, web {images.web}, sandbox {images.sandbox}, "
         f"plugin daemon {images.plugin_daemon} from {images.registry}"

@@ -45,12 +45,8 @@ class DifyLoadBalancer(Construct):
                 subnet_type=ec2.SubnetType.PUBLIC if internet_facing else ec2.SubnetType.PRIVATE_WITH_EGRESS
             ),
         )
-        self.listener = self.alb.add_listener(
-            "Http",
-            port=80,
-            open=False,
-            default_action=elbv2.ListenerAction.fixed_response(404, content_type="text/plain"),
-        )
+        # The default action (web) is added by route(): everything not routed elsewhere is the web app.
+        self.listener = self.alb.add_listener("Http", port=80, open=False)
         acknowledge(
             self.alb,
             "AwsSolutions-ELB2",
