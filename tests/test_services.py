@@ -375,5 +375,18 @@ def test_invalid_task_size_rejected() -> None:
         config_of(services={"beat": {"cpu": 256, "memory_mib": 512, "desired_count": 2}})
 
 
+def test_sandbox_requirements_file_problems(tmp_path: Any) -> None:
+    bad = tmp_path / "req.txt"
+    bad.write_text("numpy\n$(rm -rf /)\n", encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=r"services.sandbox_requirements_file = .*is not a package requirement"
+    ):
+        config_of(services={"sandbox_requirements_file": str(bad)})
+    with pytest.raises(
+        ConfigError, match=r"services.sandbox_requirements_file = 'nope.txt': file 'nope.txt' not"
+    ):
+        config_of(services={"sandbox_requirements_file": "nope.txt"})
+
+
 def test_role_enum_matches_tests() -> None:
     assert {r.value for r in Role} == {*LONG_RUNNING, "migration"}

@@ -64,6 +64,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from dify_on_aws.app import synthesize  # noqa: PLC0415 - keeps `validate` free of the jsii start-up cost
 
     config = _load(args.config)
+    if config.services.sandbox_allow_all_syscalls:
+        print(
+            "warning: services.sandbox_allow_all_syscalls = true lets code run by the sandbox use every "
+            "system call; keep it off unless a library needs it.",
+            file=sys.stderr,
+        )
     result = synthesize(config, args.out)
     print(_summary(config, result.outdir, result.templates))
     if result.violations:

@@ -13,6 +13,7 @@ from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
+from dify_on_aws.config.model import read_requirements
 from dify_on_aws.data.cache import Cache
 from dify_on_aws.data.database import Database, DatabaseNames
 from dify_on_aws.data.retention import DataRetention
@@ -214,7 +215,7 @@ class DifyStack(cdk.Stack):
             keys=keys,
             public_url=self.front_door.url,
             sandbox_allow_all_syscalls=svc.sandbox_allow_all_syscalls,
-            sandbox_packages=svc.sandbox_python_packages,
+            sandbox_packages=read_requirements(svc.sandbox_requirements_file),
             log_retention=logs.RetentionDays[_RETENTION_NAMES[svc.log_retention_days]],
             migration_timeout=MIGRATION_TIMEOUT,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -258,9 +259,10 @@ class ServicesConfig(_Section):
         description="Let sandboxed code use every system call (for libraries that fail with 'operation "
         "not permitted'). Weakens the sandbox: synth prints a warning.",
     )
-    sandbox_python_packages: list[str] = Field(
-        default_factory=lambda: ["numpy", "boto3"],
-        description="Extra Python packages (requirements.txt lines) the sandbox installs at start.",
+    sandbox_requirements_file: str = Field(
+        "sandbox/python-requirements.txt",
+        description="A requirements.txt (relative to the working directory) with the extra Python packages "
+        "the sandbox installs at start. Comments and blank lines are ignored.",
     )
     api: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=1024, memory_mib=2048))
     worker: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=1024, memory_mib=2048))
@@ -280,12 +282,10 @@ class ServicesConfig(_Section):
             )
         return value
 
-    @field_validator("sandbox_python_packages")
+    @field_validator("sandbox_requirements_file")
     @classmethod
-    def _packages(cls, value: list[str]) -> list[str]:
-        for line in value:
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\[\],<>=!~ -]*", line):
-                raise ValueError(f"{line!r} is not a requirements.txt line such as 'numpy==2.1.0'")
+    def _requirements(cls, value: str) -> str:
+        read_requirements(value)
         return value
 
 
@@ -379,6 +379,22 @@ class DifyConfig(_Section):
             if wrong:
                 raise ValueError(f"network.availability_zones {wrong} are not in region {self.region}")
         return self
+
+
+_REQUIREMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\[\],<>=!~; -]*")
+
+
+def read_requirements(path: str) -> list[str]:
+    """The package lines of a requirements file; raises ValueError naming the problem."""
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"file {path!r} not found (relative to {Path.cwd()})")
+    lines = [line.split("#", 1)[0].strip() for line in file.read_text(encoding="utf-8").splitlines()]
+    packages = [line for line in lines if line]
+    for line in packages:
+        if not _REQUIREMENT.fullmatch(line):
+            raise ValueError(f"line {line!r} is not a package requirement such as 'numpy==2.1.0'")
+    return packages
 
 
 def fargate_size_error(cpu: int, memory_mib: int) -> str | None:
