@@ -7,7 +7,7 @@ services (SECRET_KEY; sandbox key; plugin daemon key; inner API key) are read fr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -230,7 +230,3 @@ def sandbox_requirements(packages: Sequence[str]) -> str:
 
 def image_uri(registry: str, repository: str, tag: str) -> str:
     return f"{registry}/{repository}:{tag}"
-
-
-def secret_names(settings: Mapping[Role, ContainerSettings]) -> dict[Role, set[str]]:
-    return {role: set(s.secrets) for role, s in settings.items()}
