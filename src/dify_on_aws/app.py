@@ -11,6 +11,7 @@ import aws_cdk as cdk
 import cdk_nag
 
 from dify_on_aws.config import DifyConfig
+from dify_on_aws.frontdoor.edge import EDGE_REGION, EdgeSettings, EdgeStack
 from dify_on_aws.stack import DifyStack
 
 # Feature flags set in code so the CLI, the CDK CLI and the tests synthesize the same templates.
@@ -58,18 +59,43 @@ def build_app(
     env = None
     if config.account or config.region:
         env = cdk.Environment(account=config.account, region=config.region)
+    door = config.front_door
+    edge = None
+    stacks: list[cdk.Stack] = []
+    if door.needs_edge_stack():
+        # Config validation guarantees account and region here (cross-region references need both).
+        edge = EdgeStack(
+            app,
+            f"{config.name}-Edge",
+            settings=EdgeSettings(
+                domain=door.domain,
+                zone_name=door.hosted_zone,
+                zone_id=door.hosted_zone_id,
+                create_certificate=door.domain is not None and door.certificate_arn is None,
+                allowed_cidrs=door.allowed_cidrs,
+                allowed_countries=door.allowed_countries,
+                edge_signer=door.type == "lambda",
+            ),
+            env=cdk.Environment(account=config.account, region=EDGE_REGION),
+            cross_region_references=True,
+            description=f"Dify {config.name}: CloudFront certificate, WAF and Lambda@Edge (us-east-1)",
+        )
+        stacks.append(edge)
     stack = DifyStack(
         app,
         config.name,
         config=config,
+        edge=edge,
         env=env,
+        cross_region_references=edge is not None,
         description=f"Dify {config.images.api} on AWS (dify-on-aws)",
     )
+    stacks.append(stack)
     for key, value in {"project": "dify-on-aws", "dify:instance": config.name, **config.tags}.items():
         cdk.Tags.of(app).add(key, value)
     if nag:
         cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
-    return app, [stack]
+    return app, stacks
 
 
 def _violations(outdir: Path) -> list[NagViolation]:

@@ -17,6 +17,12 @@ from dify_on_aws.config import ConfigError, DifyConfig, load_config
 DEFAULT_CONFIG = "dify.toml"
 EXIT_CONFIG = 2
 EXIT_NAG = 1
+FRONT_DOOR_SHAPES = {
+    "cloudfront": "CloudFront -> VPC origin -> internal ALB",
+    "alb": "ALB -> ECS services",
+    "api_gateway": "API Gateway HTTP API -> VPC link -> Cloud Map -> ECS services",
+    "lambda": "CloudFront -> Lambda function URLs (api, web); other roles on ECS",
+}
 
 
 def _config_path(given: str | None) -> str | None:
@@ -44,7 +50,7 @@ def _summary(config: DifyConfig, result_dir: Path, templates: dict[str, dict[str
     images = config.images
     svc = config.services
     lines.append(
-        f"  architecture: front door {config.front_door.type} (CloudFront -> VPC origin -> internal ALB), "
+        f"  architecture: front door {config.front_door.type} ({FRONT_DOOR_SHAPES[config.front_door.type]}), "
         f"ECS Fargate {svc.architecture}{' Spot' if svc.spot else ''}, one service per role"
     )
     lines.append(

@@ -5,26 +5,41 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
-from dify_on_aws.config.model import read_requirements
+from dify_on_aws.config.model import CLOUDFRONT_FRONT_DOORS, read_requirements
 from dify_on_aws.data.cache import Cache
 from dify_on_aws.data.database import Database, DatabaseNames
 from dify_on_aws.data.retention import DataRetention
 from dify_on_aws.data.secrets import AppSecrets
 from dify_on_aws.data.storage import FileStorage
+from dify_on_aws.frontdoor.alb import AlbFrontDoor
+from dify_on_aws.frontdoor.api_gateway import ApiGatewayFrontDoor
+from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoor, hosted_zone
 from dify_on_aws.frontdoor.cloudfront import CloudFrontFrontDoor
+from dify_on_aws.frontdoor.edge import EdgeStack
+from dify_on_aws.frontdoor.lambda_urls import LambdaFrontDoor
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.network.vpc import Network
 from dify_on_aws.runtime_support import BASIC_EXECUTION_ROLE, logical_id
-from dify_on_aws.services.dify import DifyServices
-from dify_on_aws.services.environment import PORTS, AppKeys, DataEndpoints, Role
+from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices
+from dify_on_aws.services.environment import (
+    PORTS,
+    AppKeys,
+    ContainerSettings,
+    DataEndpoints,
+    Role,
+    container_settings,
+)
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 _RETENTION_NAMES = {
@@ -51,9 +66,18 @@ BEDROCK_ACTIONS = [
 class DifyStack(cdk.Stack):
     """One Dify deployment in one region."""
 
-    def __init__(self, scope: Construct, id_: str, *, config: DifyConfig, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: DifyConfig,
+        edge: EdgeStack | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, id_, **kwargs)
         self.config = config
+        self.edge = edge
         retention = DataRetention.named(config.removal_policy)
         zones = config.network.availability_zones
         if zones is None and config.region is not None:
@@ -136,16 +160,9 @@ class DifyStack(cdk.Stack):
         acknowledge_cdk_singletons(self)
 
     def _services(self, config: DifyConfig, secret_removal: cdk.RemovalPolicy) -> None:
-        """The front door first (its URL goes into the containers), then the roles, then the wiring."""
+        """Data endpoints, then the front door (its URL goes into the containers), then the roles."""
         svc = config.services
         vpc, private = self.network.vpc, self.network.private_subnets
-        self.front_door = CloudFrontFrontDoor(
-            self,
-            "FrontDoor",
-            vpc=vpc,
-            origin_read_timeout_seconds=config.front_door.origin_read_timeout_seconds,
-            idle_timeout_seconds=config.front_door.idle_timeout_seconds,
-        )
         cache = self.cache
         # The Celery broker URL embeds the AUTH token, so it is a secret too; the template holds only
         # CloudFormation dynamic references, resolved at deploy time.
@@ -179,6 +196,7 @@ class DifyStack(cdk.Stack):
             self.secrets.inner_api_key,
         )
         images = config.images
+        self.front_door = self._front_door(config, data, keys)
         tags = {
             Role.API: images.api, Role.WORKER: images.api, Role.BEAT: images.api, Role.MIGRATION: images.api,
             Role.WEB: images.web, Role.SANDBOX: images.sandbox, Role.PLUGIN_DAEMON: images.plugin_daemon,
@@ -218,16 +236,116 @@ class DifyStack(cdk.Stack):
             sandbox_packages=read_requirements(svc.sandbox_requirements_file),
             log_retention=logs.RetentionDays[_RETENTION_NAMES[svc.log_retention_days]],
             migration_timeout=MIGRATION_TIMEOUT,
+            roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],
         )
         if svc.sandbox_allow_all_syscalls:
             cdk.Annotations.of(self.dify.services[Role.SANDBOX]).add_warning_v2(
                 "dify:sandbox-all-syscalls",
                 "services.sandbox_allow_all_syscalls is on: sandboxed code may use every system call.",
             )
-        self._wire(config)
         self.front_door.connect(
-            {role: self.dify.service(role) for role in (Role.API, Role.WEB, Role.PLUGIN_DAEMON)}
+            Backends(
+                services={role: service.service for role, service in self.dify.services.items()},
+                namespace=self.dify.namespace,
+                settings=lambda role: self._settings(role, data, keys),
+            )
         )
+        self._wire(config)
+
+    def _settings(self, role: Role, data: DataEndpoints, keys: AppKeys) -> ContainerSettings:
+        return container_settings(role, data=data, keys=keys, public_url=self.front_door.url)
+
+    def _front_door(self, config: DifyConfig, data: DataEndpoints, keys: AppKeys) -> FrontDoor:
+        door = config.front_door
+        vpc, private = self.network.vpc, self.network.private_subnets
+        domain = self._domain(config)
+        web_acl = self.edge.web_acl_arn if self.edge else None
+        if door.type == "alb":
+            return AlbFrontDoor(
+                self,
+                "FrontDoor",
+                vpc=vpc,
+                internal=door.internal,
+                idle_timeout_seconds=door.idle_timeout_seconds,
+                allowed_cidrs=door.allowed_cidrs,
+                domain=domain,
+            )
+        if door.type == "api_gateway":
+            return ApiGatewayFrontDoor(
+                self,
+                "FrontDoor",
+                vpc=vpc,
+                subnets=private,
+                allowed_cidrs=door.allowed_cidrs,
+                domain=domain,
+                log_retention=LOG_RETENTION,
+            )
+        if door.type == "lambda":
+            assert self.edge is not None and self.edge.signer is not None
+            images = config.images
+            return LambdaFrontDoor(
+                self,
+                "FrontDoor",
+                vpc=vpc,
+                subnets=private,
+                api_image=self._image("dify-api", images.api),
+                web_image=self._image("dify-web", images.web),
+                web_settings=container_settings(Role.WEB, data=data, keys=keys, public_url=""),
+                architecture=lambda_.Architecture.ARM_64
+                if config.services.architecture == "arm64"
+                else lambda_.Architecture.X86_64,
+                memory_mib=door.function_memory_mib,
+                timeout_seconds=door.function_timeout_seconds,
+                provisioned_concurrency=door.provisioned_concurrency,
+                origin_read_timeout_seconds=door.origin_read_timeout_seconds,
+                signer=self.edge.signer,
+                domain=domain,
+                web_acl_arn=web_acl,
+                log_retention=LOG_RETENTION,
+            )
+        return CloudFrontFrontDoor(
+            self,
+            "FrontDoor",
+            vpc=vpc,
+            origin_read_timeout_seconds=door.origin_read_timeout_seconds,
+            idle_timeout_seconds=door.idle_timeout_seconds,
+            domain=domain,
+            web_acl_arn=web_acl,
+        )
+
+    def _image(self, repository: str, tag: str) -> str:
+        return f"{self.config.images.registry}/{repository}:{tag}"
+
+    def _domain(self, config: DifyConfig) -> Domain | None:
+        """The custom domain: its zone (looked up once), and a certificate imported, created here
+        (regional front doors) or created by the us-east-1 edge stack (CloudFront)."""
+        door = config.front_door
+        if door.domain is None:
+            return None
+        zone: route53.IHostedZone | None = None
+        if door.hosted_zone is not None:
+            if self.edge is not None and self.edge.zone is not None:
+                # Reuse the edge stack's lookup result (a literal ID), not a cross-region reference.
+                zone = route53.PublicHostedZone.from_hosted_zone_attributes(
+                    self, "Zone", hosted_zone_id=self.edge.zone.hosted_zone_id, zone_name=door.hosted_zone
+                )
+            else:
+                zone = hosted_zone(self, "Zone", name=door.hosted_zone, zone_id=door.hosted_zone_id)
+        certificate: acm.ICertificate | None
+        if door.certificate_arn is not None:
+            certificate = acm.Certificate.from_certificate_arn(self, "Certificate", door.certificate_arn)
+        elif door.type in CLOUDFRONT_FRONT_DOORS:
+            assert self.edge is not None
+            certificate = self.edge.certificate
+        else:
+            assert zone is not None
+            certificate = acm.Certificate(
+                self,
+                "Certificate",
+                domain_name=door.domain,
+                validation=acm.CertificateValidation.from_dns(zone),
+            )
+        return Domain(door.domain, zone, certificate)
 
     def _wire(self, config: DifyConfig) -> None:
         """Who may reach whom, and what each task role may do."""
@@ -237,33 +355,44 @@ class DifyStack(cdk.Stack):
             dify.services[r] for r in (Role.API, Role.WORKER, Role.BEAT, Role.PLUGIN_DAEMON, Role.SANDBOX)
         )
         gate.resource.node.add_dependency(self.database.init, self.cache.replication_group)
-        for client in (api, worker, beat, daemon):
+        extra_api = self.front_door.clients.api
+        for client in [api, worker, beat, daemon, *extra_api]:
             self.database.connections.allow_default_port_from(client.connections)
             self.cache.connections.allow_default_port_from(client.connections)
         self.database.connections.allow_default_port_from(gate.connections)
         self.cache.connections.allow_default_port_from(gate.connections)
         # Service Connect: api <-> plugin daemon, api/worker -> sandbox and plugin daemon.
         api.connections.allow_from(daemon.connections, ec2.Port.tcp(PORTS[Role.API]))
+        for extra in extra_api:
+            daemon.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
+            sandbox.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
         for caller in (api, worker):
             daemon.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
             sandbox.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
 
         bucket = self.storage.bucket
-        for role_service in (api, worker, daemon):
-            bucket.grant_read_write(role_service.task_definition.task_role)
+        grantees: list[tuple[iam.IGrantable, Construct]] = [
+            (service.task_definition.task_role, service.task_definition) for service in (api, worker, daemon)
+        ]
+        for extra_grantee in self.front_door.clients.grantees:
+            principal = extra_grantee.grant_principal
+            assert isinstance(principal, Construct)
+            grantees.append((extra_grantee, principal))
+        for grantee, owner in grantees:
+            bucket.grant_read_write(grantee)
             acknowledge(
-                role_service.task_definition,
+                owner,
                 f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/*]",
                 "Dify names objects at run time (uploads, plugins); access is limited to this bucket.",
             )
-        for role_service in dify.services.values():
             for action in ("Action::s3:Abort*", "Action::s3:DeleteObject*", "Action::s3:GetBucket*",
                            "Action::s3:GetObject*", "Action::s3:List*"):  # fmt: skip
                 acknowledge(
-                    role_service.task_definition,
+                    owner,
                     f"AwsSolutions-IAM5[{action}]",
                     "CDK's grant_read_write action groups, on the Dify bucket only.",
                 )
+        for role_service in dify.services.values():
             acknowledge(
                 role_service.task_definition,
                 "AwsSolutions-IAM5[Resource::*]",

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import aws_cdk as cdk
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
+from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients
+from dify_on_aws.frontdoor.cdn import STATIC_PATH, DifyDistribution, dynamic_behavior, static_behavior
 from dify_on_aws.frontdoor.load_balancer import DifyLoadBalancer
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.services.environment import Role
 
-# Static Next.js assets carry content hashes in their names, so they may be cached and compressed.
-STATIC_PATH = "/_next/static/*"
-
 
 class CloudFrontFrontDoor(Construct):
-    """The default front door. Surface shared by every front door: `url` and `connect(services)`."""
+    """The default front door."""
+
+    replaces: frozenset[Role] = frozenset()
 
     def __init__(
         self,
@@ -30,14 +28,17 @@ class CloudFrontFrontDoor(Construct):
         vpc: ec2.IVpc,
         origin_read_timeout_seconds: int,
         idle_timeout_seconds: int,
+        domain: Domain | None = None,
+        web_acl_arn: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
+        self.clients = FrontDoorClients()
         self.load_balancer = DifyLoadBalancer(
             self, "LoadBalancer", vpc=vpc, internet_facing=False, idle_timeout_seconds=idle_timeout_seconds
         )
         # VPC origin ENIs live in the VPC; the internal ALB takes HTTP only from inside it.
-        self.load_balancer.security_group.add_ingress_rule(
-            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(80), "CloudFront VPC origin (inside the VPC)"
+        self.load_balancer.allow_from(
+            ec2.Peer.ipv4(vpc.vpc_cidr_block), "CloudFront VPC origin (inside the VPC)"
         )
         acknowledge(
             self.load_balancer.security_group,
@@ -52,54 +53,18 @@ class CloudFrontFrontDoor(Construct):
             read_timeout=cdk.Duration.seconds(origin_read_timeout_seconds),
             keepalive_timeout=cdk.Duration.seconds(60),
         )
-        dynamic = cloudfront.BehaviorOptions(
-            origin=origin,
-            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-            allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
-            cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
-            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER,
-            # Compressing would buffer server-sent events; streaming must pass through untouched.
-            compress=False,
-        )
-        static = cloudfront.BehaviorOptions(
-            origin=origin,
-            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-            allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
-            cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
-            compress=True,
-        )
-        self.distribution = cloudfront.Distribution(
+        self.cdn = DifyDistribution(
             self,
-            "Distribution",
-            comment=f"Dify ({cdk.Stack.of(self).stack_name})",
-            default_behavior=dynamic,
-            additional_behaviors={STATIC_PATH: static},
-            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
-            price_class=cloudfront.PriceClass.PRICE_CLASS_ALL,
-            # A cached 404 broke new workflows in Dify 1.13.0 (409 on create); never cache errors.
-            error_responses=[
-                cloudfront.ErrorResponse(http_status=code, ttl=cdk.Duration.seconds(0))
-                for code in (403, 404, 500, 502, 503, 504)
-            ],
+            "Cdn",
+            default_behavior=dynamic_behavior(
+                origin, origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER
+            ),
+            additional_behaviors={STATIC_PATH: static_behavior(origin)},
+            domain=domain,
+            web_acl_arn=web_acl_arn,
         )
-        self.url = f"https://{self.distribution.distribution_domain_name}"
-        for rule, reason in (
-            ("AwsSolutions-CFR1", "Geo restriction is a business choice; not enabled by default."),
-            (
-                "AwsSolutions-CFR2",
-                "A WAF web ACL needs a us-east-1 stack; offered as an option by a later release.",
-            ),
-            (
-                "AwsSolutions-CFR3",
-                "CloudFront standard logs need an ACL-enabled bucket; not enabled by default.",
-            ),
-            (
-                "AwsSolutions-CFR4",
-                "With the default *.cloudfront.net certificate CloudFront fixes the viewer TLS policy; "
-                "a custom domain sets TLSv1.2_2021.",
-            ),
-        ):
-            acknowledge(self.distribution, rule, reason)
+        self.distribution = self.cdn.distribution
+        self.url = self.cdn.url
 
-    def connect(self, services: Mapping[Role, ecs.FargateService]) -> None:
-        self.load_balancer.route(services)
+    def connect(self, backends: Backends) -> None:
+        self.load_balancer.route(backends.services)

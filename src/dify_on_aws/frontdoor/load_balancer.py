@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import aws_cdk as cdk
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -18,7 +19,8 @@ _MAX_PATTERNS_PER_RULE = 5  # ALB allows five path values per condition
 
 
 class DifyLoadBalancer(Construct):
-    """ALB + HTTP listener; `route()` attaches the services once they exist."""
+    """ALB with an HTTP listener, or HTTPS plus an HTTP redirect when given a certificate; `route()`
+    attaches the services once they exist and `allow_from()` opens the listener ports to a peer."""
 
     def __init__(
         self,
@@ -28,6 +30,7 @@ class DifyLoadBalancer(Construct):
         vpc: ec2.IVpc,
         internet_facing: bool,
         idle_timeout_seconds: int,
+        certificate: acm.ICertificate | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.security_group = ec2.SecurityGroup(
@@ -46,12 +49,28 @@ class DifyLoadBalancer(Construct):
             ),
         )
         # The default action (web) is added by route(): everything not routed elsewhere is the web app.
-        self.listener = self.alb.add_listener("Http", port=80, open=False)
+        if certificate is None:
+            self.listener = self.alb.add_listener("Http", port=80, open=False)
+            self.ports: tuple[int, ...] = (80,)
+        else:
+            self.listener = self.alb.add_listener(
+                "Https",
+                port=443,
+                certificates=[certificate],
+                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+                open=False,
+            )
+            self.alb.add_redirect(source_port=80, target_port=443, open=False)
+            self.ports = (80, 443)
         acknowledge(
             self.alb,
             "AwsSolutions-ELB2",
             "ALB access logs are not enabled yet; CloudFront and container logs record requests.",
         )
+
+    def allow_from(self, peer: ec2.IPeer, description: str) -> None:
+        for port in self.ports:
+            self.security_group.add_ingress_rule(peer, ec2.Port.tcp(port), description)
 
     def route(self, services: Mapping[Role, ecs.FargateService]) -> None:
         priority = 10

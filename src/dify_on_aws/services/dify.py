@@ -34,6 +34,8 @@ from dify_on_aws.services.service import (
     dify_task_definition,
 )
 
+# Every long-running role; a front door may run some of them itself (see FrontDoor.replaces).
+SERVICE_ROLES = (Role.API, Role.WORKER, Role.BEAT, Role.WEB, Role.SANDBOX, Role.PLUGIN_DAEMON)
 BUSYBOX = "public.ecr.aws/docker/library/busybox:1.37"
 REPOSITORIES = {
     Role.API: "dify-api",
@@ -67,7 +69,8 @@ HEALTH_CHECKS = {
 
 
 class DifyServices(Construct):
-    """The cluster, the six long-running roles and the migration gate that runs before them."""
+    """The cluster, the long-running roles (all six unless the front door runs one itself) and the
+    migration gate that runs before them."""
 
     def __init__(
         self,
@@ -91,6 +94,7 @@ class DifyServices(Construct):
         sandbox_packages: Sequence[str],
         log_retention: logs.RetentionDays,
         migration_timeout: cdk.Duration,
+        roles: Sequence[Role] = SERVICE_ROLES,
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -102,7 +106,9 @@ class DifyServices(Construct):
                 ecs.ContainerInsights.ENABLED if container_insights else ecs.ContainerInsights.DISABLED
             ),
         )
-        self.cluster.add_default_cloud_map_namespace(name=namespace, use_for_service_connect=True)
+        self.namespace = self.cluster.add_default_cloud_map_namespace(
+            name=namespace, use_for_service_connect=True
+        )
         if not container_insights:
             acknowledge(
                 self.cluster,
@@ -138,7 +144,7 @@ class DifyServices(Construct):
 
         on_demand = [ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)]
         self.services: dict[Role, DifyService] = {}
-        for role in (Role.API, Role.WORKER, Role.BEAT, Role.WEB, Role.SANDBOX, Role.PLUGIN_DAEMON):
+        for role in roles:
             beat = role is Role.BEAT
             self.services[role] = DifyService(
                 self,
