@@ -33,6 +33,9 @@ FEATURE_FLAGS: dict[str, Any] = {
 }
 
 
+CONTEXT_FILE = Path("cdk.context.json")
+
+
 @dataclass(frozen=True)
 class NagViolation:
     rule: str
@@ -46,16 +49,33 @@ class SynthResult:
     stacks: list[cdk.Stack]
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     violations: list[NagViolation] = field(default_factory=list)
+    # Context lookups the CDK could not answer offline (e.g. "hosted-zone:account=...:domainName=...").
+    missing_context: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def template_path(self, stack_name: str) -> Path:
         return self.outdir / f"{stack_name}.template.json"
 
 
+def recorded_context(path: Path = CONTEXT_FILE) -> dict[str, Any]:
+    """Lookup results recorded by the CDK CLI (cdk.context.json), so `dify-on-aws synth` stays offline."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
 def build_app(
-    config: DifyConfig, *, outdir: str | None = None, nag: bool = True
+    config: DifyConfig,
+    *,
+    outdir: str | None = None,
+    nag: bool = True,
+    context: dict[str, Any] | None = None,
 ) -> tuple[cdk.App, list[cdk.Stack]]:
-    """Create the app and its stacks. With `nag`, cdk-nag AwsSolutions runs as a validation plugin."""
-    app = cdk.App(outdir=outdir, analytics_reporting=False, context=FEATURE_FLAGS)
+    """Create the app and its stacks. With `nag`, cdk-nag AwsSolutions runs as a validation plugin.
+    `context` carries recorded lookups (hosted zones); without them a lookup yields a placeholder and
+    `SynthResult.missing_context` says which lookup is missing."""
+    app = cdk.App(outdir=outdir, analytics_reporting=False, context={**(context or {}), **FEATURE_FLAGS})
     env = None
     if config.account or config.region:
         env = cdk.Environment(account=config.account, region=config.region)
@@ -115,20 +135,50 @@ def _violations(outdir: Path) -> list[NagViolation]:
     return found
 
 
-def synthesize(config: DifyConfig, outdir: str | Path, *, nag: bool = True) -> SynthResult:
+def _manifest(outdir: Path) -> tuple[list[str], list[str]]:
+    """Missing context keys and `dify:` warnings from the cloud assembly."""
+    path = outdir / "manifest.json"
+    if not path.is_file():
+        return [], []
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    missing = [str(item.get("key")) for item in manifest.get("missing", [])]
+    warnings: set[str] = set()
+    for artifact in manifest.get("artifacts", {}).values():
+        metadata = dict(artifact.get("metadata", {}))
+        extra = artifact.get("additionalMetadataFile")
+        if extra and (outdir / extra).is_file():
+            metadata |= json.loads((outdir / extra).read_text(encoding="utf-8"))
+        for entries in metadata.values():
+            for entry in entries:
+                data = entry.get("data")
+                if entry.get("type") == "aws:cdk:warning" and isinstance(data, str) and "[ack: dify:" in data:
+                    warnings.add(data.split(" [ack:", 1)[0])
+    return missing, sorted(warnings)
+
+
+def synthesize(
+    config: DifyConfig,
+    outdir: str | Path,
+    *,
+    nag: bool = True,
+    context: dict[str, Any] | None = None,
+) -> SynthResult:
     """Synthesize into `outdir`; cdk-nag findings are collected instead of raised."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     stale = out / "validation-report.json"
     stale.unlink(missing_ok=True)
-    app, stacks = build_app(config, outdir=str(out), nag=nag)
+    app, stacks = build_app(config, outdir=str(out), nag=nag, context=context)
     try:
         app.synth()
     except RuntimeError as exc:
         # cdk-nag v3 fails synthesis on findings after writing the templates and the report.
         if "ValidationFailed" not in str(exc):
             raise
-    result = SynthResult(outdir=out, stacks=stacks, violations=_violations(out))
+    missing, warnings = _manifest(out)
+    result = SynthResult(
+        outdir=out, stacks=stacks, violations=_violations(out), missing_context=missing, warnings=warnings
+    )
     for stack in stacks:
         path = result.template_path(stack.artifact_id)
         result.templates[stack.stack_name] = json.loads(path.read_text(encoding="utf-8"))

@@ -67,7 +67,8 @@ def _summary(config: DifyConfig, result_dir: Path, templates: dict[str, dict[str
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from dify_on_aws.app import synthesize  # noqa: PLC0415 - keeps `validate` free of the jsii start-up cost
+    # Imported here: keeps `validate` free of the jsii start-up cost.
+    from dify_on_aws.app import recorded_context, synthesize  # noqa: PLC0415
 
     config = _load(args.config)
     if config.services.sandbox_allow_all_syscalls:
@@ -76,7 +77,18 @@ def cmd_synth(args: argparse.Namespace) -> int:
             "system call; keep it off unless a library needs it.",
             file=sys.stderr,
         )
-    result = synthesize(config, args.out)
+    result = synthesize(config, args.out, context=recorded_context())
+    if result.missing_context:
+        print(
+            "error: this configuration needs AWS lookups that are not recorded in cdk.context.json:\n"
+            + "".join(f"  - {key}\n" for key in result.missing_context)
+            + "Record them once with AWS credentials (`npx cdk synth -c config=PATH`), or avoid the lookup "
+            "(front_door.hosted_zone_id for a hosted zone).",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(_summary(config, result.outdir, result.templates))
     if result.violations:
         print(f"\ncdk-nag AwsSolutions: {len(result.violations)} unacknowledged finding(s):", file=sys.stderr)

@@ -16,7 +16,7 @@ from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
-from dify_on_aws.config.model import CLOUDFRONT_FRONT_DOORS, read_requirements
+from dify_on_aws.config.model import CLOUDFRONT_FRONT_DOORS
 from dify_on_aws.data.cache import Cache
 from dify_on_aws.data.database import Database, DatabaseNames
 from dify_on_aws.data.retention import DataRetention
@@ -82,6 +82,7 @@ class DifyStack(cdk.Stack):
         zones = config.network.availability_zones
         if zones is None and config.region is not None:
             zones = [f"{config.region}{suffix}" for suffix in "abc"[: config.network.max_azs]]
+        self._zones = zones if config.account and config.region else None
 
         self.network = Network(
             self,
@@ -159,6 +160,11 @@ class DifyStack(cdk.Stack):
         )
         acknowledge_cdk_singletons(self)
 
+    @property
+    def availability_zones(self) -> list[str]:
+        """Configured zones instead of a context lookup, so environment-specific synths stay offline."""
+        return list(self._zones) if self._zones else list(super().availability_zones)
+
     def _services(self, config: DifyConfig, secret_removal: cdk.RemovalPolicy) -> None:
         """Data endpoints, then the front door (its URL goes into the containers), then the roles."""
         svc = config.services
@@ -233,7 +239,7 @@ class DifyStack(cdk.Stack):
             keys=keys,
             public_url=self.front_door.url,
             sandbox_allow_all_syscalls=svc.sandbox_allow_all_syscalls,
-            sandbox_packages=read_requirements(svc.sandbox_requirements_file),
+            sandbox_packages=svc.sandbox_packages(),
             log_retention=logs.RetentionDays[_RETENTION_NAMES[svc.log_retention_days]],
             migration_timeout=MIGRATION_TIMEOUT,
             roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],

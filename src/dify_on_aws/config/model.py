@@ -51,6 +51,7 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
     4096: tuple(range(8192, 30721, 1024)),
 }
 
+DEFAULT_SANDBOX_REQUIREMENTS = Path(__file__).parent.parent / "services" / "sandbox-requirements.txt"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -260,10 +261,11 @@ class ServicesConfig(_Section):
         description="Let sandboxed code use every system call (for libraries that fail with 'operation "
         "not permitted'). Weakens the sandbox: synth prints a warning.",
     )
-    sandbox_requirements_file: str = Field(
-        "sandbox/python-requirements.txt",
+    sandbox_requirements_file: str | None = Field(
+        None,
         description="A requirements.txt (relative to the working directory) with the extra Python packages "
-        "the sandbox installs at start. Comments and blank lines are ignored.",
+        "the sandbox installs at start. Comments and blank lines are ignored. Default: the list shipped in "
+        "`src/dify_on_aws/services/sandbox-requirements.txt` (numpy, boto3).",
     )
     api: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=1024, memory_mib=2048))
     worker: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=1024, memory_mib=2048))
@@ -285,9 +287,13 @@ class ServicesConfig(_Section):
 
     @field_validator("sandbox_requirements_file")
     @classmethod
-    def _requirements(cls, value: str) -> str:
-        read_requirements(value)
+    def _requirements(cls, value: str | None) -> str | None:
+        if value is not None:
+            read_requirements(value)
         return value
+
+    def sandbox_packages(self) -> list[str]:
+        return read_requirements(self.sandbox_requirements_file or str(DEFAULT_SANDBOX_REQUIREMENTS))
 
 
 FrontDoorType = Literal["cloudfront", "alb", "api_gateway", "lambda"]

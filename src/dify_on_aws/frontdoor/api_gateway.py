@@ -193,7 +193,7 @@ class ApiGatewayFrontDoor(Construct):
             authorizer=self.authorizer,
         )
         if self.authorizer is None:
-            for child in self.api.node.find_all():
+            for child in self.node.find_all():
                 if isinstance(child, apigwv2.CfnRoute):
                     acknowledge(
                         child,

@@ -42,6 +42,13 @@ class Network(Construct):
             ],
             restrict_default_security_group=True,
         )
+        if availability_zones:
+            acknowledge(
+                self.vpc,
+                "CloudFormation-Validate::W3010",
+                "The stack has an explicit account and region, so it names its zones (network."
+                "availability_zones or <region>a/b/c) and synth needs no AWS lookup.",
+            )
         if flow_logs:
             group = logs.LogGroup(
                 self, "FlowLogs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
