@@ -8,7 +8,7 @@ CDK := npx --no-install cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export DIFY_CONFIG := $(CONFIG)
 
-.PHONY: synth test lint deploy diff destroy docs sweep clean deps dev-deps
+.PHONY: synth test lint deploy diff destroy docs diagrams sweep clean deps dev-deps
 
 $(VENV)/.deps: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ lint: dev-deps
 ## docs: regenerate docs/configuration.md from the config model
 docs: deps
 	$(VENV)/bin/dify-on-aws docs --out docs/configuration.md
+
+## diagrams: redraw docs/diagrams/ (default and one per front door) from the synthesized templates
+DIAGRAMS := default alb api-gateway lambda cloudfront-domain
+diagrams: deps
+	for f in $(DIAGRAMS); do $(VENV)/bin/dify-on-aws diagram --config examples/$$f.toml --out docs/diagrams/$$f || exit 1; done
 
 ## deploy / diff / destroy: thin wrappers over the local CDK CLI with CONFIG
 deploy: deps

@@ -351,7 +351,7 @@ def test_lambda_api_function_settings(lambda_result: SynthResult) -> None:
 
 def test_lambda_web_is_not_on_ecs_but_the_rest_is(lambda_result: SynthResult) -> None:
     template = main(lambda_result)
-    assert set(services(template)) == {"api", "worker", "beat", "sandbox", "plugin-daemon"}
+    assert set(services(template)) == {"api", "worker", "beat", "sandbox", "plugin-daemon", "ssrf-proxy"}
     assert "web" not in containers(template)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any, cast
@@ -16,7 +17,7 @@ from dify_on_aws.services.environment import Role
 
 from .conftest import config_of
 
-LONG_RUNNING = ("api", "worker", "beat", "web", "sandbox", "plugin-daemon")
+LONG_RUNNING = ("api", "worker", "beat", "web", "sandbox", "plugin-daemon", "ssrf-proxy")
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY$|API_KEY|BROKER_URL)")
 SECRET_VALUE = re.compile(r"(\{\{resolve:|rediss?://[^@/]*:[^@/]*@|postgres(ql)?://[^@/]*:[^@/]*@)")
@@ -390,3 +391,68 @@ def test_sandbox_requirements_file_problems(tmp_path: Any) -> None:
 
 def test_role_enum_matches_tests() -> None:
     assert {r.value for r in Role} == {*LONG_RUNNING, "migration"}
+
+
+# --- SSRF proxy ------------------------------------------------------------------------------------------
+
+
+def _sg_of(service: dict[str, Any]) -> Any:
+    (group,) = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"]
+    return group
+
+
+def test_ssrf_proxy_service_and_its_configuration(roles: dict[str, Any]) -> None:
+    import base64  # noqa: PLC0415
+
+    _, task, proxy = roles["ssrf-proxy"]
+    assert proxy["Image"].startswith("public.ecr.aws/ubuntu/squid:")
+    assert proxy["EntryPoint"] == ["sh", "-c"]
+    conf = base64.b64decode(env(proxy)["SQUID_CONFIG_B64"]).decode()
+    for denied in ("10.0.0.0/8", "169.254.0.0/16", "127.0.0.0/8", "fc00::/7"):
+        assert denied in conf
+    assert "http_access deny all" in conf
+    assert proxy["PortMappings"][0]["ContainerPort"] == 3128
+    assert task["Cpu"] == "256"
+
+
+def test_clients_use_the_ssrf_proxy(roles: dict[str, Any]) -> None:
+    url = "http://ssrf-proxy:3128"
+    for role in ("api", "worker"):
+        variables = env(roles[role][2])
+        assert variables["SSRF_PROXY_HTTP_URL"] == url and variables["SSRF_PROXY_HTTPS_URL"] == url
+    for role in ("sandbox", "plugin-daemon"):
+        variables = env(roles[role][2])
+        assert variables["HTTP_PROXY"] == url and variables["HTTPS_PROXY"] == url
+        assert "169.254.170.2" in variables["NO_PROXY"] and "api" in variables["NO_PROXY"].split(",")
+
+
+def test_only_dify_clients_reach_the_proxy_and_the_sandbox_egress_is_closed(template: Template) -> None:
+    by_role = services(template)
+    proxy_sg = _sg_of(by_role["ssrf-proxy"])
+    sources = {
+        json.dumps(rule["Properties"]["SourceSecurityGroupId"], sort_keys=True)
+        for rule in res(template, "AWS::EC2::SecurityGroupIngress").values()
+        if rule["Properties"].get("GroupId") == proxy_sg and rule["Properties"]["FromPort"] == 3128
+    }
+    expected = {
+        json.dumps(_sg_of(by_role[r]), sort_keys=True) for r in ("api", "worker", "sandbox", "plugin-daemon")
+    }
+    assert sources == expected
+    sandbox_group_id = _sg_of(by_role["sandbox"])["Fn::GetAtt"][0]
+    sandbox_group = res(template, "AWS::EC2::SecurityGroup")[sandbox_group_id]["Properties"]
+    egress = sandbox_group.get("SecurityGroupEgress", [])
+    assert {(e.get("CidrIp"), e["FromPort"]) for e in egress} == {("0.0.0.0/0", 443)}
+    to_proxy = [
+        rule["Properties"]
+        for rule in res(template, "AWS::EC2::SecurityGroupEgress").values()
+        if rule["Properties"]["GroupId"] == {"Fn::GetAtt": [sandbox_group_id, "GroupId"]}
+    ]
+    assert [(r["FromPort"], r["DestinationSecurityGroupId"]) for r in to_proxy] == [(3128, proxy_sg)]
+
+
+def test_ssrf_proxy_options_are_validated() -> None:
+    with pytest.raises(ConfigError, match="ssrf_proxy"):
+        config_of(ssrf_proxy={"allowed_cidrs": ["169.254.169.254/32"]})
+    with pytest.raises(ConfigError, match="ssrf_proxy"):
+        config_of(ssrf_proxy={"allowed_domains": ["not a domain"]})
+    assert config_of(ssrf_proxy={"allowed_domains": [".example.com"], "extra_ports": [8443]})

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
+from dify_on_aws.cost import summary_line
+from dify_on_aws.cost.command import add_cost_parser
+from dify_on_aws.diagram.command import add_diagram_parser
 
 DEFAULT_CONFIG = "dify.toml"
 EXIT_CONFIG = 2
@@ -63,6 +66,7 @@ def _summary(config: DifyConfig, result_dir: Path, templates: dict[str, dict[str
         f"{config.cache.node_type}{' multi-AZ' if config.cache.multi_az else ''}, "
         f"removal policy {config.removal_policy}"
     )
+    lines.append(summary_line(templates, config.region or "us-east-1"))
     return "\n".join(lines)
 
 
@@ -132,6 +136,8 @@ def parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", help="write the configuration reference (Markdown)")
     docs.add_argument("--out", default="docs/configuration.md")
     docs.set_defaults(func=cmd_docs)
+    add_cost_parser(sub)
+    add_diagram_parser(sub)
     return root
 
 

@@ -40,6 +40,7 @@ from dify_on_aws.services.environment import (
     Role,
     container_settings,
 )
+from dify_on_aws.services.ssrf_proxy import squid_config
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 _RETENTION_NAMES = {
@@ -218,6 +219,7 @@ class DifyStack(cdk.Stack):
                 svc.plugin_daemon.memory_mib,
                 svc.plugin_daemon.desired_count,
             ),
+            Role.SSRF_PROXY: (svc.ssrf_proxy.cpu, svc.ssrf_proxy.memory_mib, svc.ssrf_proxy.desired_count),
             Role.MIGRATION: (svc.api.cpu, svc.api.memory_mib, 0),
         }
         self.dify = DifyServices(
@@ -240,6 +242,13 @@ class DifyStack(cdk.Stack):
             public_url=self.front_door.url,
             sandbox_allow_all_syscalls=svc.sandbox_allow_all_syscalls,
             sandbox_packages=svc.sandbox_packages(),
+            ssrf_proxy_image=config.ssrf_proxy.image,
+            squid_conf=squid_config(
+                denied_cidrs=[config.network.cidr],
+                allowed_domains=config.ssrf_proxy.allowed_domains,
+                allowed_cidrs=config.ssrf_proxy.allowed_cidrs,
+                extra_ports=config.ssrf_proxy.extra_ports,
+            ),
             log_retention=logs.RetentionDays[_RETENTION_NAMES[svc.log_retention_days]],
             migration_timeout=MIGRATION_TIMEOUT,
             roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],
@@ -372,6 +381,14 @@ class DifyStack(cdk.Stack):
         for extra in extra_api:
             daemon.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
             sandbox.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
+        # Everything that fetches user-supplied URLs goes through the SSRF proxy.
+        proxy = dify.services[Role.SSRF_PROXY]
+        for client in [api, worker, sandbox, daemon, *extra_api]:
+            proxy.connections.allow_from(client.connections, ec2.Port.tcp(PORTS[Role.SSRF_PROXY]))
+        # Fargate pulls the image, reads secrets and ships logs through the task's own network interface.
+        sandbox.connections.security_groups[0].add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "Fargate: image pull, secrets, logs (HTTPS)"
+        )
         for caller in (api, worker):
             daemon.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
             sandbox.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))

@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dify_on_aws.services.ssrf_proxy import squid_config
+
 # Aurora PostgreSQL versions that ship pgvector >= 0.5 (HNSW) and that cfn-lint accepts for new
 # clusters. Kept short on purpose: a version leaves this list when AWS deprecates it.
 AURORA_POSTGRES_VERSIONS = ("16.8", "16.9", "17.4", "17.5")
@@ -275,6 +277,7 @@ class ServicesConfig(_Section):
     plugin_daemon: PluginDaemonSize = Field(
         default_factory=lambda: PluginDaemonSize(cpu=1024, memory_mib=2048)
     )
+    ssrf_proxy: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=256, memory_mib=512))
 
     @field_validator("log_retention_days")
     @classmethod
@@ -294,6 +297,39 @@ class ServicesConfig(_Section):
 
     def sandbox_packages(self) -> list[str]:
         return read_requirements(self.sandbox_requirements_file or str(DEFAULT_SANDBOX_REQUIREMENTS))
+
+
+class SsrfProxyConfig(_Section):
+    """The SSRF proxy (Squid) that every URL a Dify user types is fetched through."""
+
+    image: str = Field(
+        "public.ecr.aws/ubuntu/squid:6.6-24.04_beta",
+        description="Squid image (full reference; mirror it to ECR for closed networks).",
+    )
+    allowed_domains: list[str] = Field(
+        default_factory=list,
+        description="Closed networks: when set, only these domains are reachable (`.example.com` includes "
+        "subdomains). Empty: the whole public internet, never the VPC or metadata endpoints.",
+    )
+    allowed_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Private networks Dify may reach anyway (an internal API, a corporate proxy). Metadata "
+        "endpoints can never be allowed.",
+    )
+    extra_ports: list[int] = Field(
+        default_factory=list, description="Destination ports allowed besides 80 and 443 (e.g. 8443)."
+    )
+
+    @model_validator(mode="after")
+    def _valid(self) -> SsrfProxyConfig:
+        # Rendering the configuration validates every CIDR, domain and port with a message naming it.
+        squid_config(
+            denied_cidrs=["10.0.0.0/16"],
+            allowed_domains=self.allowed_domains,
+            allowed_cidrs=self.allowed_cidrs,
+            extra_ports=self.extra_ports,
+        )
+        return self
 
 
 FrontDoorType = Literal["cloudfront", "alb", "api_gateway", "lambda"]
@@ -485,6 +521,7 @@ class DifyConfig(_Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     services: ServicesConfig = Field(default_factory=ServicesConfig)
     front_door: FrontDoorConfig = Field(default_factory=FrontDoorConfig)
+    ssrf_proxy: SsrfProxyConfig = Field(default_factory=SsrfProxyConfig)
 
     @field_validator("name")
     @classmethod

@@ -33,9 +33,14 @@ from dify_on_aws.services.service import (
     TaskSpec,
     dify_task_definition,
 )
+from dify_on_aws.services.ssrf_proxy import squid_container
 
 # Every long-running role; a front door may run some of them itself (see FrontDoor.replaces).
-SERVICE_ROLES = (Role.API, Role.WORKER, Role.BEAT, Role.WEB, Role.SANDBOX, Role.PLUGIN_DAEMON)
+SERVICE_ROLES = (
+    Role.API, Role.WORKER, Role.BEAT, Role.WEB, Role.SANDBOX, Role.PLUGIN_DAEMON, Role.SSRF_PROXY,
+)  # fmt: skip
+# Roles that need no network beyond the SSRF proxy and what Fargate itself fetches (image, secrets, logs).
+EGRESS_RESTRICTED = (Role.SANDBOX,)
 BUSYBOX = "public.ecr.aws/docker/library/busybox:1.37"
 REPOSITORIES = {
     Role.API: "dify-api",
@@ -65,6 +70,7 @@ HEALTH_CHECKS = {
     Role.PLUGIN_DAEMON: _http_check(
         f"curl -fsS http://localhost:{PORTS[Role.PLUGIN_DAEMON]}/health/check", 120
     ),
+    Role.SSRF_PROXY: _http_check(f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{PORTS[Role.SSRF_PROXY]}'", 30),
 }
 
 
@@ -92,6 +98,8 @@ class DifyServices(Construct):
         public_url: str,
         sandbox_allow_all_syscalls: bool,
         sandbox_packages: Sequence[str],
+        ssrf_proxy_image: str,
+        squid_conf: str,
         log_retention: logs.RetentionDays,
         migration_timeout: cdk.Duration,
         roles: Sequence[Role] = SERVICE_ROLES,
@@ -119,6 +127,8 @@ class DifyServices(Construct):
             self, "Logs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
         )
         self.image_uris = {role: image_uri(registry, REPOSITORIES[role], tags[role]) for role in REPOSITORIES}
+        self.image_uris[Role.SSRF_PROXY] = ssrf_proxy_image
+        squid = squid_container(squid_conf)
 
         def spec(role: Role) -> ContainerSpec:
             settings = container_settings(
@@ -127,7 +137,9 @@ class DifyServices(Construct):
                 keys=keys,
                 public_url=public_url,
                 sandbox_allow_all_syscalls=sandbox_allow_all_syscalls,
+                squid_conf=squid_conf,
             )
+            proxy = role is Role.SSRF_PROXY
             return ContainerSpec(
                 name=role.value,
                 image=self.image_uris[role],
@@ -135,6 +147,8 @@ class DifyServices(Construct):
                 secrets=settings.secrets,
                 port=PORTS.get(role),
                 health_check=HEALTH_CHECKS.get(role),
+                entry_point=squid.entry_point if proxy else None,
+                command=squid.command if proxy else None,
             )
 
         def task(role: Role) -> TaskSpec:
@@ -160,6 +174,7 @@ class DifyServices(Construct):
                 service_connect=True,
                 single_task=beat,
                 health_check_grace=cdk.Duration.seconds(180) if role in PORTS else None,
+                allow_all_outbound=role not in EGRESS_RESTRICTED,
             )
         self._sandbox_dependencies(self.services[Role.SANDBOX], sandbox_packages)
 

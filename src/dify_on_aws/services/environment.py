@@ -15,6 +15,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
 
 from dify_on_aws.data.database import DatabaseNames
+from dify_on_aws.services.ssrf_proxy import squid_container
 
 
 class Role(StrEnum):
@@ -24,17 +25,32 @@ class Role(StrEnum):
     WEB = "web"
     SANDBOX = "sandbox"
     PLUGIN_DAEMON = "plugin-daemon"
+    SSRF_PROXY = "ssrf-proxy"
     MIGRATION = "migration"
 
 
 # Ports the images listen on; other roles reach them through ECS Service Connect under the role's name.
-PORTS = {Role.API: 5001, Role.WEB: 3000, Role.SANDBOX: 8194, Role.PLUGIN_DAEMON: 5002}
+PORTS = {Role.API: 5001, Role.WEB: 3000, Role.SANDBOX: 8194, Role.PLUGIN_DAEMON: 5002, Role.SSRF_PROXY: 3128}
 # Roles running the dify-api image, which share the whole api configuration and differ only by MODE.
 API_IMAGE_ROLES = (Role.API, Role.WORKER, Role.BEAT, Role.MIGRATION)
 
 
 def internal_url(role: Role) -> str:
     return f"http://{role.value}:{PORTS[role]}"
+
+
+# Internal names and the ECS credential/metadata endpoints never go through the SSRF proxy.
+NO_PROXY = ",".join(
+    ["localhost", "127.0.0.1", "169.254.169.254", "169.254.170.2"]
+    + [r.value for r in (Role.API, Role.PLUGIN_DAEMON, Role.SANDBOX, Role.WEB)]
+)
+
+
+def proxy_environment() -> dict[str, str]:
+    """For processes that fetch arbitrary URLs with the standard proxy variables (sandbox, plugins)."""
+    url = internal_url(Role.SSRF_PROXY)
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+    return {**dict.fromkeys(names, url), "NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY}
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,9 @@ def _api_image(role: Role, *, data: DataEndpoints, keys: AppKeys, public_url: st
         "PLUGIN_DAEMON_URL": internal_url(Role.PLUGIN_DAEMON),
         "PLUGIN_DAEMON_TIMEOUT": "600.0",
         "MARKETPLACE_ENABLED": "true",
+        # URLs that users type (HTTP-request node, tools, remote files) are fetched through the SSRF proxy.
+        "SSRF_PROXY_HTTP_URL": internal_url(Role.SSRF_PROXY),
+        "SSRF_PROXY_HTTPS_URL": internal_url(Role.SSRF_PROXY),
     }
     if role is Role.API:
         env |= {
@@ -160,6 +179,8 @@ def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool) -> ContainerSettings:
         "GIN_MODE": "release",
         "WORKER_TIMEOUT": "15",
         "ENABLE_NETWORK": "true",
+        # Sandboxed code reaches the network only through the SSRF proxy (and its egress rules say so).
+        **proxy_environment(),
         "SANDBOX_PORT": str(PORTS[Role.SANDBOX]),
     }
     if allow_all_syscalls:
@@ -195,6 +216,8 @@ def _plugin_daemon(data: DataEndpoints, keys: AppKeys) -> ContainerSettings:
         "PLUGIN_MAX_EXECUTION_TIMEOUT": "600",
         "PYTHON_ENV_INIT_TIMEOUT": "120",
         "MAX_PLUGIN_PACKAGE_SIZE": "52428800",
+        # Plugins fetch what users and models ask for; only internal names bypass the SSRF proxy.
+        **proxy_environment(),
     }
     secrets = {
         "SERVER_KEY": _secret(keys.plugin_daemon_key),
@@ -213,8 +236,11 @@ def container_settings(
     keys: AppKeys,
     public_url: str,
     sandbox_allow_all_syscalls: bool = False,
+    squid_conf: str = "",
 ) -> ContainerSettings:
-    """Environment and secrets for one role."""
+    """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration)."""
+    if role is Role.SSRF_PROXY:
+        return ContainerSettings(squid_container(squid_conf).environment, {})
     if role in API_IMAGE_ROLES:
         return _api_image(role, data=data, keys=keys, public_url=public_url)
     if role is Role.WEB:

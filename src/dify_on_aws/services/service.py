@@ -35,6 +35,7 @@ class ContainerSpec:
     port: int | None = None
     health_check: ecs.HealthCheck | None = None
     command: Sequence[str] | None = None
+    entry_point: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def dify_task_definition(
         environment=dict(container.environment),
         secrets=dict(container.secrets),
         command=list(container.command) if container.command else None,
+        entry_point=list(container.entry_point) if container.entry_point else None,
         health_check=container.health_check,
         logging=ecs.LogDrivers.aws_logs(stream_prefix="dify", log_group=log_group),
         port_mappings=(
@@ -99,6 +101,7 @@ class DifyService(Construct):
         service_connect: bool,
         single_task: bool = False,
         health_check_grace: cdk.Duration | None = None,
+        allow_all_outbound: bool = True,
     ) -> None:
         super().__init__(scope, id_)
         self.role_name = container.name
@@ -133,6 +136,19 @@ class DifyService(Construct):
             max_healthy_percent=100 if single_task else 200,
             service_connect_configuration=connect,
             health_check_grace_period=health_check_grace,
+            security_groups=(
+                None
+                if allow_all_outbound
+                else [
+                    ec2.SecurityGroup(
+                        self,
+                        "SecurityGroup",
+                        vpc=cluster.vpc,
+                        description=f"Dify {container.name} (egress restricted)",
+                        allow_all_outbound=False,
+                    )
+                ]
+            ),
         )
         self.connections = self.service.connections
 
