@@ -1,0 +1,1 @@
+"""Architecture diagrams of a deployment, derived from its synthesized CloudFormation templates."""

@@ -1,0 +1,761 @@
+"""`dify-on-aws diagram`: the architecture derived from synthesized templates, its DOT text, the SVG and
+PNG rendered by Graphviz, and the committed diagrams in docs/diagrams/ staying in sync with the code.
+
+Rendering needs Graphviz `dot` (scripts/install-graphviz.sh); those tests skip without it, unless
+DIFY_REQUIRE_GRAPHVIZ=1 (CI) turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+
+from dify_on_aws.app import SynthResult
+from dify_on_aws.config import DifyConfig, load_config
+from dify_on_aws.diagram import command, model, render
+from dify_on_aws.diagram.model import Architecture, derive
+
+from .conftest import ROOT
+
+DIFY_ROLES = ("api", "worker", "beat", "web", "sandbox", "plugin-daemon")
+DIAGRAMS = ROOT / "docs" / "diagrams"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+Template = dict[str, Any]
+
+
+@pytest.fixture
+def needs_dot() -> None:
+    if render.find_dot() is None:
+        message = "graphviz `dot` not installed (scripts/install-graphviz.sh)"
+        if os.environ.get("DIFY_REQUIRE_GRAPHVIZ") == "1":
+            pytest.fail(f"DIFY_REQUIRE_GRAPHVIZ=1 but {message}")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def default_example(synth: Callable[[DifyConfig], SynthResult]) -> tuple[DifyConfig, SynthResult]:
+    config = load_config(ROOT / "examples" / "default.toml")
+    return config, synth(config)
+
+
+@pytest.fixture(scope="module")
+def default_arch(default_example: tuple[DifyConfig, SynthResult]) -> Architecture:
+    config, result = default_example
+    return derive(result.templates, title=command.title_of(config), region=config.region)
+
+
+# --- hand-made templates in the shapes each front door synthesizes -----------------------------------
+
+
+def ref(lid: str) -> dict[str, Any]:
+    return {"Ref": lid}
+
+
+def att(lid: str, attr: str = "Arn") -> dict[str, Any]:
+    return {"Fn::GetAtt": [lid, attr]}
+
+
+def r(kind: str, **props: Any) -> Template:
+    return {"Type": kind, "Properties": props}
+
+
+def network() -> Template:
+    """A VPC with one public subnet (internet gateway, NAT) and one private subnet (default route to NAT)."""
+    return {
+        "Vpc": r("AWS::EC2::VPC", CidrBlock="10.0.0.0/16"),
+        "Igw": r("AWS::EC2::InternetGateway"),
+        "PubSubnet": r("AWS::EC2::Subnet", VpcId=ref("Vpc"), MapPublicIpOnLaunch=True),
+        "PrivSubnet": r("AWS::EC2::Subnet", VpcId=ref("Vpc")),
+        "PubTable": r("AWS::EC2::RouteTable", VpcId=ref("Vpc")),
+        "PrivTable": r("AWS::EC2::RouteTable", VpcId=ref("Vpc")),
+        "PubRoute": r(
+            "AWS::EC2::Route",
+            RouteTableId=ref("PubTable"),
+            DestinationCidrBlock="0.0.0.0/0",
+            GatewayId=ref("Igw"),
+        ),
+        "PrivRoute": r(
+            "AWS::EC2::Route",
+            RouteTableId=ref("PrivTable"),
+            DestinationCidrBlock="0.0.0.0/0",
+            NatGatewayId=ref("Nat"),
+        ),
+        "PubAssoc": r(
+            "AWS::EC2::SubnetRouteTableAssociation", SubnetId=ref("PubSubnet"), RouteTableId=ref("PubTable")
+        ),
+        "PrivAssoc": r(
+            "AWS::EC2::SubnetRouteTableAssociation", SubnetId=ref("PrivSubnet"), RouteTableId=ref("PrivTable")
+        ),
+        "Nat": r("AWS::EC2::NatGateway", SubnetId=ref("PubSubnet")),
+    }
+
+
+def ecs_service(
+    prefix: str,
+    role: str,
+    *,
+    sg: str | None = None,
+    spot: bool = False,
+    target_group: str | None = None,
+    registry: str | None = None,
+    cpu: str = "1024",
+    memory: str = "2048",
+) -> Template:
+    """A task definition whose essential container is named after the role, and its service."""
+    service: dict[str, Any] = {
+        "TaskDefinition": ref(f"{prefix}Task"),
+        "DesiredCount": 2,
+        "NetworkConfiguration": {
+            "AwsvpcConfiguration": {
+                "AssignPublicIp": "DISABLED",
+                "Subnets": [ref("PrivSubnet")],
+                "SecurityGroups": [att(sg, "GroupId")] if sg else [],
+            }
+        },
+        "CapacityProviderStrategy": [
+            {"CapacityProvider": "FARGATE_SPOT" if spot else "FARGATE", "Weight": 1}
+        ],
+    }
+    if target_group:
+        service["LoadBalancers"] = [{"ContainerName": role, "TargetGroupArn": ref(target_group)}]
+    if registry:
+        service["ServiceRegistries"] = [{"RegistryArn": att(registry)}]
+    containers = [
+        {"Name": role, "Essential": True, "Image": f"docker.io/langgenius/dify-{role}:9.9.9"},
+        {"Name": "dependencies", "Essential": False, "Image": "busybox"},
+    ]
+    return {
+        f"{prefix}Task": r(
+            "AWS::ECS::TaskDefinition",
+            Cpu=cpu,
+            Memory=memory,
+            RuntimePlatform={"CpuArchitecture": "ARM64"},
+            ContainerDefinitions=containers,
+        ),
+        f"{prefix}Service": r("AWS::ECS::Service", **service),
+    }
+
+
+def sg_rule(to: str, source: str, port: int) -> Template:
+    return r(
+        "AWS::EC2::SecurityGroupIngress",
+        GroupId=att(to, "GroupId"),
+        SourceSecurityGroupId=att(source, "GroupId"),
+        FromPort=port,
+        ToPort=port,
+        IpProtocol="tcp",
+    )
+
+
+def provider_function() -> Template:
+    """A custom-resource handler, which the diagram must leave out."""
+    return {
+        "ProviderFn": r("AWS::Lambda::Function", Handler="framework.onEvent", Runtime="nodejs22.x"),
+        "CustomThing": r("Custom::Lookup", ServiceToken=att("ProviderFn")),
+    }
+
+
+def alb_template() -> Template:
+    resources: Template = {
+        **network(),
+        "AlbSg": r(
+            "AWS::EC2::SecurityGroup", SecurityGroupIngress=[{"CidrIp": "203.0.113.0/24", "FromPort": 443}]
+        ),
+        "ApiSg": r("AWS::EC2::SecurityGroup"),
+        "WebSg": r("AWS::EC2::SecurityGroup"),
+        "Alb": r(
+            "AWS::ElasticLoadBalancingV2::LoadBalancer",
+            Scheme="internet-facing",
+            Type="application",
+            Subnets=[ref("PubSubnet")],
+            SecurityGroups=[att("AlbSg", "GroupId")],
+        ),
+        "Https": r(
+            "AWS::ElasticLoadBalancingV2::Listener",
+            LoadBalancerArn=ref("Alb"),
+            Port=443,
+            Protocol="HTTPS",
+            Certificates=[{"CertificateArn": ref("Cert")}],
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": ref("WebTargets")}],
+        ),
+        "ApiRule": r(
+            "AWS::ElasticLoadBalancingV2::ListenerRule",
+            ListenerArn=ref("Https"),
+            Priority=10,
+            Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*", "/v1/*"]}}],
+            Actions=[{"Type": "forward", "TargetGroupArn": ref("ApiTargets")}],
+        ),
+        "Cert": r("AWS::CertificateManager::Certificate", DomainName="dify.example.com"),
+        "Record": r(
+            "AWS::Route53::RecordSet",
+            Name="dify.example.com.",
+            Type="A",
+            AliasTarget={
+                "DNSName": att("Alb", "DNSName"),
+                "HostedZoneId": att("Alb", "CanonicalHostedZoneID"),
+            },
+        ),
+        "ApiTargets": r("AWS::ElasticLoadBalancingV2::TargetGroup", Port=5001, TargetType="ip"),
+        "WebTargets": r("AWS::ElasticLoadBalancingV2::TargetGroup", Port=3000, TargetType="ip"),
+        "ApiFromAlb": sg_rule("ApiSg", "AlbSg", 5001),
+        "WebFromAlb": sg_rule("WebSg", "AlbSg", 3000),
+        **ecs_service("Api", "api", sg="ApiSg", target_group="ApiTargets"),
+        **ecs_service("Web", "web", sg="WebSg", target_group="WebTargets", cpu="256", memory="512"),
+        **provider_function(),
+    }
+    return {"Resources": resources}
+
+
+def api_gateway_template() -> Template:
+    resources: Template = {
+        **network(),
+        "LinkSg": r("AWS::EC2::SecurityGroup"),
+        "ApiSg": r("AWS::EC2::SecurityGroup"),
+        "ApiFromLink": sg_rule("ApiSg", "LinkSg", 5001),
+        "HttpApi": r("AWS::ApiGatewayV2::Api", ProtocolType="HTTP", Name="Api"),
+        "Stage": r("AWS::ApiGatewayV2::Stage", ApiId=ref("HttpApi"), StageName="$default", AutoDeploy=True),
+        "Link": r(
+            "AWS::ApiGatewayV2::VpcLink",
+            SubnetIds=[ref("PrivSubnet")],
+            SecurityGroupIds=[att("LinkSg", "GroupId")],
+        ),
+        "ApiCloudMap": r("AWS::ServiceDiscovery::Service", Name="api"),
+        "ApiIntegration": r(
+            "AWS::ApiGatewayV2::Integration",
+            ApiId=ref("HttpApi"),
+            ConnectionType="VPC_LINK",
+            ConnectionId=ref("Link"),
+            IntegrationType="HTTP_PROXY",
+            IntegrationMethod="ANY",
+            IntegrationUri=att("ApiCloudMap"),
+        ),
+        # An integration whose URI comes from a lookup custom resource, matched by attribute name.
+        "WebIntegration": r(
+            "AWS::ApiGatewayV2::Integration",
+            ApiId=ref("HttpApi"),
+            ConnectionType="VPC_LINK",
+            ConnectionId=ref("Link"),
+            IntegrationType="HTTP_PROXY",
+            IntegrationUri=att("CustomThing", "webArn"),
+        ),
+        "ApiRoute": r(
+            "AWS::ApiGatewayV2::Route",
+            ApiId=ref("HttpApi"),
+            RouteKey="ANY /console/api/{proxy+}",
+            AuthorizationType="CUSTOM",
+            AuthorizerId=ref("Authorizer"),
+            Target={"Fn::Join": ["", ["integrations/", ref("ApiIntegration")]]},
+        ),
+        "DefaultRoute": r(
+            "AWS::ApiGatewayV2::Route",
+            ApiId=ref("HttpApi"),
+            RouteKey="$default",
+            Target={"Fn::Join": ["", ["integrations/", ref("WebIntegration")]]},
+        ),
+        "AuthFn": r(
+            "AWS::Lambda::Function",
+            Handler="index.handler",
+            Description="IP allow-list",
+            MemorySize=256,
+            Architectures=["arm64"],
+        ),
+        "Authorizer": r(
+            "AWS::ApiGatewayV2::Authorizer",
+            ApiId=ref("HttpApi"),
+            AuthorizerType="REQUEST",
+            AuthorizerUri={
+                "Fn::Join": ["", ["arn:aws:apigateway:lambda:path/functions/", att("AuthFn"), "/invocations"]]
+            },
+        ),
+        **ecs_service("Api", "api", sg="ApiSg", registry="ApiCloudMap"),
+        **ecs_service("Web", "web"),
+        **provider_function(),
+    }
+    return {"Resources": resources}
+
+
+def lambda_templates() -> dict[str, Template]:
+    """A main stack (CloudFront -> function URLs) and a us-east-1 edge stack (Lambda@Edge, WAF)."""
+
+    def url_origin(origin_id: str, url: str) -> dict[str, Any]:
+        domain = {"Fn::Select": [2, {"Fn::Split": ["/", att(url, "FunctionUrl")]}]}
+        return {"Id": origin_id, "DomainName": domain, "OriginAccessControlId": att("Oac", "Id")}
+
+    association = {
+        "EventType": "origin-request",
+        "LambdaFunctionARN": att("ExportsReader", "/cdk/exports/signer"),
+    }
+    main: Template = {
+        **network(),
+        "Distribution": r(
+            "AWS::CloudFront::Distribution",
+            DistributionConfig={
+                "Origins": [url_origin("web", "WebUrl"), url_origin("api", "ApiUrl")],
+                "DefaultCacheBehavior": {
+                    "TargetOriginId": "web",
+                    "LambdaFunctionAssociations": [association],
+                },
+                "CacheBehaviors": [
+                    {
+                        "PathPattern": "/console/api/*",
+                        "TargetOriginId": "api",
+                        "CachePolicyId": model.CACHING_DISABLED,
+                    },
+                    {
+                        "PathPattern": "/_next/static/*",
+                        "TargetOriginId": "web",
+                        "CachePolicyId": "managed-optimized",
+                    },
+                ],
+                "WebACLId": att("ExportsReader", "/cdk/exports/acl"),
+            },
+        ),
+        "Oac": r("AWS::CloudFront::OriginAccessControl"),
+        "ExportsReader": r("Custom::CrossRegionExportReader", ServiceToken=att("ProviderFn")),
+        "ApiFn": r(
+            "AWS::Lambda::Function",
+            PackageType="Image",
+            MemorySize=2048,
+            Environment={"Variables": {"MODE": "api", "S3_BUCKET_NAME": ref("Files")}},
+            VpcConfig={"SubnetIds": [ref("PrivSubnet")], "SecurityGroupIds": [att("ApiFnSg", "GroupId")]},
+        ),
+        "ApiFnSg": r("AWS::EC2::SecurityGroup"),
+        "WebFn": r("AWS::Lambda::Function", PackageType="Image", Description="Dify web (Lambda Web Adapter)"),
+        "ApiUrl": r("AWS::Lambda::Url", AuthType="AWS_IAM", TargetFunctionArn=att("ApiFn")),
+        "WebUrl": r("AWS::Lambda::Url", AuthType="AWS_IAM", TargetFunctionArn=att("WebFn")),
+        "Files": r("AWS::S3::Bucket", VersioningConfiguration={"Status": "Enabled"}),
+        **provider_function(),
+    }
+    edge: Template = {
+        "Signer": r("AWS::Lambda::Function", Handler="index.handler", MemorySize=128),
+        "SignerVersion": r("AWS::Lambda::Version", FunctionName=ref("Signer")),
+        "WebAcl": r(
+            "AWS::WAFv2::WebACL",
+            Scope="CLOUDFRONT",
+            DefaultAction={"Block": {}},
+            Rules=[{"Name": "allow", "Statement": {"GeoMatchStatement": {"CountryCodes": ["JP"]}}}],
+        ),
+        "ExportWriterFn": r("AWS::Lambda::Function", Handler="__entrypoint__.handler"),
+    }
+    return {"Dify": {"Resources": main}, "Dify-Edge": {"Resources": edge}}
+
+
+def proxy_template() -> Template:
+    """Services without security groups or IAM roles: Dify's own wiring is the fallback."""
+    resources: Template = {
+        **network(),
+        **ecs_service("Api", "api", spot=True),
+        **ecs_service("Worker", "worker"),
+        **ecs_service("Sandbox", "sandbox"),
+        **ecs_service("Proxy", "ssrf-proxy", cpu="256", memory="512"),
+        **ecs_service("Plugin", "plugin-daemon"),
+        "Db": r("AWS::RDS::DBCluster", Engine="aurora-postgresql", EngineVersion="16.8"),
+        "Cache": r(
+            "AWS::ElastiCache::ReplicationGroup",
+            Engine="valkey",
+            EngineVersion="8.0",
+            CacheNodeType="cache.t4g.micro",
+            NumCacheClusters=2,
+            MultiAZEnabled=True,
+        ),
+        "Files": r("AWS::S3::Bucket"),
+        "Logs": r("AWS::S3::Bucket"),
+    }
+    resources["Files"]["Properties"]["LoggingConfiguration"] = {"DestinationBucketName": ref("Logs")}
+    return {"Resources": resources}
+
+
+def edge_set(arch: Architecture) -> set[tuple[str, str]]:
+    pairs = {(e.src, e.dst) for e in arch.edges}
+    return pairs | {(e.dst, e.src) for e in arch.edges if e.both}
+
+
+def role_node(arch: Architecture, role: str, kind: str = model.SERVICE) -> str:
+    (node,) = [n for n in arch.with_role(role) if n.kind == kind]
+    return node.id
+
+
+# --- the default configuration -----------------------------------------------------------------------
+
+
+def test_default_has_every_dify_role_and_data_store(default_arch: Architecture) -> None:
+    arch = default_arch
+    assert set(DIFY_ROLES) <= arch.roles()
+    for role in DIFY_ROLES:
+        node = arch.nodes[role_node(arch, role)]
+        assert node.cluster == model.PRIVATE, role
+        assert any("vCPU" in d and "GB" in d for d in node.details), node
+    (db,) = arch.of_kind(model.DATABASE)
+    assert "Aurora PostgreSQL" in db.title
+    assert any("ACU" in d for d in db.details)
+    (cache,) = arch.of_kind(model.CACHE)
+    assert "Valkey" in cache.title
+    assert [b.title for b in arch.of_kind(model.BUCKET)] == ["S3 files bucket"]
+    assert len(arch.of_kind(model.LOG_BUCKET)) == 1
+    (cdn,) = arch.of_kind(model.CDN)
+    assert cdn.title == "CloudFront"
+    (alb,) = arch.of_kind(model.LOAD_BALANCER)
+    assert "internal" in alb.details
+    assert alb.cluster == model.PRIVATE
+    (nat,) = arch.of_kind(model.NAT)
+    assert nat.cluster == model.PUBLIC
+    (secrets,) = arch.of_kind(model.SECRETS)
+    assert re.fullmatch(r"\d+ secrets", secrets.details[0])
+    # Custom-resource handlers (database init, migration, log retention) are not part of the picture.
+    assert arch.of_kind(model.FUNCTION) == []
+
+
+def test_default_edges(default_arch: Architecture) -> None:
+    arch = default_arch
+    pairs = edge_set(arch)
+    api, web, plugin = (role_node(arch, r) for r in ("api", "web", "plugin-daemon"))
+    worker, sandbox, beat = (role_node(arch, r) for r in ("worker", "sandbox", "beat"))
+    assert ("users", "cloudfront") in pairs
+    edge = arch.edge("cloudfront", "alb")
+    assert edge is not None
+    assert "VPC origin" in edge.label
+    for target in (api, web, plugin):
+        assert ("alb", target) in pairs
+    assert "/console/api" in (arch.edge("alb", api) or model.Edge("", "")).label
+    for src in (api, worker):
+        for dst in ("database", "cache", "s3_files", sandbox, plugin):
+            assert (src, dst) in pairs, (src, dst)
+    assert (beat, "cache") in pairs
+    assert (beat, "s3_files") not in pairs  # beat's role has no S3 permission
+    both = arch.edge(api, plugin)
+    assert both is not None
+    assert both.both
+    assert (plugin, "bedrock") in pairs
+    assert ("nat", "model_apis") in pairs
+    assert ("nat", "marketplace") in pairs
+    assert (plugin, "nat") in pairs
+    assert (sandbox, "nat") not in pairs
+    assert ("s3_files", "s3_logs") in pairs
+
+
+def test_default_dot_has_the_network_boundaries(default_arch: Architecture) -> None:
+    text = render.to_dot(default_arch)
+    for cluster in ("aws", "region", "vpc", "public", "private", "internet"):
+        assert f'subgraph "cluster_{cluster}"' in text, cluster
+    assert 'subgraph "cluster_edge"' not in text
+    assert "cluster_isolated" not in text  # empty clusters are left out
+    for role in DIFY_ROLES:
+        assert f"<b>{role}</b>" in text
+
+
+def test_region_in_cluster_label(default_example: tuple[DifyConfig, SynthResult]) -> None:
+    _, result = default_example
+    assert "Region eu-west-3" in render.to_dot(derive(result.templates, region="eu-west-3"))
+    assert "Region (deployment region)" in render.to_dot(derive(result.templates))
+
+
+# --- front door shapes -------------------------------------------------------------------------------
+
+
+def test_internet_facing_alb() -> None:
+    arch = derive({"Dify": alb_template()})
+    (alb,) = arch.of_kind(model.LOAD_BALANCER)
+    assert alb.cluster == model.PUBLIC
+    assert "internet-facing" in alb.details
+    assert "dify.example.com" in alb.details
+    assert "TLS certificate (ACM)" in alb.details
+    assert "allow-list: 1 range" in alb.details
+    api, web = role_node(arch, "api"), role_node(arch, "web")
+    assert arch.nodes[api].cluster == model.PRIVATE
+    assert arch.edge("users", "alb") is not None
+    assert (arch.edge("alb", api) or model.Edge("", "")).label == "/api, /v1"
+    assert (arch.edge("alb", web) or model.Edge("", "")).label == "default"
+    assert arch.of_kind(model.CDN) == []
+    assert arch.of_kind(model.FUNCTION) == []
+
+
+def test_api_gateway_with_vpc_link_and_authorizer() -> None:
+    arch = derive({"Dify": api_gateway_template()})
+    (api_gw,) = arch.of_kind(model.API_GATEWAY)
+    assert "HTTP API" in api_gw.details
+    assert "Lambda authorizer" in api_gw.details
+    (link,) = arch.of_kind(model.VPC_LINK)
+    assert link.cluster == model.PRIVATE
+    (authorizer,) = arch.of_kind(model.FUNCTION)  # the provider function is left out
+    assert authorizer.title == "Lambda authorizer"
+    assert "IP allow-list" in authorizer.details
+    api, web = role_node(arch, "api"), role_node(arch, "web")
+    assert arch.edge("users", api_gw.id) is not None
+    assert arch.edge(api_gw.id, link.id) is not None
+    assert (arch.edge(link.id, api) or model.Edge("", "")).label == "/console/api"
+    assert (arch.edge(link.id, web) or model.Edge("", "")).label == "default"
+    auth = arch.edge(api_gw.id, authorizer.id)
+    assert auth is not None
+    assert auth.dashed
+
+
+def test_lambda_function_urls_behind_cloudfront_with_edge_stack() -> None:
+    arch = derive(lambda_templates())
+    api, web = role_node(arch, "api", model.FUNCTION), role_node(arch, "web", model.FUNCTION)
+    assert arch.nodes[api].title == "Lambda: api"
+    assert arch.nodes[api].cluster == model.PRIVATE  # VpcConfig
+    assert arch.nodes[web].cluster == model.REGION
+    assert "function URL (IAM auth)" in arch.nodes[web].details
+    (edge_fn,) = [n for n in arch.of_kind(model.FUNCTION) if n.title == "Lambda@Edge"]
+    assert edge_fn.cluster == model.EDGE
+    assert "origin-request" in edge_fn.details
+    assert len(arch.of_kind(model.FUNCTION)) == 3  # providers and the export writer are left out
+    (waf,) = arch.of_kind(model.WAF)
+    assert waf.cluster == model.EDGE
+    assert "countries: JP" in waf.details
+    pairs = edge_set(arch)
+    assert ("users", waf.id) in pairs
+    assert (waf.id, "cloudfront") in pairs
+    assert ("users", "cloudfront") not in pairs
+    assert (arch.edge("cloudfront", web) or model.Edge("", "")).label == "default, /_next/static"
+    assert (arch.edge("cloudfront", api) or model.Edge("", "")).label == "/console/api"
+    assert (arch.edge("cloudfront", edge_fn.id) or model.Edge("", "")).dashed
+    # Function URLs behind CloudFront are not entry points of their own.
+    assert ("users", web) not in pairs
+    (cdn,) = arch.of_kind(model.CDN)
+    assert "cached: /_next/static" in cdn.details
+    text = render.to_dot(arch)
+    assert "us-east-1 (edge stack: Dify-Edge)" in text
+
+
+def test_ssrf_proxy_and_fallback_wiring() -> None:
+    arch = derive({"Dify": proxy_template()})
+    pairs = edge_set(arch)
+    api, worker, sandbox = (role_node(arch, r) for r in ("api", "worker", "sandbox"))
+    proxy, plugin = role_node(arch, "ssrf-proxy"), role_node(arch, "plugin-daemon")
+    for client in (api, worker, sandbox):
+        assert (client, proxy) in pairs
+        assert (client, "nat") not in pairs
+    assert (proxy, "nat") in pairs
+    assert (plugin, "nat") in pairs
+    assert ("nat", "model_apis") in pairs
+    for src in (api, worker):
+        # No *BUCKET* variable names the bucket here, so it is a plain "S3 bucket".
+        for dst in ("database", "cache", "s3_bucket", sandbox, plugin):
+            assert (src, dst) in pairs, (src, dst)
+    assert "Fargate Spot" in arch.nodes[api].details[-1]
+    assert "2 tasks" in arch.nodes[api].details[-1]
+    assert arch.nodes[proxy].details[1] == "0.25 vCPU · 0.5 GB · arm64"
+    assert arch.nodes[api].details[0] == "dify-api:9.9.9"
+    (cache,) = arch.of_kind(model.CACHE)
+    assert "multi-AZ failover" in cache.details
+    assert any("\N{MULTIPLICATION SIGN} 2" in d for d in cache.details)
+    # The bucket another bucket logs into is drawn small, not as a data store.
+    assert [b.id for b in arch.of_kind(model.LOG_BUCKET)] == ["s3_logs"]
+    assert "bedrock" not in arch.nodes  # no IAM policy grants bedrock:*
+    assert "users" not in arch.nodes  # no front door at all
+
+
+# --- DOT text and rendering --------------------------------------------------------------------------
+
+
+def test_dot_is_deterministic(default_example: tuple[DifyConfig, SynthResult]) -> None:
+    _, result = default_example
+    first = render.to_dot(derive(result.templates, title="t"))
+    second = render.to_dot(derive(result.templates, title="t"))
+    assert first == second
+    # Neither the order of stacks nor the order of resources in a template changes the text.
+    stacks = lambda_templates()
+    shuffled = {
+        name: {"Resources": dict(reversed(list(body["Resources"].items())))}
+        for name, body in reversed(list(stacks.items()))
+    }
+    assert render.to_dot(derive(stacks, title="t")) == render.to_dot(derive(shuffled, title="t"))
+
+
+def test_dot_digest_and_escaping() -> None:
+    arch = derive({"Dify": alb_template()}, title='A <b>"quoted"</b> & title')
+    text = render.to_dot(arch, source="dify-on-aws diagram --config x.toml")
+    assert "&lt;b&gt;&quot;quoted&quot;&lt;/b&gt; &amp; title" in text
+    assert text.startswith("// Generated by `dify-on-aws diagram`")
+    assert "// source: dify-on-aws diagram --config x.toml" in text
+    digest = render.digest_of(text)
+    assert digest is not None
+    assert len(digest) == 16
+    assert render.digest_of(render.to_dot(derive({"Dify": alb_template()}, title="other"))) != digest
+
+
+def test_render_svg_and_png(needs_dot: None, default_arch: Architecture, tmp_path: Path) -> None:
+    text = render.to_dot(default_arch)
+    written = render.write_diagram(text, tmp_path / "sub" / "default")
+    assert [p.name for p in written] == ["default.dot", "default.svg", "default.png"]
+    assert written[2].read_bytes().startswith(PNG_MAGIC)
+    svg = written[1].read_text(encoding="utf-8")
+    root = ElementTree.fromstring(svg)  # noqa: S314 - our own Graphviz output
+    assert root.tag.endswith("svg")
+    labels = {t.text for t in root.iter() if t.tag.endswith("text")}
+    for role in DIFY_ROLES:
+        assert role in labels, role
+    assert {"CloudFront", "Aurora PostgreSQL", "ElastiCache Valkey", "S3 files bucket"} <= labels
+    assert render.digest_of(svg) == render.digest_of(text)
+    # Self-contained: no external images or links.
+    assert "<image" not in svg
+    assert 'xlink:href="http' not in svg
+
+
+def test_render_every_front_door_shape(needs_dot: None) -> None:
+    for templates in ({"Dify": alb_template()}, {"Dify": api_gateway_template()}, lambda_templates()):
+        svg = render.render(render.to_dot(derive(templates)), "svg").decode("utf-8")
+        ElementTree.fromstring(svg)  # noqa: S314 - our own Graphviz output
+
+
+def test_odd_templates_still_draw(needs_dot: None) -> None:
+    odd: dict[str, Template] = {
+        "Empty": {},
+        "Odd": {
+            "Resources": {
+                "NotAResource": "x",
+                "Bucket": {"Type": "AWS::S3::Bucket"},
+                "Service": {"Type": "AWS::ECS::Service"},
+                "Integration": r("AWS::ApiGatewayV2::Integration", ApiId=ref("Missing")),
+            }
+        },
+    }
+    arch = derive(odd)
+    assert sorted(n.kind for n in arch.nodes.values()) == [model.BUCKET, model.SERVICE]
+    assert all("" not in n.details for n in arch.nodes.values())
+    render.render(render.to_dot(arch), "svg")
+    render.render(render.to_dot(derive({})), "svg")
+
+
+def test_missing_dot_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(render, "find_dot", lambda: None)
+    text = render.to_dot(derive({"Dify": alb_template()}))
+    with pytest.raises(render.GraphvizNotFoundError, match=r"graphviz `dot` not found: run scripts/install"):
+        render.write_diagram(text, tmp_path / "d")
+    assert (tmp_path / "d.dot").read_text(encoding="utf-8") == text  # the DOT is written first
+    assert not (tmp_path / "d.svg").exists()
+    with pytest.raises(ValueError, match="unsupported format"):
+        render.render(text, "pdf")
+
+
+# --- the command -------------------------------------------------------------------------------------
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    root = argparse.ArgumentParser(prog="dify-on-aws")
+    sub = root.add_subparsers(dest="command", required=True)
+    command.add_diagram_parser(sub)
+    return root.parse_args(["diagram", *argv])
+
+
+def write_template(tmp_path: Path, name: str, body: Template) -> Path:
+    path = tmp_path / f"{name}.template.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+    return path
+
+
+def test_command_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DIFY_CONFIG", raising=False)
+    args = parse()
+    assert args.func is command.run
+    assert args.template is None
+    assert args.out is None
+
+
+def test_command_renders_templates(
+    needs_dot: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "out").mkdir()
+    for name, body in lambda_templates().items():
+        write_template(tmp_path / "out", name, body)
+    assert command.run(parse("--template", str(tmp_path / "out"), "--out", str(tmp_path / "d" / "x"))) == 0
+    assert (tmp_path / "d" / "x.png").read_bytes().startswith(PNG_MAGIC)
+    dot = (tmp_path / "d" / "x.dot").read_text(encoding="utf-8")
+    assert "Dify on AWS: Dify + Dify-Edge" in dot
+    assert f"--template {tmp_path / 'out'}" in dot
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_command_without_dot(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(render, "find_dot", lambda: None)
+    template = write_template(tmp_path, "Dify", alb_template())
+    assert (
+        command.run(parse("--template", str(template), "--out", str(tmp_path / "x"))) == command.EXIT_RENDER
+    )
+    assert "graphviz `dot` not found" in capsys.readouterr().err
+    assert (tmp_path / "x.dot").is_file()
+
+
+def test_command_rejects_bad_templates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert command.run(parse("--template", str(tmp_path / "missing.json"))) == command.EXIT_RENDER
+    assert "not found" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"no": "resources"}', encoding="utf-8")
+    assert command.run(parse("--template", str(tmp_path / "bad.json"))) == command.EXIT_RENDER
+    assert "not a CloudFormation template" in capsys.readouterr().err
+
+
+def test_command_synthesizes_a_config(
+    needs_dot: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    default_example: tuple[DifyConfig, SynthResult],
+) -> None:
+    config, result = default_example
+
+    def fake_synthesize(cfg: DifyConfig, outdir: str | Path, *, nag: bool = True) -> SynthResult:
+        assert cfg == config
+        assert not nag
+        return result
+
+    monkeypatch.setattr("dify_on_aws.app.synthesize", fake_synthesize)
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "default"
+    assert command.run(parse("--config", "examples/default.toml", "--out", str(out))) == 0
+    text = out.with_suffix(".dot").read_text(encoding="utf-8")
+    assert text == command.dot_for(config, result.templates, "examples/default.toml")
+    assert "// source: dify-on-aws diagram --config examples/default.toml" in text
+
+
+def test_command_config_errors_propagate(tmp_path: Path) -> None:
+    from dify_on_aws.config import ConfigError  # noqa: PLC0415
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('removal_policy = "nope"\n', encoding="utf-8")
+    with pytest.raises(ConfigError):
+        command.run(parse("--config", str(bad)))
+
+
+# --- the committed diagrams --------------------------------------------------------------------------
+
+COMMITTED = sorted(DIAGRAMS.glob("*.dot"))
+
+
+def test_default_diagram_is_committed() -> None:
+    assert (DIAGRAMS / "default.dot").is_file(), "run: dify-on-aws diagram --config examples/default.toml"
+
+
+@pytest.mark.parametrize("dot_file", COMMITTED, ids=[p.stem for p in COMMITTED])
+def test_committed_diagram_is_current(dot_file: Path, synth: Callable[[DifyConfig], SynthResult]) -> None:
+    """Each committed DOT matches what its recorded command draws today, and its SVG and PNG were
+    rendered from that DOT. Regenerate with the command in the file's `// source:` line."""
+    text = dot_file.read_text(encoding="utf-8")
+    found = re.search(r"^// source: dify-on-aws diagram --config (\S+)$", text, re.MULTILINE)
+    assert found, f"{dot_file.name}: no `// source: dify-on-aws diagram --config PATH` line"
+    config_path = found.group(1)
+    config = load_config(ROOT / config_path)
+    current = command.dot_for(config, synth(config).templates, config_path)
+    assert text == current, f"{dot_file.name} is stale: run `dify-on-aws diagram --config {config_path}`"
+    svg = dot_file.with_suffix(".svg").read_text(encoding="utf-8")
+    assert render.digest_of(svg) == render.digest_of(text), (
+        f"{dot_file.stem}.svg was not rendered from the .dot"
+    )
+    assert dot_file.with_suffix(".png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_install_script_is_idempotent(needs_dot: None) -> None:
+    script = ROOT / "scripts" / "install-graphviz.sh"
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "already installed" in proc.stdout
