@@ -111,13 +111,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     from dify_on_aws.config.reference import render_reference  # noqa: PLC0415
+    from dify_on_aws.frontdoor.comparison import render_comparison  # noqa: PLC0415
 
     text = render_reference()
     if args.out == "-":
         sys.stdout.write(text)
-    else:
-        Path(args.out).write_text(text, encoding="utf-8")
-        print(f"wrote {args.out}")
+        return 0
+    out = Path(args.out)
+    out.write_text(text, encoding="utf-8")
+    comparison = out.parent / "front-doors.md"
+    comparison.write_text(render_comparison(), encoding="utf-8")
+    print(f"wrote {out} and {comparison}")
     return 0
 
 
@@ -133,7 +137,9 @@ def parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a configuration file")
     validate.add_argument("--config", default=os.environ.get("DIFY_CONFIG", DEFAULT_CONFIG))
     validate.set_defaults(func=cmd_validate)
-    docs = sub.add_parser("docs", help="write the configuration reference (Markdown)")
+    docs = sub.add_parser(
+        "docs", help="write the configuration reference and the front-door comparison (Markdown)"
+    )
     docs.add_argument("--out", default="docs/configuration.md")
     docs.set_defaults(func=cmd_docs)
     add_cost_parser(sub)

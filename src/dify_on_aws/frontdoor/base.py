@@ -19,6 +19,17 @@ from dify_on_aws.services.environment import ContainerSettings, Role
 
 
 @dataclass(frozen=True)
+class FrontDoorFacts:
+    """What users compare front doors by; each front door module states its own from its settings."""
+
+    streaming: bool
+    longest_request: str
+    largest_upload: str
+    cold_start: str
+    fixed_cost_drivers: str
+
+
+@dataclass(frozen=True)
 class Backends:
     """What a front door may need from the Dify services once they exist."""
 
