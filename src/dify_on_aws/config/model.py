@@ -166,6 +166,13 @@ class DatabaseConfig(_Section):
     backup_retention_days: int = Field(
         7, ge=1, le=35, description="Automated backup retention (point-in-time)."
     )
+    rotation_days: int | None = Field(
+        None,
+        ge=1,
+        le=365,
+        description="Rotate the database password with Secrets Manager every N days; the ECS services "
+        "are redeployed after each rotation so new tasks read the new password. Off by default.",
+    )
 
     @field_validator("engine_version")
     @classmethod
@@ -299,6 +306,76 @@ class ServicesConfig(_Section):
         return read_requirements(self.sandbox_requirements_file or str(DEFAULT_SANDBOX_REQUIREMENTS))
 
 
+class BackupConfig(_Section):
+    """An AWS Backup plan for the database and the files bucket, on top of Aurora's own backups."""
+
+    enabled: bool = Field(False, description="Create a backup vault and a daily plan (extra cost).")
+    retention_days: int = Field(35, ge=1, le=36500, description="How long each backup is kept.")
+    schedule: str = Field(
+        "cron(0 5 * * ? *)", description="When backups run (EventBridge cron expression, UTC)."
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not re.fullmatch(r"cron\((\S+ ){5}\S+\)", value):
+            raise ValueError("must be a six-field cron expression such as 'cron(0 5 * * ? *)'")
+        return value
+
+
+class ScheduleConfig(_Section):
+    """Scale the services to zero outside working hours (the database pauses on its own with min_acu 0)."""
+
+    enabled: bool = Field(False, description="Stop every ECS service outside `working_hours`.")
+    working_hours: str = Field(
+        "MON-FRI 08:00-20:00",
+        description="When Dify runs: days (`MON-FRI`, `MON-SUN`, `SAT,SUN`) and a start-end time, 24 h.",
+    )
+    timezone: str = Field("UTC", description="IANA time zone of `working_hours`, e.g. `Asia/Tokyo`.")
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        match = re.fullmatch(r"([A-Z]{3}(?:[-,][A-Z]{3})*) (\d{2}):(\d{2})-(\d{2}):(\d{2})", value)
+        if match is None:
+            raise ValueError("must look like 'MON-FRI 08:00-20:00'")
+        days = re.split(r"[-,]", match.group(1))
+        wrong = [d for d in days if d not in ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")]
+        if wrong:
+            raise ValueError(f"unknown day(s) {wrong}; use MON..SUN")
+        start = int(match.group(2)) * 60 + int(match.group(3))
+        end = int(match.group(4)) * 60 + int(match.group(5))
+        if not (0 <= start < end <= 24 * 60) or int(match.group(3)) > 59 or int(match.group(5)) > 59:
+            raise ValueError("start must be before end, both within 00:00-24:00")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        import zoneinfo  # noqa: PLC0415
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as 'Europe/Berlin'") from None
+        return value
+
+    def hours_per_week(self) -> float:
+        """Running hours per week (the cost estimator uses it for the active share)."""
+        days_part, times = self.working_hours.split(" ")
+        names = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+        days = 0
+        for part in days_part.split(","):
+            if "-" in part:
+                first, last = part.split("-")
+                days += (names.index(last) - names.index(first)) % 7 + 1
+            else:
+                days += 1
+        start, end = times.split("-")
+        minutes = (int(end[:2]) * 60 + int(end[3:])) - (int(start[:2]) * 60 + int(start[3:]))
+        return days * minutes / 60
+
+
 class SsrfProxyConfig(_Section):
     """The SSRF proxy (Squid) that every URL a Dify user types is fetched through."""
 
@@ -391,6 +468,15 @@ class FrontDoorConfig(_Section):
     idle_timeout_seconds: int = Field(
         600, ge=60, le=4000, description="Load balancer idle timeout (long blocking requests, uploads)."
     )
+    waf_managed_rules: bool = Field(
+        False,
+        description="`cloudfront`, `lambda`: add AWS managed rule groups (common, known bad inputs, IP "
+        "reputation) and a per-IP rate limit to the WAF web ACL, with Dify's uploads exempted from body "
+        "size rules (docs/security.md).",
+    )
+    waf_rate_limit: int = Field(
+        2000, ge=100, le=2_000_000_000, description="Requests per 5 minutes per IP before WAF blocks it."
+    )
     function_memory_mib: int = Field(
         2048, ge=512, le=10240, description="`lambda` only: memory of the api function (web gets 1024)."
     )
@@ -456,6 +542,11 @@ class FrontDoorConfig(_Section):
                 f"internal = true needs type = 'alb' (a {kind} front door is reachable from the internet); "
                 "set type = 'alb' or remove internal"
             )
+        if self.waf_managed_rules and kind not in CLOUDFRONT_FRONT_DOORS:
+            raise ValueError(
+                f"waf_managed_rules needs a CloudFront-based front door, not type = '{kind}'; use "
+                "'cloudfront' or 'lambda', or remove waf_managed_rules"
+            )
         if self.allowed_countries and kind not in CLOUDFRONT_FRONT_DOORS:
             raise ValueError(
                 f"allowed_countries needs a WAF, which type = '{kind}' cannot use; use type = 'cloudfront' "
@@ -490,7 +581,8 @@ class FrontDoorConfig(_Section):
         if self.type not in CLOUDFRONT_FRONT_DOORS:
             return False
         certificate = self.domain is not None and self.certificate_arn is None
-        return self.type == "lambda" or certificate or bool(self.allowed_cidrs or self.allowed_countries)
+        waf = bool(self.allowed_cidrs or self.allowed_countries or self.waf_managed_rules)
+        return self.type == "lambda" or certificate or waf
 
 
 RemovalPolicyName = Literal["retain", "snapshot", "destroy"]
@@ -522,6 +614,8 @@ class DifyConfig(_Section):
     services: ServicesConfig = Field(default_factory=ServicesConfig)
     front_door: FrontDoorConfig = Field(default_factory=FrontDoorConfig)
     ssrf_proxy: SsrfProxyConfig = Field(default_factory=SsrfProxyConfig)
+    backup: BackupConfig = Field(default_factory=BackupConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
     @field_validator("name")
     @classmethod
