@@ -345,3 +345,13 @@ def test_requests_match_the_ecs_api_model(monkeypatch: pytest.MonkeyPatch) -> No
 
         stubber.assert_no_pending_responses()
     assert done["IsComplete"] is True
+
+
+def test_public_ip_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    for flag, expected in (("true", "ENABLED"), ("false", "DISABLED"), (None, "DISABLED")):
+        fake = FakeEcs()
+        monkeypatch.setattr(index, "_ecs", lambda region=None, fake=fake: fake)
+        props = _props() if flag is None else _props(AssignPublicIp=flag)
+        index.on_event({"RequestType": "Create", "ResourceProperties": props}, None)
+        config = fake.run_task_calls[0]["networkConfiguration"]["awsvpcConfiguration"]
+        assert config["assignPublicIp"] == expected

@@ -105,7 +105,12 @@ class NetworkConfig(_Section):
     cidr: str = Field("10.0.0.0/16", description="IPv4 CIDR of the new VPC (a /16 to /22).")
     max_azs: int = Field(2, ge=2, le=3, description="Availability zones to spread subnets over.")
     nat_gateways: int = Field(
-        1, ge=1, le=3, description="NAT gateways for egress (image pulls, model APIs); at most `max_azs`."
+        1,
+        ge=0,
+        le=3,
+        description="NAT gateways for egress (image pulls, model APIs); at most `max_azs`. `0`: no NAT "
+        "(about $33/month less): tasks run in the public subnets with public IPs, behind security groups "
+        "that admit nothing from the internet; data stores stay in isolated subnets.",
     )
     availability_zones: list[str] | None = Field(
         None,
@@ -647,6 +652,15 @@ class DifyConfig(_Section):
             if len(tag) > 256:
                 raise ValueError(f"tag {key!r} has a value longer than 256 characters")
         return value
+
+    @model_validator(mode="after")
+    def _nat(self) -> DifyConfig:
+        if self.network.nat_gateways == 0 and self.front_door.type == "lambda":
+            raise ValueError(
+                "front_door.type = 'lambda' runs the api function in the VPC, where it needs NAT to reach "
+                "Secrets Manager and model APIs; set network.nat_gateways >= 1 or choose another front door"
+            )
+        return self
 
     @model_validator(mode="after")
     def _front_door_environment(self) -> DifyConfig:

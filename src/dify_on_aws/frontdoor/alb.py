@@ -26,6 +26,7 @@ class AlbFrontDoor(Construct):
         id_: str,
         *,
         vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
         internal: bool,
         idle_timeout_seconds: int,
         allowed_cidrs: Sequence[str],
@@ -40,6 +41,7 @@ class AlbFrontDoor(Construct):
             vpc=vpc,
             internet_facing=not internal,
             idle_timeout_seconds=idle_timeout_seconds,
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC) if not internal else subnets,
             certificate=certificate,
         )
         alb = self.load_balancer.alb

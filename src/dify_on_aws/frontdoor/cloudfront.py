@@ -26,6 +26,7 @@ class CloudFrontFrontDoor(Construct):
         id_: str,
         *,
         vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
         origin_read_timeout_seconds: int,
         idle_timeout_seconds: int,
         domain: Domain | None = None,
@@ -34,7 +35,12 @@ class CloudFrontFrontDoor(Construct):
         super().__init__(scope, id_)
         self.clients = FrontDoorClients()
         self.load_balancer = DifyLoadBalancer(
-            self, "LoadBalancer", vpc=vpc, internet_facing=False, idle_timeout_seconds=idle_timeout_seconds
+            self,
+            "LoadBalancer",
+            vpc=vpc,
+            internet_facing=False,
+            idle_timeout_seconds=idle_timeout_seconds,
+            subnets=subnets,
         )
         # VPC origin ENIs live in the VPC; the internal ALB takes HTTP only from inside it.
         self.load_balancer.allow_from(

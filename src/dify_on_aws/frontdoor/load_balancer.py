@@ -30,6 +30,7 @@ class DifyLoadBalancer(Construct):
         vpc: ec2.IVpc,
         internet_facing: bool,
         idle_timeout_seconds: int,
+        subnets: ec2.SubnetSelection,
         certificate: acm.ICertificate | None = None,
     ) -> None:
         super().__init__(scope, id_)
@@ -44,9 +45,7 @@ class DifyLoadBalancer(Construct):
             security_group=self.security_group,
             idle_timeout=cdk.Duration.seconds(idle_timeout_seconds),
             drop_invalid_header_fields=True,
-            vpc_subnets=ec2.SubnetSelection(
-                subnet_type=ec2.SubnetType.PUBLIC if internet_facing else ec2.SubnetType.PRIVATE_WITH_EGRESS
-            ),
+            vpc_subnets=subnets,
         )
         # The default action (web) is added by route(): everything not routed elsewhere is the web app.
         if certificate is None:

@@ -28,6 +28,9 @@ class Network(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, id_)
+        # Without NAT the private subnets have no route out (data stores only) and tasks run in the
+        # public subnets with public IPs, behind security groups that admit nothing from the internet.
+        self.nat = nat_gateways > 0
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -38,7 +41,7 @@ class Network(Construct):
             nat_gateways=nat_gateways,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC),
-                ec2.SubnetConfiguration(name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+                ec2.SubnetConfiguration(name="Private", subnet_type=self._private_type(nat_gateways)),
             ],
             restrict_default_security_group=True,
         )
@@ -61,6 +64,18 @@ class Network(Construct):
                 "Flow logs cost per GB ingested and are opt-in: set network.flow_logs = true to enable them.",
             )
 
+    @staticmethod
+    def _private_type(nat_gateways: int) -> ec2.SubnetType:
+        return ec2.SubnetType.PRIVATE_WITH_EGRESS if nat_gateways else ec2.SubnetType.PRIVATE_ISOLATED
+
     @property
     def private_subnets(self) -> ec2.SubnetSelection:
-        return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        """Data stores, internal load balancers and functions that need no internet."""
+        return ec2.SubnetSelection(subnet_type=self._private_type(1 if self.nat else 0))
+
+    @property
+    def task_subnets(self) -> ec2.SubnetSelection:
+        """Where tasks run: private behind NAT, or public with a public IP when there is no NAT."""
+        if self.nat:
+            return self.private_subnets
+        return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)

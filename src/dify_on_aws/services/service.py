@@ -97,6 +97,7 @@ class DifyService(Construct):
         desired_count: int,
         capacity: Sequence[ecs.CapacityProviderStrategy],
         subnets: ec2.SubnetSelection,
+        public_ip: bool,
         log_group: logs.ILogGroup,
         service_connect: bool,
         single_task: bool = False,
@@ -128,7 +129,8 @@ class DifyService(Construct):
             desired_count=desired_count,
             capacity_provider_strategies=list(capacity),
             vpc_subnets=subnets,
-            assign_public_ip=False,
+            # Only without NAT (public subnets); the security group still admits nothing from outside.
+            assign_public_ip=public_ip,
             enable_execute_command=True,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             # One task at a time for singletons (worker beat): the old task stops before the new starts.
@@ -171,6 +173,7 @@ class MigrationGate(Construct):
         log_group: logs.ILogGroup,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
+        public_ip: bool,
         trigger: str,
         timeout: cdk.Duration,
         log_retention: logs.RetentionDays,
@@ -248,6 +251,7 @@ class MigrationGate(Construct):
                 "LogGroup": log_group.log_group_name,
                 "LogStreamPrefix": "dify",
                 "CapacityProvider": "FARGATE",
+                "AssignPublicIp": "true" if public_ip else "false",
                 "Trigger": trigger,
             },
         )

@@ -13,7 +13,7 @@ returns ``{"IsComplete": False}``, the framework fails the custom resource, so a
 the deployment (the task itself keeps running until it exits; stop it by hand if needed).
 
 ResourceProperties: ``Cluster``, ``TaskDefinition``, ``ContainerName``, ``Subnets``, ``SecurityGroups``,
-``LogGroup``, ``LogStreamPrefix``, optional ``CapacityProvider`` (default ``FARGATE``), ``Trigger`` (opaque;
+``LogGroup``, ``LogStreamPrefix``, optional ``AssignPublicIp`` ("true" without NAT), optional ``CapacityProvider`` (default ``FARGATE``), ``Trigger`` (opaque;
 changing it makes CloudFormation send an Update, which reruns the migration) and optional ``Region``.
 
 Only the Lambda runtime's boto3 is used; the module must stay self-contained (it is shipped as an asset).
@@ -63,6 +63,7 @@ class _Props:
     log_stream_prefix: str
     capacity_provider: str
     region: str | None
+    assign_public_ip: bool = False
 
 
 def _required(props: Mapping[str, Any], key: str) -> str:
@@ -103,6 +104,8 @@ def _parse_props(event: Mapping[str, Any]) -> _Props:
         if isinstance(capacity_provider, str) and capacity_provider
         else DEFAULT_CAPACITY_PROVIDER,
         region=region if isinstance(region, str) and region else None,
+        # CloudFormation passes booleans as strings.
+        assign_public_ip=str(props.get("AssignPublicIp", "false")).lower() == "true",
     )
 
 
@@ -140,8 +143,8 @@ def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:
             "awsvpcConfiguration": {
                 "subnets": props.subnets,
                 "securityGroups": props.security_groups,
-                # Tasks run in private subnets and reach registries through NAT / VPC endpoints.
-                "assignPublicIp": "DISABLED",
+                # Private subnets reach registries through NAT; without NAT the task needs a public IP.
+                "assignPublicIp": "ENABLED" if props.assign_public_ip else "DISABLED",
             }
         },
         startedBy=STARTED_BY,
