@@ -44,9 +44,10 @@ lint: dev-deps
 ## docs: regenerate docs/configuration.md from the config model
 docs: deps
 	$(VENV)/bin/dify-on-aws docs --out docs/configuration.md
+	$(PY) -m dify_on_aws.cost.profiles
 
 ## diagrams: redraw docs/diagrams/ (default and one per front door) from the synthesized templates
-DIAGRAMS := default alb api-gateway lambda cloudfront-domain
+DIAGRAMS := default alb api-gateway lambda cloudfront-domain lean
 diagrams: deps
 	for f in $(DIAGRAMS); do $(VENV)/bin/dify-on-aws diagram --config examples/$$f.toml --out docs/diagrams/$$f || exit 1; done
 

@@ -198,6 +198,172 @@ def test_fargate_ephemeral_storage_above_20_gib_and_public_ip_per_task() -> None
     assert one(result, "Svc", "vpc.public_ipv4.hour").quantity == 2 * H
 
 
+def test_a_task_with_several_containers_bills_the_task_size_not_the_containers() -> None:
+    containers = [
+        {"Name": "api", "Cpu": 512, "Memory": 1024, "Essential": True},
+        {"Name": "worker", "Cpu": 256, "Memory": 512, "Essential": True},
+        {"Name": "init", "Essential": False},
+    ]
+    result = estimate(
+        tpl(
+            Task=task(2048, 4096, ContainerDefinitions=containers),
+            Svc=service("Task", DesiredCount=1, LaunchType="FARGATE"),
+        ),
+        usage=IDLE,
+    )
+    assert one(result, "Svc", "fargate.linux_arm.vcpu_hour").quantity == 2 * H
+    assert one(result, "Svc", "fargate.linux_arm.gb_hour").quantity == 4 * H
+    assert len(result.lines) == 2
+
+
+def scalable(service_id: str, *actions: tuple[str, int, int], **props: Any) -> tuple[str, dict[str, Any]]:
+    """A scalable target on an ECS service (ResourceId as CDK writes it) with (cron, min, max) actions."""
+    resource_id = {"Fn::Join": ["", ["service/", ref("Cluster"), "/", {"Fn::GetAtt": [service_id, "Name"]}]]}
+    return (
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {
+            "ResourceId": resource_id,
+            "ScalableDimension": "ecs:service:DesiredCount",
+            "ServiceNamespace": "ecs",
+            "MinCapacity": 0,
+            "MaxCapacity": 4,
+            "ScheduledActions": [
+                {
+                    "ScheduledActionName": f"a{i}",
+                    "Schedule": cron,
+                    "ScalableTargetAction": {"MinCapacity": low, "MaxCapacity": high},
+                    "Timezone": "Asia/Tokyo",
+                }
+                for i, (cron, low, high) in enumerate(actions)
+            ],
+            **props,
+        },
+    )
+
+
+WEEKDAYS_8_TO_20 = (("cron(0 8 ? * MON-FRI *)", 2, 4), ("cron(0 20 ? * MON-FRI *)", 0, 0))
+
+
+def test_a_working_hours_schedule_prices_only_the_running_share_of_the_week() -> None:
+    share = 60 / 168
+    result = estimate(
+        tpl(
+            Task=task(1024, 2048),
+            Svc=service("Task", DesiredCount=2, LaunchType="FARGATE"),
+            Target=scalable("Svc", *WEEKDAYS_8_TO_20),
+        ),
+        usage=IDLE,
+    )
+    vcpu = one(result, "Svc", "fargate.linux_arm.vcpu_hour")
+    memory = one(result, "Svc", "fargate.linux_arm.gb_hour")
+    assert vcpu.quantity == pytest.approx(2 * 1 * H * share)
+    assert memory.quantity == pytest.approx(2 * 2 * H * share)
+    assert "scheduled: 60 h/week" in vcpu.note
+    always = 2 * H * 0.03238 + 4 * H * 0.00356
+    assert result.total == pytest.approx(always * share)
+    assert result.schedule_savings == {"stack1/Svc": pytest.approx(always * (1 - share))}
+    text = render_text(result)
+    assert f"working-hours schedule saves ${always * (1 - share):,.2f}/month against running always" in text
+    data = json.loads(render_json(result))
+    assert data["totals"]["schedule_saving"] == pytest.approx(always * (1 - share), abs=1e-3)
+
+
+def test_public_ip_tasks_pay_one_address_per_running_task_for_the_scheduled_hours() -> None:
+    network = {"AwsvpcConfiguration": {"AssignPublicIp": "ENABLED", "Subnets": ["subnet-1"]}}
+    result = estimate(
+        tpl(
+            Task=task(512, 1024),
+            Svc=service("Task", DesiredCount=2, LaunchType="FARGATE", NetworkConfiguration=network),
+            Target=scalable("Svc", ("cron(0 10 ? * SAT,SUN *)", 3, 3), ("cron(0 16 ? * SAT,SUN *)", 0, 0)),
+        ),
+        usage=IDLE,
+    )
+    share = 12 / 168
+    address = one(result, "Svc", "vpc.public_ipv4.hour")
+    # The start action's MinCapacity (3) is what runs, not the template's DesiredCount (2).
+    assert address.quantity == pytest.approx(3 * H * share)
+    assert monthly(address) == pytest.approx(3 * H * share * 0.005)
+    assert "scheduled: 12 h/week" in address.note
+    assert "3 task(s) while running" in one(result, "Svc", "fargate.linux_arm.vcpu_hour").note
+
+
+def test_public_ip_tasks_without_a_schedule_pay_every_hour() -> None:
+    network = {"AwsvpcConfiguration": {"AssignPublicIp": "ENABLED"}}
+    result = estimate(
+        tpl(Task=task(256, 512), Svc=service("Task", DesiredCount=3, NetworkConfiguration=network)),
+        usage=IDLE,
+    )
+    assert one(result, "Svc", "vpc.public_ipv4.hour").quantity == 3 * H
+    assert not result.schedule_savings
+    assert "working-hours schedule" not in render_text(result)
+
+
+@pytest.mark.parametrize(
+    "actions",
+    [
+        (),  # a scalable target for target tracking only
+        (("cron(0 8 ? * MON-FRI *)", 2, 4),),  # starts but never stops
+        (("cron(0 8 1 * ? *)", 2, 4), ("cron(0 20 1 * ? *)", 0, 0)),  # monthly: not understood
+    ],
+)
+def test_a_scalable_target_without_a_weekly_start_and_stop_keeps_the_desired_count(
+    actions: tuple[tuple[str, int, int], ...],
+) -> None:
+    result = estimate(
+        tpl(Task=task(1024, 2048), Svc=service("Task", DesiredCount=2), Target=scalable("Svc", *actions)),
+        usage=IDLE,
+    )
+    assert one(result, "Svc", "fargate.linux_arm.vcpu_hour").quantity == 2 * H
+    assert not result.schedule_savings
+
+
+def test_a_schedule_matches_its_service_by_name_too_and_only_its_service() -> None:
+    target = scalable("Other", *WEEKDAYS_8_TO_20)
+    target[1]["ResourceId"] = "service/cluster/dify-api"
+    result = estimate(
+        tpl(
+            Task=task(1024, 2048),
+            Api=service("Task", DesiredCount=2, ServiceName="dify-api"),
+            Web=service("Task", DesiredCount=1, ServiceName="dify-web"),
+            Target=target,
+        ),
+        usage=IDLE,
+    )
+    assert one(result, "Api", "fargate.linux_arm.vcpu_hour").quantity == pytest.approx(2 * H * 60 / 168)
+    assert one(result, "Web", "fargate.linux_arm.vcpu_hour").quantity == H
+    assert set(result.schedule_savings) == {"stack1/Api"}
+
+
+def test_lean_shapes_are_fully_priced() -> None:
+    """No NAT gateway, no ElastiCache, Cloud Map DNS, a function URL outside any VPC, public-IP tasks."""
+    network = {"AwsvpcConfiguration": {"AssignPublicIp": "ENABLED"}}
+    containers = [{"Name": "api"}, {"Name": "valkey"}, {"Name": "web"}]
+    result = estimate(
+        tpl(
+            Vpc=("AWS::EC2::VPC", {"CidrBlock": "10.0.0.0/16"}),
+            Subnet=("AWS::EC2::Subnet", {"VpcId": ref("Vpc"), "MapPublicIpOnLaunch": True}),
+            Igw=("AWS::EC2::InternetGateway", {}),
+            Ns=("AWS::ServiceDiscovery::PrivateDnsNamespace", {"Name": "dify.internal", "Vpc": ref("Vpc")}),
+            Discovery=("AWS::ServiceDiscovery::Service", {"NamespaceId": ref("Ns")}),
+            Fn=("AWS::Lambda::Function", {"MemorySize": 1024, "Architectures": ["arm64"]}),
+            Url=(
+                "AWS::Lambda::Url",
+                {"TargetFunctionArn": {"Fn::GetAtt": ["Fn", "Arn"]}, "AuthType": "NONE"},
+            ),
+            Task=task(1024, 2048, ContainerDefinitions=containers),
+            Svc=service("Task", DesiredCount=1, LaunchType="FARGATE", NetworkConfiguration=network),
+            Target=scalable("Svc", ("cron(0 8 ? * MON-FRI *)", 1, 1), ("cron(0 20 ? * MON-FRI *)", 0, 0)),
+        ),
+        usage=Usage(requests=100_000, gb_out=5),
+    )
+    assert not result.unpriced and not result.unknown
+    assert monthly(one(result, "Ns", "route53.hosted_zone.month")) == 0.5
+    assert one(result, "Svc", "vpc.public_ipv4.hour").quantity == pytest.approx(H * 60 / 168)
+    assert one(result, "Fn", "lambda.arm.gb_second").quantity == pytest.approx(100_000 * 0.5 * 1)
+    assert one(result, "Url", "data_transfer.out_internet_first_10tb.gb").quantity == 5
+    assert not lines(result, dimension="nat_gateway.hour")
+
+
 def test_a_task_definition_no_service_runs_is_deploy_time_only() -> None:
     result = estimate(tpl(Migration=task(1024, 2048)), usage=IDLE)
     assert result.lines == []

@@ -25,6 +25,7 @@ FRONT_DOOR_SHAPES = {
     "alb": "ALB -> ECS services",
     "api_gateway": "API Gateway HTTP API -> VPC link -> Cloud Map -> ECS services",
     "lambda": "CloudFront -> Lambda function URLs (api, web); other roles on ECS",
+    "lambda_proxy": "CloudFront -> Lambda function URL (nginx) -> the Dify task",
 }
 
 
@@ -54,7 +55,8 @@ def _summary(config: DifyConfig, result_dir: Path, templates: dict[str, dict[str
     svc = config.services
     lines.append(
         f"  architecture: front door {config.front_door.type} ({FRONT_DOOR_SHAPES[config.front_door.type]}), "
-        f"ECS Fargate {svc.architecture}{' Spot' if svc.spot else ''}, one service per role"
+        f"ECS Fargate {svc.architecture}{' Spot' if svc.spot else ''}, "
+        + ("one service per role" if svc.layout == "per_role" else "every role in one task")
     )
     lines.append(
         f"  Dify: api/worker {images.api}, web {images.web}, sandbox {images.sandbox}, "
@@ -62,9 +64,14 @@ def _summary(config: DifyConfig, result_dir: Path, templates: dict[str, dict[str
     )
     lines.append(
         f"  data: Aurora PostgreSQL {config.database.engine_version} "
-        f"({config.database.min_acu}-{config.database.max_acu} ACU), Valkey {config.cache.engine_version} "
-        f"{config.cache.node_type}{' multi-AZ' if config.cache.multi_az else ''}, "
-        f"removal policy {config.removal_policy}"
+        f"({config.database.min_acu}-{config.database.max_acu} ACU), "
+        + (
+            "Valkey as a container of the task, "
+            if config.cache.engine == "container"
+            else f"Valkey {config.cache.engine_version} {config.cache.node_type}"
+            f"{' multi-AZ' if config.cache.multi_az else ''}, "
+        )
+        + f"removal policy {config.removal_policy}"
     )
     lines.append(summary_line(templates, config.region or "us-east-1"))
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import aws_cdk as cdk
@@ -17,7 +18,7 @@ from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
 from dify_on_aws.config.model import CLOUDFRONT_FRONT_DOORS
-from dify_on_aws.data.cache import Cache
+from dify_on_aws.data.cache import Cache, ContainerCache
 from dify_on_aws.data.database import Database, DatabaseNames
 from dify_on_aws.data.retention import DataRetention
 from dify_on_aws.data.secrets import AppSecrets
@@ -27,11 +28,12 @@ from dify_on_aws.frontdoor.api_gateway import ApiGatewayFrontDoor
 from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoor, hosted_zone
 from dify_on_aws.frontdoor.cloudfront import CloudFrontFrontDoor
 from dify_on_aws.frontdoor.edge import EdgeStack
+from dify_on_aws.frontdoor.lambda_proxy import LambdaProxyFrontDoor
 from dify_on_aws.frontdoor.lambda_urls import LambdaFrontDoor
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.network.vpc import Network
 from dify_on_aws.runtime_support import BASIC_EXECUTION_ROLE, logical_id
-from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices
+from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices, PackedTask
 from dify_on_aws.services.environment import (
     PORTS,
     AppKeys,
@@ -40,6 +42,7 @@ from dify_on_aws.services.environment import (
     Role,
     container_settings,
 )
+from dify_on_aws.services.service import DifyService
 from dify_on_aws.services.ssrf_proxy import squid_config
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -117,17 +120,21 @@ class DifyStack(cdk.Stack):
             log_retention=LOG_RETENTION,
             names=DatabaseNames(),
         )
-        self.cache = Cache(
-            self,
-            "Cache",
-            vpc=vpc,
-            subnets=private,
-            node_type=config.cache.node_type,
-            engine_version=config.cache.engine_version,
-            multi_az=config.cache.multi_az,
-            removal_policy=retention.cache,
-            secret_removal_policy=retention.secrets,
-        )
+        self.cache: Cache | ContainerCache
+        if config.cache.engine == "container":
+            self.cache = ContainerCache(self, "Cache", secret_removal_policy=retention.secrets)
+        else:
+            self.cache = Cache(
+                self,
+                "Cache",
+                vpc=vpc,
+                subnets=private,
+                node_type=config.cache.node_type,
+                engine_version=config.cache.engine_version,
+                multi_az=config.cache.multi_az,
+                removal_policy=retention.cache,
+                secret_removal_policy=retention.secrets,
+            )
         self.storage = FileStorage(
             self,
             "Storage",
@@ -169,17 +176,17 @@ class DifyStack(cdk.Stack):
     def _services(self, config: DifyConfig, secret_removal: cdk.RemovalPolicy) -> None:
         """Data endpoints, then the front door (its URL goes into the containers), then the roles."""
         svc = config.services
-        vpc, private = self.network.vpc, self.network.private_subnets
+        vpc = self.network.vpc
         cache = self.cache
         # The Celery broker URL embeds the AUTH token, so it is a secret too; the template holds only
         # CloudFormation dynamic references, resolved at deploy time.
         broker = sm.Secret(
             self,
             "CeleryBrokerUrl",
-            description="Dify CELERY_BROKER_URL (Valkey database 1 over TLS)",
+            description="Dify CELERY_BROKER_URL (Valkey database 1)",
             secret_string_value=cdk.SecretValue.unsafe_plain_text(
-                f"rediss://:{cache.auth_token.secret_value.unsafe_unwrap()}@{cache.host}:{cache.port}/1"
-                "?ssl_cert_reqs=optional"
+                f"{'rediss' if cache.tls else 'redis'}://:{cache.auth_token.secret_value.unsafe_unwrap()}"
+                f"@{cache.host}:{cache.port}/1{'?ssl_cert_reqs=optional' if cache.tls else ''}"
             ),
         )
         broker.apply_removal_policy(secret_removal)
@@ -192,6 +199,7 @@ class DifyStack(cdk.Stack):
             db_names=self.database.names,
             redis_host=cache.host,
             redis_port=cache.port,
+            redis_tls=cache.tls,
             redis_token=cache.auth_token,
             broker_url=broker,
             bucket_name=self.storage.bucket.bucket_name,
@@ -228,7 +236,7 @@ class DifyStack(cdk.Stack):
             vpc=vpc,
             subnets=self.network.task_subnets,
             public_ip=not self.network.nat,
-            namespace=f"{self.stack_name.lower()}.dify.internal",
+            namespace=self._dns_namespace,
             registry=images.registry,
             tags=tags,
             sizes=sizes,
@@ -253,6 +261,7 @@ class DifyStack(cdk.Stack):
             log_retention=logs.RetentionDays[_RETENTION_NAMES[svc.log_retention_days]],
             migration_timeout=MIGRATION_TIMEOUT,
             roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],
+            packed=self._packed(config),
         )
         if svc.sandbox_allow_all_syscalls:
             cdk.Annotations.of(self.dify.services[Role.SANDBOX]).add_warning_v2(
@@ -267,6 +276,23 @@ class DifyStack(cdk.Stack):
             )
         )
         self._wire(config)
+
+    @property
+    def _dns_namespace(self) -> str:
+        return f"{self.stack_name.lower()}.dify.internal"
+
+    def _packed(self, config: DifyConfig) -> PackedTask | None:
+        svc = config.services
+        if svc.layout != "single_task":
+            return None
+        door = config.front_door.type
+        return PackedTask(
+            cpu=svc.single_task.cpu,
+            memory_mib=svc.single_task.memory_mib,
+            cache=self.cache.spec() if isinstance(self.cache, ContainerCache) else None,
+            service_connect=door == "api_gateway",
+            register_dns=door == "lambda_proxy",
+        )
 
     def _settings(self, role: Role, data: DataEndpoints, keys: AppKeys) -> ContainerSettings:
         return container_settings(role, data=data, keys=keys, public_url=self.front_door.url)
@@ -294,6 +320,23 @@ class DifyStack(cdk.Stack):
                 vpc=vpc,
                 subnets=private,
                 allowed_cidrs=door.allowed_cidrs,
+                domain=domain,
+                log_retention=LOG_RETENTION,
+            )
+        if door.type == "lambda_proxy":
+            return LambdaProxyFrontDoor(
+                self,
+                "FrontDoor",
+                vpc=vpc,
+                subnets=private,
+                upstream=f"dify.{self._dns_namespace}",
+                # The VPC's DNS resolver (base address + 2) answers for the private namespace.
+                resolver=str(ipaddress.ip_network(config.network.cidr)[2]),
+                architecture=lambda_.Architecture.ARM_64
+                if config.services.architecture == "arm64"
+                else lambda_.Architecture.X86_64,
+                timeout_seconds=door.function_timeout_seconds,
+                origin_read_timeout_seconds=door.origin_read_timeout_seconds,
                 domain=domain,
                 log_retention=LOG_RETENTION,
             )
@@ -372,33 +415,48 @@ class DifyStack(cdk.Stack):
         api, worker, beat, daemon, sandbox = (
             dify.services[r] for r in (Role.API, Role.WORKER, Role.BEAT, Role.PLUGIN_DAEMON, Role.SANDBOX)
         )
-        gate.resource.node.add_dependency(self.database.init, self.cache.replication_group)
+        gate.resource.node.add_dependency(self.database.init)
+        managed_cache = self.cache if isinstance(self.cache, Cache) else None
+        if managed_cache is not None:
+            gate.resource.node.add_dependency(managed_cache.replication_group)
         extra_api = self.front_door.clients.api
-        for client in [api, worker, beat, daemon, *extra_api]:
+        # With every role in one task, the roles are one service: rules between them would be self-references.
+        packed = config.services.layout == "single_task"
+        for client in _unique([api, worker, beat, daemon, *extra_api]):
             self.database.connections.allow_default_port_from(client.connections)
-            self.cache.connections.allow_default_port_from(client.connections)
+            if managed_cache is not None:
+                managed_cache.connections.allow_default_port_from(client.connections)
         self.database.connections.allow_default_port_from(gate.connections)
-        self.cache.connections.allow_default_port_from(gate.connections)
-        # Service Connect: api <-> plugin daemon, api/worker -> sandbox and plugin daemon.
-        api.connections.allow_from(daemon.connections, ec2.Port.tcp(PORTS[Role.API]))
+        if managed_cache is not None:
+            managed_cache.connections.allow_default_port_from(gate.connections)
+        proxy = dify.services[Role.SSRF_PROXY]
         for extra in extra_api:
             daemon.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
             sandbox.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
-        # Everything that fetches user-supplied URLs goes through the SSRF proxy.
-        proxy = dify.services[Role.SSRF_PROXY]
-        for client in [api, worker, sandbox, daemon, *extra_api]:
-            proxy.connections.allow_from(client.connections, ec2.Port.tcp(PORTS[Role.SSRF_PROXY]))
-        # Fargate pulls the image, reads secrets and ships logs through the task's own network interface.
-        sandbox.connections.security_groups[0].add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "Fargate: image pull, secrets, logs (HTTPS)"
-        )
-        for caller in (api, worker):
-            daemon.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
-            sandbox.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
+            proxy.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.SSRF_PROXY]))
+        if not packed:
+            # Service Connect: api <-> plugin daemon, api/worker -> sandbox and plugin daemon.
+            api.connections.allow_from(daemon.connections, ec2.Port.tcp(PORTS[Role.API]))
+            # Everything that fetches user-supplied URLs goes through the SSRF proxy.
+            for client in (api, worker, sandbox, daemon):
+                proxy.connections.allow_from(client.connections, ec2.Port.tcp(PORTS[Role.SSRF_PROXY]))
+            # Fargate pulls the image, reads secrets and ships logs through the task's own network interface.
+            sandbox.connections.security_groups[0].add_egress_rule(
+                ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "Fargate: image pull, secrets, logs (HTTPS)"
+            )
+            for caller in (api, worker):
+                daemon.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
+                sandbox.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
 
+        self._grant(config, api, worker, daemon)
+
+    def _grant(self, config: DifyConfig, api: DifyService, worker: DifyService, daemon: DifyService) -> None:
+        """What each task role (and the front door's own compute) may do."""
+        dify = self.dify
         bucket = self.storage.bucket
         grantees: list[tuple[iam.IGrantable, Construct]] = [
-            (service.task_definition.task_role, service.task_definition) for service in (api, worker, daemon)
+            (service.task_definition.task_role, service.task_definition)
+            for service in _unique([api, worker, daemon])
         ]
         for extra_grantee in self.front_door.clients.grantees:
             principal = extra_grantee.grant_principal
@@ -418,7 +476,7 @@ class DifyStack(cdk.Stack):
                     f"AwsSolutions-IAM5[{action}]",
                     "CDK's grant_read_write action groups, on the Dify bucket only.",
                 )
-        for role_service in dify.services.values():
+        for role_service in _unique(list(dify.services.values())):
             acknowledge(
                 role_service.task_definition,
                 "AwsSolutions-IAM5[Resource::*]",
@@ -430,6 +488,11 @@ class DifyStack(cdk.Stack):
             daemon.task_definition.add_to_task_role_policy(
                 iam.PolicyStatement(actions=BEDROCK_ACTIONS, resources=["*"])
             )
+
+
+def _unique(services: list[Any]) -> list[Any]:
+    """Each object once (with one task for every role, all roles are the same service)."""
+    return list({id(service): service for service in services}.values())
 
 
 def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrategy]:

@@ -207,6 +207,12 @@ class DatabaseConfig(_Section):
 class CacheConfig(_Section):
     """ElastiCache Valkey, cluster mode disabled (Celery uses database 1), TLS and AUTH always on."""
 
+    engine: Literal["elasticache", "container"] = Field(
+        "elasticache",
+        description="`elasticache`: a managed Valkey node (TLS, AUTH, snapshots). `container`: Valkey as a "
+        "container of the single Dify task (`services.layout = 'single_task'`): no node cost (about "
+        "$12/month less), password-protected, bound to localhost, contents lost when the task is replaced.",
+    )
     node_type: str = Field("cache.t4g.micro", description="Node type, e.g. `cache.t4g.small`.")
     multi_az: bool = Field(False, description="Add a replica in another zone with automatic failover.")
     engine_version: Literal["7.2", "8.0", "8.1"] = Field("8.0", description="Valkey engine version.")
@@ -290,6 +296,17 @@ class ServicesConfig(_Section):
         default_factory=lambda: PluginDaemonSize(cpu=1024, memory_mib=2048)
     )
     ssrf_proxy: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=256, memory_mib=512))
+    layout: Literal["per_role", "single_task"] = Field(
+        "per_role",
+        description="`per_role`: one ECS service per role (scales per role). `single_task`: every role as a "
+        "container of one task (the low-cost profiles): one task to pay for, roles talk over localhost, "
+        "but no per-role scaling, a short outage on each deployment and no network separation of the "
+        "sandbox from the other roles.",
+    )
+    single_task: TaskSize = Field(
+        default_factory=lambda: TaskSize(cpu=1024, memory_mib=4096),
+        description="Size of the one task with `layout = 'single_task'`.",
+    )
 
     @field_validator("log_retention_days")
     @classmethod
@@ -414,9 +431,9 @@ class SsrfProxyConfig(_Section):
         return self
 
 
-FrontDoorType = Literal["cloudfront", "alb", "api_gateway", "lambda"]
+FrontDoorType = Literal["cloudfront", "alb", "api_gateway", "lambda", "lambda_proxy"]
 # Front doors whose edge is CloudFront: certificates, WAF and Lambda@Edge live in us-east-1.
-CLOUDFRONT_FRONT_DOORS = ("cloudfront", "lambda")
+CLOUDFRONT_FRONT_DOORS = ("cloudfront", "lambda", "lambda_proxy")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
@@ -432,7 +449,9 @@ class FrontDoorConfig(_Section):
         "ALB that the internet cannot reach. `alb`: an internet-facing (or `internal`) ALB straight to the "
         "services. `api_gateway`: API Gateway HTTP API with a VPC link to the services through Cloud Map, "
         "no load balancer (no streaming, 30 s limit). `lambda`: CloudFront in front of Lambda function URLs "
-        "that run the Dify api and web images (streaming; cold starts; 1 MB request bodies).",
+        "that run the Dify api and web images (streaming; cold starts; 1 MB request bodies). `lambda_proxy`: "
+        "CloudFront in front of a function URL running nginx that forwards to the single Dify task (the lean "
+        "profile: nothing billed when idle, streaming, 6 MB request bodies).",
     )
     domain: str | None = Field(
         None,
@@ -547,6 +566,13 @@ class FrontDoorConfig(_Section):
                 f"internal = true needs type = 'alb' (a {kind} front door is reachable from the internet); "
                 "set type = 'alb' or remove internal"
             )
+        if kind == "lambda_proxy" and (
+            self.allowed_cidrs or self.allowed_countries or self.waf_managed_rules
+        ):
+            raise ValueError(
+                "type = 'lambda_proxy' cannot enforce allow-lists or WAF rules: its function URL is public "
+                "and bypasses CloudFront; use 'cloudfront' or 'lambda', or remove them"
+            )
         if self.waf_managed_rules and kind not in CLOUDFRONT_FRONT_DOORS:
             raise ValueError(
                 f"waf_managed_rules needs a CloudFront-based front door, not type = '{kind}'; use "
@@ -652,6 +678,20 @@ class DifyConfig(_Section):
             if len(tag) > 256:
                 raise ValueError(f"tag {key!r} has a value longer than 256 characters")
         return value
+
+    @model_validator(mode="after")
+    def _layout(self) -> DifyConfig:
+        if self.front_door.type == "lambda_proxy" and self.services.layout != "single_task":
+            raise ValueError(
+                "front_door.type = 'lambda_proxy' forwards to one task; set services.layout = 'single_task' "
+                "(or choose another front door)"
+            )
+        if self.cache.engine == "container" and self.services.layout != "single_task":
+            raise ValueError(
+                "cache.engine = 'container' runs Valkey inside the single Dify task; set services.layout = "
+                "'single_task' or use cache.engine = 'elasticache'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _nat(self) -> DifyConfig:

@@ -191,6 +191,9 @@ def front_door_deployments(config: DifyConfig, outdir: Path) -> dict[str, dict[s
             # Some front doors need an explicit environment; the account does not change any price.
             pinned = {**data, "account": data.get("account") or PLACEHOLDER_ACCOUNT}
             pinned["region"] = data.get("region") or DEFAULT_REGION
+            if kind == "lambda_proxy":
+                # The proxy front door forwards to one task: plot it with the layout it needs.
+                pinned["services"] = {**data.get("services", {}), "layout": "single_task"}
             try:
                 variant = parse_config(pinned, source)
             except ConfigError:

@@ -147,6 +147,12 @@ def render_text(result: Estimate) -> str:
         out.append(fmt.format("", "", "", "subtotal", money(subtotal), **w))
     out.append("")
     out.append(f"Total: {totals_text(result)}")
+    if result.schedule_savings:
+        count = len(result.schedule_savings)
+        out.append(
+            f"  working-hours schedule saves {money(result.schedule_saving)}/month against running always "
+            f"({count} scheduled service{'s' if count != 1 else ''})"
+        )
     if show_stack:
         out.append(
             "  by stack: " + ", ".join(f"{s} {money(v)}" for s, v in sorted(result.stack_totals().items()))
@@ -199,7 +205,9 @@ def to_dict(result: Estimate) -> dict[str, Any]:
             "proxied_lines": len(result.proxied),
             "unpriced_resources": sum(len(v) for v in result.unpriced.values()),
             "by_stack": {k: round(v, 4) for k, v in result.stack_totals().items()},
+            "schedule_saving": round(result.schedule_saving, 4),
         },
+        "schedule_savings": {k: round(v, 4) for k, v in result.schedule_savings.items()},
         "lines": [
             {
                 **asdict(line),

@@ -191,6 +191,8 @@ class Estimate:
     free: list[FreeItem] = field(default_factory=list)
     unpriced: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # "stack/service" -> monthly USD a working-hours schedule saves against running every hour.
+    schedule_savings: dict[str, float] = field(default_factory=dict)
 
     def _sum(self, usage_driven: bool | None) -> float:
         return sum(
@@ -210,6 +212,10 @@ class Estimate:
     @property
     def total(self) -> float:
         return self._sum(None)
+
+    @property
+    def schedule_saving(self) -> float:
+        return sum(self.schedule_savings.values())
 
     @property
     def unknown(self) -> list[Line]:

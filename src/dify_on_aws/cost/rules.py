@@ -10,6 +10,11 @@ function URLs), passes every load balancer, and is served by one of the Lambda f
 requests (those behind a function URL or an API Gateway integration), split evenly between them.
 Authorizers and Lambda@Edge functions run on every request. Internet egress (`gb_out`) is billed at the
 front door: CloudFront's rate with a distribution, else regional data transfer out.
+
+Capacity model (the fixed lines): an ECS service runs its DesiredCount every hour, even when a scalable
+target allows scaling (scaling policies react to load the estimate does not model). When the scalable
+target has scheduled actions that start (MinCapacity > 0) and stop (MaxCapacity 0) the service, only the
+scheduled share of the week is priced, at the start action's MinCapacity; see `schedule.py`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dify_on_aws.cost.model import GLOBAL, Estimate, FreeItem, Line, Price, PriceBook, Template, Usage
+from dify_on_aws.cost.schedule import WeeklySchedule, weekly_schedule
 
 # An Aurora Serverless v2 instance with MinCapacity 0 pauses when idle; awake, it runs at least this.
 AURORA_AWAKE_MIN_ACU = 0.5
@@ -258,7 +264,8 @@ FREE_TYPES: dict[str, str] = {
     "AWS::ServiceDiscovery::HttpNamespace": "API-only namespace: no hosted zone",
     **dict.fromkeys(
         ("AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy"),
-        "no charge; tasks above the desired count are not modelled",
+        "no charge; scheduled start/stop actions scale the ECS service's hours (priced on the service), "
+        "tasks above the desired count are not modelled",
     ),
     "AWS::CertificateManager::Certificate": "public ACM certificates: no charge",
     **dict.fromkeys(
@@ -524,6 +531,64 @@ class _Pricer:
 # --- pricing rules ------------------------------------------------------------------------------------
 
 
+def _service_schedule(p: _Pricer, res: _Res) -> WeeklySchedule | None:
+    """The weekly schedule of the scalable target that scales this service, if it has one."""
+    name = res.text("ServiceName")
+    for target in p.of_type("AWS::ApplicationAutoScaling::ScalableTarget"):
+        if target.stack != res.stack or target.text("ScalableDimension") != "ecs:service:DesiredCount":
+            continue
+        resource_id = _literal(target.props.get("ResourceId"), target.params)
+        named = bool(name) and isinstance(resource_id, str) and resource_id.endswith(f"/{name}")
+        if res.id in _refs(target.props.get("ResourceId")) or named:
+            return weekly_schedule(target.props.get("ScheduledActions") or [])
+    return None
+
+
+def _running_tasks(p: _Pricer, res: _Res) -> tuple[float, WeeklySchedule | None, str]:
+    """Tasks while the service runs, its weekly schedule (None: every hour) and a note on the count."""
+    parsed = res.num("DesiredCount")
+    if parsed is not None:
+        count, note = parsed, ""
+    elif "DesiredCount" not in res.props:
+        count, note = 1.0, "DesiredCount not set: CloudFormation starts 1 task"
+    else:
+        count, note = 1.0, "DesiredCount is resolved at deploy time: 1 task assumed"
+    schedule = _service_schedule(p, res)
+    if schedule is not None and schedule.tasks and schedule.tasks != count:
+        # After the first stop and start, the start action's minimum is what runs.
+        count, note = schedule.tasks, f"{schedule.tasks:g} task(s) while running (the schedule's MinCapacity)"
+    return count, schedule, note
+
+
+@dataclass
+class _ScheduledLines:
+    """Adds a service's fixed lines for its running share of the hours and sums what the schedule saves."""
+
+    p: _Pricer
+    res: _Res
+    schedule: WeeklySchedule | None
+    saved: float = 0.0
+
+    @property
+    def share(self) -> float:
+        return self.schedule.share if self.schedule is not None else 1.0
+
+    @property
+    def note(self) -> str:
+        return f"scheduled: {self.schedule.hours_per_week:g} h/week" if self.schedule is not None else ""
+
+    def add(self, item: str, price: Price, always: float, unit: str, *notes: str) -> None:
+        """A line for the running share of `always` (the quantity when running every hour)."""
+        note = "; ".join(n for n in (*notes, self.note) if n)
+        self.p.add(self.res, item, price, always * self.share, unit, usage=False, note=note)
+        if price.price is not None:
+            self.saved += price.price * always * (1 - self.share)
+
+    def record(self) -> None:
+        if self.schedule is not None:
+            self.p.result.schedule_savings[f"{self.res.stack}/{self.res.id}"] = self.saved
+
+
 def _ecs_service(p: _Pricer, res: _Res) -> None:
     task = p.get(res, res.props.get("TaskDefinition"))
     if task is None or task.type != "AWS::ECS::TaskDefinition":
@@ -531,25 +596,16 @@ def _ecs_service(p: _Pricer, res: _Res) -> None:
             res, "ECS service, task definition not in the template", "fargate.task", 1, "service", usage=False
         )
         return
-    note = ""
-    parsed = res.num("DesiredCount")
-    if parsed is not None:
-        count = parsed
-    elif "DesiredCount" not in res.props:
-        count, note = 1.0, "DesiredCount not set: CloudFormation starts 1 task"
-    else:
-        count, note = 1.0, "DesiredCount is resolved at deploy time: 1 task assumed"
+    count, schedule, note = _running_tasks(p, res)
     split, split_note = _capacity_split(p, res, task, count)
     note = "; ".join(n for n in (note, split_note) if n)
+    # Fargate bills the task's Cpu and Memory, however many containers share them.
     cpu = task.num("Cpu")
     memory = task.num("Memory")
     platform = task.props.get("RuntimePlatform") or {}
     arch = str(_literal(platform.get("CpuArchitecture"), task.params) or "X86_64").upper()
     family = str(_literal(platform.get("OperatingSystemFamily"), task.params) or "LINUX").upper()
     os_arch = ("linux_" if family == "LINUX" else "windows_") + ("arm" if arch == "ARM64" else "x86")
-    storage = _number((task.props.get("EphemeralStorage") or {}).get("SizeInGiB"), task.params) or 0.0
-    awsvpc = (res.props.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {}
-    public_ip = awsvpc.get("AssignPublicIp") == "ENABLED"
     fargate = {k: v for k, v in split.items() if k in ("FARGATE", "FARGATE_SPOT")}
     if not fargate:
         p.free(res, f"runs on {', '.join(split) or 'EC2'} capacity (priced with those instances)")
@@ -561,40 +617,44 @@ def _ecs_service(p: _Pricer, res: _Res) -> None:
         )
         return
     h = p.hours
+    out = _ScheduledLines(p, res, schedule)
     for provider, tasks in fargate.items():
         spot = provider == "FARGATE_SPOT"
         label = "Spot" if spot else "on-demand"
-        sizing = f"{tasks:g} task(s) x {{}} x {h:g} h"
         for what, size, unit, key in (
             ("vCPU", cpu / 1024, "vCPU-h", f"fargate.{os_arch}.vcpu_hour"),
             ("memory", memory / 1024, "GB-h", f"fargate.{os_arch}.gb_hour"),
         ):
             price = _spot(p, key, res.region) if spot else p.price(key, res.region)
             size_text = f"{size:g} vCPU" if what == "vCPU" else f"{size:g} GB"
-            p.add(
-                res,
-                f"Fargate {arch} {what}, {label}",
-                price,
-                tasks * size * h,
-                unit,
-                usage=False,
-                note="; ".join(n for n in (sizing.format(size_text), note) if n),
-            )
-    total_tasks = sum(fargate.values())
+            sizing = f"{tasks:g} task(s) x {size_text} x {h * out.share:g} h"
+            out.add(f"Fargate {arch} {what}, {label}", price, tasks * size * h, unit, sizing, note)
+    _task_extras(out, task, sum(fargate.values()))
+    out.record()
+
+
+def _task_extras(out: _ScheduledLines, task: _Res, tasks: float) -> None:
+    """Ephemeral storage above the free 20 GiB and the public IPv4 address of each running task."""
+    p, res = out.p, out.res
+    storage = _number((task.props.get("EphemeralStorage") or {}).get("SizeInGiB"), task.params) or 0.0
     if storage > FARGATE_FREE_EPHEMERAL_GIB:
         extra = storage - FARGATE_FREE_EPHEMERAL_GIB
-        p.add(
-            res,
+        out.add(
             f"Fargate ephemeral storage above {FARGATE_FREE_EPHEMERAL_GIB} GiB",
-            "fargate.ephemeral_storage.gb_hour",
-            total_tasks * extra * h,
+            p.price("fargate.ephemeral_storage.gb_hour", res.region),
+            tasks * extra * p.hours,
             "GB-h",
-            usage=False,
-            note=f"{total_tasks:g} task(s) x {extra:g} GB; on-demand rate assumed for Spot tasks too",
+            f"{tasks:g} task(s) x {extra:g} GB; on-demand rate assumed for Spot tasks too",
         )
-    if public_ip:
-        p.add(
-            res, "public IPv4 address per task", "vpc.public_ipv4.hour", total_tasks * h, "IP-h", usage=False
+    awsvpc = (res.props.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {}
+    if _literal(awsvpc.get("AssignPublicIp"), res.params) == "ENABLED":
+        # Each running task holds its own public IPv4 address, billed per hour like any other.
+        out.add(
+            "public IPv4 address per task",
+            p.price("vpc.public_ipv4.hour", res.region),
+            tasks * p.hours,
+            "IP-h",
+            f"{tasks:g} running task(s), AssignPublicIp ENABLED",
         )
 
 

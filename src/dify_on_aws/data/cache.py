@@ -1,19 +1,23 @@
-"""ElastiCache Valkey: cache, locks and the Celery broker (database 1, so cluster mode stays disabled)."""
+"""Valkey for cache, locks and the Celery broker (database 1, so cluster mode stays disabled): ElastiCache,
+or a container inside the Dify task for the low-cost layout."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
+from dify_on_aws.services.service import ContainerSpec
 
 REDIS_PORT = 6379
 
 
 class Cache(Construct):
+    tls = True
     """A replication group with TLS in transit, encryption at rest and an AUTH token from Secrets Manager."""
 
     def __init__(
@@ -94,3 +98,57 @@ class Cache(Construct):
                 "AwsSolutions-AEC4",
                 "Single node to keep idle cost low; set cache.multi_az = true for a replica with failover.",
             )
+
+
+VALKEY_IMAGE = "public.ecr.aws/docker/library/valkey:8.0-alpine"
+
+
+class ContainerCache(Construct):
+    """Valkey as a container of the Dify task, for the low-cost layout: no node to pay for, bound to
+    localhost (unreachable from outside the task) and still password-protected. Its contents (cache,
+    Celery queue) are lost when the task is replaced; Dify rebuilds the cache and re-queues nothing."""
+
+    tls = False
+
+    def __init__(self, scope: Construct, id_: str, *, secret_removal_policy: cdk.RemovalPolicy) -> None:
+        super().__init__(scope, id_)
+        self.host = "localhost"
+        self.port = REDIS_PORT
+        self.auth_token = sm.Secret(
+            self,
+            "AuthToken",
+            description="Dify cache (Valkey container) password",
+            generate_secret_string=sm.SecretStringGenerator(exclude_punctuation=True, password_length=64),
+        )
+        self.auth_token.apply_removal_policy(secret_removal_policy)
+        acknowledge(
+            self.auth_token,
+            "AwsSolutions-SMG4",
+            "Valkey reads its password only at start; rotating it means replacing the task (redeploy).",
+        )
+
+    def spec(self) -> ContainerSpec:
+        """The container to add to the task (multi-architecture image)."""
+        # No persistence: a restart starts empty, which Dify tolerates (cache and broker only).
+        command = (
+            f'exec valkey-server --bind 127.0.0.1 --port {self.port} --requirepass "$VALKEY_PASSWORD" '
+            '--save "" --appendonly no --maxmemory 256mb --maxmemory-policy noeviction'
+        )
+        return ContainerSpec(
+            name="valkey",
+            image=VALKEY_IMAGE,
+            environment={},
+            secrets={"VALKEY_PASSWORD": ecs.Secret.from_secrets_manager(self.auth_token)},
+            entry_point=["sh", "-c"],
+            command=[command],
+            health_check=ecs.HealthCheck(
+                command=[
+                    "CMD-SHELL",
+                    'valkey-cli --no-auth-warning -a "$VALKEY_PASSWORD" ping | grep -q PONG || exit 1',
+                ],
+                interval=cdk.Duration.seconds(30),
+                timeout=cdk.Duration.seconds(5),
+                retries=3,
+                start_period=cdk.Duration.seconds(10),
+            ),
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dify_on_aws.config.model import FrontDoorConfig, FrontDoorType
 from dify_on_aws.frontdoor.api_gateway import INTEGRATION_TIMEOUT_SECONDS, MAX_PAYLOAD_MB
 from dify_on_aws.frontdoor.base import FrontDoorFacts
+from dify_on_aws.frontdoor.lambda_proxy import MAX_BODY_MB
 from dify_on_aws.frontdoor.lambda_urls import MAX_BODY_BYTES
 
 _FIELDS = FrontDoorConfig.model_fields
@@ -69,6 +70,14 @@ def facts() -> dict[FrontDoorType, FrontDoorFacts]:
             fixed_cost_drivers="none for the functions unless provisioned concurrency; WAF when allow-lists "
             "are set; one ECS api task for plugin callbacks",
         ),
+        "lambda_proxy": FrontDoorFacts(
+            streaming=True,
+            longest_request=f"{default(timeout)} s (front_door.function_timeout_seconds, up to "
+            f"{maximum(timeout)})",
+            largest_upload=f"{MAX_BODY_MB} MB (Lambda's request payload)",
+            cold_start="about a second for the nginx function after idle; Dify itself runs on ECS",
+            fixed_cost_drivers="none: the proxy is billed per request; needs services.layout = 'single_task'",
+        ),
     }
 
 
@@ -94,7 +103,7 @@ def render_comparison() -> str:
         "",
         "IP allow-lists: `alb` in its security group, `cloudfront` and `lambda` in a WAF web ACL (also",
         "country allow-lists), `api_gateway` in a Lambda authorizer. `lambda` does not expose plugin",
-        "endpoints (`/e`).",
+        "endpoints (`/e`). `lambda_proxy` offers no allow-lists: its function URL is public.",
         "",
     ]
     return "\n".join(lines)

@@ -8,12 +8,14 @@ name (`http://api:5001`, `http://sandbox:8194`, `http://plugin-daemon:5002`) tha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
@@ -74,6 +76,20 @@ HEALTH_CHECKS = {
 }
 
 
+@dataclass(frozen=True)
+class PackedTask:
+    """All roles in one task (the low-cost layout)."""
+
+    cpu: int
+    memory_mib: int
+    # The cache as a container of the task (ContainerCache.spec), or None for ElastiCache.
+    cache: ContainerSpec | None
+    # Service Connect names for front doors that find the roles in Cloud Map (API Gateway).
+    service_connect: bool
+    # Register the task as `dify.<cluster namespace>` in private DNS (the Lambda proxy finds it there).
+    register_dns: bool
+
+
 class DifyServices(Construct):
     """The cluster, the long-running roles (all six unless the front door runs one itself) and the
     migration gate that runs before them."""
@@ -104,6 +120,7 @@ class DifyServices(Construct):
         log_retention: logs.RetentionDays,
         migration_timeout: cdk.Duration,
         roles: Sequence[Role] = SERVICE_ROLES,
+        packed: PackedTask | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -139,6 +156,7 @@ class DifyServices(Construct):
                 public_url=public_url,
                 sandbox_allow_all_syscalls=sandbox_allow_all_syscalls,
                 squid_conf=squid_conf,
+                packed=packed is not None,
             )
             proxy = role is Role.SSRF_PROXY
             return ContainerSpec(
@@ -159,26 +177,41 @@ class DifyServices(Construct):
 
         on_demand = [ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)]
         self.services: dict[Role, DifyService] = {}
-        for role in roles:
-            beat = role is Role.BEAT
-            self.services[role] = DifyService(
-                self,
-                role.name.title().replace("_", ""),
-                cluster=self.cluster,
-                task=task(role),
-                container=spec(role),
-                # Exactly one beat, on regular Fargate: two would schedule every periodic task twice.
-                desired_count=1 if beat else sizes[role][2],
-                capacity=on_demand if beat else capacity,
+        if packed is None:
+            for role in roles:
+                beat = role is Role.BEAT
+                self.services[role] = DifyService(
+                    self,
+                    role.name.title().replace("_", ""),
+                    cluster=self.cluster,
+                    task=task(role),
+                    container=spec(role),
+                    # Exactly one beat, on regular Fargate: two would schedule every periodic task twice.
+                    desired_count=1 if beat else sizes[role][2],
+                    capacity=on_demand if beat else capacity,
+                    subnets=subnets,
+                    public_ip=public_ip,
+                    log_group=self.log_group,
+                    service_connect=True,
+                    single_task=beat,
+                    health_check_grace=cdk.Duration.seconds(180) if role in PORTS else None,
+                    allow_all_outbound=role not in EGRESS_RESTRICTED,
+                )
+        else:
+            self._packed(
+                packed=packed,
+                roles=roles,
+                spec=spec,
+                architecture=architecture,
+                capacity=capacity,
                 subnets=subnets,
                 public_ip=public_ip,
-                log_group=self.log_group,
-                service_connect=True,
-                single_task=beat,
-                health_check_grace=cdk.Duration.seconds(180) if role in PORTS else None,
-                allow_all_outbound=role not in EGRESS_RESTRICTED,
+                plugin_storage_gib=plugin_storage_gib,
             )
-        self._sandbox_dependencies(self.services[Role.SANDBOX], sandbox_packages)
+        sandbox = self.services[Role.SANDBOX]
+        sandbox_container = sandbox.task_definition.find_container(Role.SANDBOX.value)
+        assert sandbox_container is not None
+        self._sandbox_dependencies(sandbox.task_definition, sandbox_container, sandbox_packages)
 
         migration_definition, _ = dify_task_definition(
             self,
@@ -186,6 +219,8 @@ class DifyServices(Construct):
             task=task(Role.MIGRATION),
             container=spec(Role.MIGRATION),
             log_group=self.log_group,
+            # A cache inside the task is reachable only from that task; the migration brings its own.
+            sidecars=[packed.cache] if packed is not None and packed.cache is not None else (),
         )
         self.migration = MigrationGate(
             self,
@@ -205,15 +240,59 @@ class DifyServices(Construct):
         # The services roll only after the schema matches the image they run.
         gate = self.migration.resource.node.default_child
         assert isinstance(gate, cdk.CfnResource)
-        for service in self.services.values():
+        for service in {id(s): s for s in self.services.values()}.values():
             cfn_service = service.service.node.default_child
             assert isinstance(cfn_service, cdk.CfnResource)
             cfn_service.add_resource_dependency(gate)
 
-    def _sandbox_dependencies(self, sandbox: DifyService, packages: Sequence[str]) -> None:
+    def _packed(
+        self,
+        *,
+        packed: PackedTask,
+        roles: Sequence[Role],
+        spec: Callable[[Role], ContainerSpec],
+        architecture: ecs.CpuArchitecture,
+        capacity: Sequence[ecs.CapacityProviderStrategy],
+        subnets: ec2.SubnetSelection,
+        public_ip: bool,
+        plugin_storage_gib: int,
+    ) -> None:
+        """Every role as a container of one task: they talk over localhost. One task only, because the
+        worker beat must never run twice; a deployment stops the old task before starting the new one."""
+        main, *others = [spec(role) for role in roles]
+        sidecars = [*others, *([packed.cache] if packed.cache is not None else [])]
+        cloud_map = None
+        if packed.register_dns:
+            cloud_map = ecs.CloudMapOptions(
+                name="dify",
+                cloud_map_namespace=self.namespace,
+                dns_record_type=servicediscovery.DnsRecordType.A,
+                dns_ttl=cdk.Duration.seconds(10),
+            )
+        service = DifyService(
+            self,
+            "Dify",
+            cluster=self.cluster,
+            task=TaskSpec(packed.cpu, packed.memory_mib, architecture, plugin_storage_gib),
+            container=main,
+            sidecars=sidecars,
+            desired_count=1,
+            capacity=capacity,
+            subnets=subnets,
+            public_ip=public_ip,
+            log_group=self.log_group,
+            service_connect=packed.service_connect,
+            single_task=True,
+            health_check_grace=cdk.Duration.seconds(240),
+            cloud_map=cloud_map,
+        )
+        self.services = dict.fromkeys(roles, service)
+
+    def _sandbox_dependencies(
+        self, definition: ecs.TaskDefinition, sandbox: ecs.ContainerDefinition, packages: Sequence[str]
+    ) -> None:
         """The sandbox installs /dependencies/python-requirements.txt at start; a short-lived init container
         writes it into a shared volume, so no custom image has to be built."""
-        definition = sandbox.task_definition
         definition.add_volume(name="dependencies")
         writer = definition.add_container(
             "dependencies",
@@ -226,8 +305,8 @@ class DifyServices(Construct):
         )
         mount = ecs.MountPoint(container_path="/dependencies", source_volume="dependencies", read_only=False)
         writer.add_mount_points(mount)
-        sandbox.container.add_mount_points(mount)
-        sandbox.container.add_container_dependencies(
+        sandbox.add_mount_points(mount)
+        sandbox.add_container_dependencies(
             ecs.ContainerDependency(container=writer, condition=ecs.ContainerDependencyCondition.COMPLETE)
         )
 

@@ -35,8 +35,9 @@ PORTS = {Role.API: 5001, Role.WEB: 3000, Role.SANDBOX: 8194, Role.PLUGIN_DAEMON:
 API_IMAGE_ROLES = (Role.API, Role.WORKER, Role.BEAT, Role.MIGRATION)
 
 
-def internal_url(role: Role) -> str:
-    return f"http://{role.value}:{PORTS[role]}"
+def internal_url(role: Role, *, packed: bool = False) -> str:
+    """How roles reach each other: Service Connect names, or localhost when they share one task."""
+    return f"http://{'localhost' if packed else role.value}:{PORTS[role]}"
 
 
 # Internal names and the ECS credential/metadata endpoints never go through the SSRF proxy.
@@ -46,11 +47,14 @@ NO_PROXY = ",".join(
 )
 
 
-def proxy_environment() -> dict[str, str]:
-    """For processes that fetch arbitrary URLs with the standard proxy variables (sandbox, plugins)."""
-    url = internal_url(Role.SSRF_PROXY)
+def proxy_environment(*, packed: bool = False) -> dict[str, str]:
+    """For processes that fetch arbitrary URLs with the standard proxy variables (sandbox, plugins).
+    In one shared task, localhost is Dify itself, so only the credential endpoint bypasses the proxy
+    (which denies loopback)."""
+    url = internal_url(Role.SSRF_PROXY, packed=packed)
     names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
-    return {**dict.fromkeys(names, url), "NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY}
+    no_proxy = "169.254.169.254,169.254.170.2" if packed else NO_PROXY
+    return {**dict.fromkeys(names, url), "NO_PROXY": no_proxy, "no_proxy": no_proxy}
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class DataEndpoints:
     db_names: DatabaseNames
     redis_host: str
     redis_port: int
+    redis_tls: bool
     redis_token: sm.ISecret
     broker_url: sm.ISecret
     bucket_name: str
@@ -87,7 +92,9 @@ def _secret(secret: sm.ISecret, field: str | None = None) -> ecs.Secret:
     return ecs.Secret.from_secrets_manager(secret, field)
 
 
-def _api_image(role: Role, *, data: DataEndpoints, keys: AppKeys, public_url: str) -> ContainerSettings:
+def _api_image(
+    role: Role, *, data: DataEndpoints, keys: AppKeys, public_url: str, packed: bool
+) -> ContainerSettings:
     env = {
         "MODE": role.value,
         # Migrations run once per deployment as their own task (the migration gate), never at start.
@@ -104,7 +111,7 @@ def _api_image(role: Role, *, data: DataEndpoints, keys: AppKeys, public_url: st
         "FILES_URL": public_url,
         "TRIGGER_URL": public_url,
         "ENDPOINT_URL_TEMPLATE": f"{public_url}/e/{{hook_id}}",
-        "INTERNAL_FILES_URL": internal_url(Role.API),
+        "INTERNAL_FILES_URL": internal_url(Role.API, packed=packed),
         # Database; pre-ping and a short recycle survive Aurora pauses and failovers.
         "DB_HOST": data.db_host,
         "DB_PORT": str(data.db_port),
@@ -120,22 +127,22 @@ def _api_image(role: Role, *, data: DataEndpoints, keys: AppKeys, public_url: st
         "REDIS_HOST": data.redis_host,
         "REDIS_PORT": str(data.redis_port),
         "REDIS_DB": "0",
-        "REDIS_USE_SSL": "true",
-        "REDIS_SSL_CERT_REQS": "CERT_OPTIONAL",
+        "REDIS_USE_SSL": str(data.redis_tls).lower(),
+        **({"REDIS_SSL_CERT_REQS": "CERT_OPTIONAL"} if data.redis_tls else {}),
         "CELERY_BACKEND": "redis",
-        "BROKER_USE_SSL": "true",
+        "BROKER_USE_SSL": str(data.redis_tls).lower(),
         # Files in S3 through the task role; no access keys anywhere.
         "STORAGE_TYPE": "s3",
         "S3_BUCKET_NAME": data.bucket_name,
         "S3_REGION": data.region,
         "S3_USE_AWS_MANAGED_IAM": "true",
-        "CODE_EXECUTION_ENDPOINT": internal_url(Role.SANDBOX),
-        "PLUGIN_DAEMON_URL": internal_url(Role.PLUGIN_DAEMON),
+        "CODE_EXECUTION_ENDPOINT": internal_url(Role.SANDBOX, packed=packed),
+        "PLUGIN_DAEMON_URL": internal_url(Role.PLUGIN_DAEMON, packed=packed),
         "PLUGIN_DAEMON_TIMEOUT": "600.0",
         "MARKETPLACE_ENABLED": "true",
         # URLs that users type (HTTP-request node, tools, remote files) are fetched through the SSRF proxy.
-        "SSRF_PROXY_HTTP_URL": internal_url(Role.SSRF_PROXY),
-        "SSRF_PROXY_HTTPS_URL": internal_url(Role.SSRF_PROXY),
+        "SSRF_PROXY_HTTP_URL": internal_url(Role.SSRF_PROXY, packed=packed),
+        "SSRF_PROXY_HTTPS_URL": internal_url(Role.SSRF_PROXY, packed=packed),
     }
     if role is Role.API:
         env |= {
@@ -174,13 +181,13 @@ def _web(public_url: str) -> ContainerSettings:
     return ContainerSettings(env, {})
 
 
-def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool) -> ContainerSettings:
+def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool, packed: bool) -> ContainerSettings:
     env = {
         "GIN_MODE": "release",
         "WORKER_TIMEOUT": "15",
         "ENABLE_NETWORK": "true",
         # Sandboxed code reaches the network only through the SSRF proxy (and its egress rules say so).
-        **proxy_environment(),
+        **proxy_environment(packed=packed),
         "SANDBOX_PORT": str(PORTS[Role.SANDBOX]),
     }
     if allow_all_syscalls:
@@ -188,10 +195,10 @@ def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool) -> ContainerSettings:
     return ContainerSettings(env, {"API_KEY": _secret(keys.sandbox_api_key)})
 
 
-def _plugin_daemon(data: DataEndpoints, keys: AppKeys) -> ContainerSettings:
+def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool) -> ContainerSettings:
     env = {
         "SERVER_PORT": str(PORTS[Role.PLUGIN_DAEMON]),
-        "DIFY_INNER_API_URL": internal_url(Role.API),
+        "DIFY_INNER_API_URL": internal_url(Role.API, packed=packed),
         "PLATFORM": "local",
         "DB_HOST": data.db_host,
         "DB_PORT": str(data.db_port),
@@ -200,7 +207,7 @@ def _plugin_daemon(data: DataEndpoints, keys: AppKeys) -> ContainerSettings:
         "DB_SSL_MODE": "require",
         "REDIS_HOST": data.redis_host,
         "REDIS_PORT": str(data.redis_port),
-        "REDIS_USE_SSL": "true",
+        "REDIS_USE_SSL": str(data.redis_tls).lower(),
         "PLUGIN_STORAGE_TYPE": "aws_s3",
         "PLUGIN_STORAGE_OSS_BUCKET": data.bucket_name,
         "S3_USE_AWS": "true",
@@ -217,7 +224,7 @@ def _plugin_daemon(data: DataEndpoints, keys: AppKeys) -> ContainerSettings:
         "PYTHON_ENV_INIT_TIMEOUT": "120",
         "MAX_PLUGIN_PACKAGE_SIZE": "52428800",
         # Plugins fetch what users and models ask for; only internal names bypass the SSRF proxy.
-        **proxy_environment(),
+        **proxy_environment(packed=packed),
     }
     secrets = {
         "SERVER_KEY": _secret(keys.plugin_daemon_key),
@@ -237,17 +244,18 @@ def container_settings(
     public_url: str,
     sandbox_allow_all_syscalls: bool = False,
     squid_conf: str = "",
+    packed: bool = False,
 ) -> ContainerSettings:
     """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration)."""
     if role is Role.SSRF_PROXY:
         return ContainerSettings(squid_container(squid_conf).environment, {})
     if role in API_IMAGE_ROLES:
-        return _api_image(role, data=data, keys=keys, public_url=public_url)
+        return _api_image(role, data=data, keys=keys, public_url=public_url, packed=packed)
     if role is Role.WEB:
         return _web(public_url)
     if role is Role.SANDBOX:
-        return _sandbox(keys, allow_all_syscalls=sandbox_allow_all_syscalls)
-    return _plugin_daemon(data, keys)
+        return _sandbox(keys, allow_all_syscalls=sandbox_allow_all_syscalls, packed=packed)
+    return _plugin_daemon(data, keys, packed=packed)
 
 
 def sandbox_requirements(packages: Sequence[str]) -> str:

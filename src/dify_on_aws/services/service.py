@@ -53,8 +53,10 @@ def dify_task_definition(
     task: TaskSpec,
     container: ContainerSpec,
     log_group: logs.ILogGroup,
+    sidecars: Sequence[ContainerSpec] = (),
 ) -> tuple[ecs.FargateTaskDefinition, ecs.ContainerDefinition]:
-    """A Fargate task definition with the role's container logging to CloudWatch."""
+    """A Fargate task definition with the role's container (and, when roles share a task, the other roles
+    as further essential containers) logging to CloudWatch."""
     definition = ecs.FargateTaskDefinition(
         scope,
         id_,
@@ -65,7 +67,17 @@ def dify_task_definition(
             cpu_architecture=task.architecture, operating_system_family=ecs.OperatingSystemFamily.LINUX
         ),
     )
-    main = definition.add_container(
+    main = _add_container(definition, container, log_group)
+    for sidecar in sidecars:
+        _add_container(definition, sidecar, log_group)
+    acknowledge(definition, "AwsSolutions-ECS2", _ENV_ACK)
+    return definition, main
+
+
+def _add_container(
+    definition: ecs.FargateTaskDefinition, container: ContainerSpec, log_group: logs.ILogGroup
+) -> ecs.ContainerDefinition:
+    return definition.add_container(
         container.name,
         image=ecs.ContainerImage.from_registry(container.image),
         environment=dict(container.environment),
@@ -79,8 +91,6 @@ def dify_task_definition(
         ),
         essential=True,
     )
-    acknowledge(definition, "AwsSolutions-ECS2", _ENV_ACK)
-    return definition, main
 
 
 class DifyService(Construct):
@@ -103,20 +113,22 @@ class DifyService(Construct):
         single_task: bool = False,
         health_check_grace: cdk.Duration | None = None,
         allow_all_outbound: bool = True,
+        sidecars: Sequence[ContainerSpec] = (),
+        cloud_map: ecs.CloudMapOptions | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.role_name = container.name
         self.task_definition, self.container = dify_task_definition(
-            self, "Task", task=task, container=container, log_group=log_group
+            self, "Task", task=task, container=container, log_group=log_group, sidecars=sidecars
         )
         connect = None
         if service_connect:
             # Every role joins the namespace as a client; roles with a port also serve under their name.
-            services = (
-                [ecs.ServiceConnectService(port_mapping_name=container.name, dns_name=container.name)]
-                if container.port
-                else None
-            )
+            services = [
+                ecs.ServiceConnectService(port_mapping_name=spec.name, dns_name=spec.name)
+                for spec in (container, *sidecars)
+                if spec.port
+            ] or None
             connect = ecs.ServiceConnectProps(
                 services=services,
                 log_driver=ecs.LogDrivers.aws_logs(stream_prefix="service-connect", log_group=log_group),
@@ -137,6 +149,7 @@ class DifyService(Construct):
             min_healthy_percent=0 if single_task else 100,
             max_healthy_percent=100 if single_task else 200,
             service_connect_configuration=connect,
+            cloud_map_options=cloud_map,
             health_check_grace_period=health_check_grace,
             security_groups=(
                 None

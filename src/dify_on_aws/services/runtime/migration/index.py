@@ -13,7 +13,8 @@ returns ``{"IsComplete": False}``, the framework fails the custom resource, so a
 the deployment (the task itself keeps running until it exits; stop it by hand if needed).
 
 ResourceProperties: ``Cluster``, ``TaskDefinition``, ``ContainerName``, ``Subnets``, ``SecurityGroups``,
-``LogGroup``, ``LogStreamPrefix``, optional ``AssignPublicIp`` ("true" without NAT), optional ``CapacityProvider`` (default ``FARGATE``), ``Trigger`` (opaque;
+``LogGroup``, ``LogStreamPrefix``, optional ``AssignPublicIp`` ("true" without NAT),
+optional ``CapacityProvider`` (default ``FARGATE``), ``Trigger`` (opaque;
 changing it makes CloudFormation send an Update, which reruns the migration) and optional ``Region``.
 
 Only the Lambda runtime's boto3 is used; the module must stay self-contained (it is shipped as an asset).
