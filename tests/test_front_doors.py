@@ -14,6 +14,7 @@ from aws_cdk.assertions import Match, Template
 
 from dify_on_aws.app import SynthResult, synthesize
 from dify_on_aws.config import ConfigError, DifyConfig
+from dify_on_aws.frontdoor.edge import COUNTED_COMMON_RULES, MANAGED_RULE_GROUPS
 from dify_on_aws.frontdoor.routing import API_PREFIXES, PLUGIN_PREFIXES
 from dify_on_aws.frontdoor.runtime.edge_signer.index import PRESERVED_AUTHORIZATION_HEADER
 
@@ -376,6 +377,7 @@ def test_cloudfront_domain_certificate_and_waf_in_us_east_1(example_results: dic
     assert ip_sets["IPV4"]["Addresses"] == ["192.0.2.0/24"] and ip_sets["IPV4"]["Scope"] == "CLOUDFRONT"
     assert ip_sets["IPV6"]["Addresses"] == ["2001:db8:abcd::/48"]
     acl = one(template, "AWS::WAFv2::WebACL")
+    assert acl["DefaultAction"] == {"Block": {}}, "without managed rules the allow-list is the whole ACL"
     (rule,) = acl["Rules"]
     both = rule["Statement"]["AndStatement"]["Statements"]
     assert len(both[0]["OrStatement"]["Statements"]) == 2
@@ -498,3 +500,111 @@ def test_every_front_door_has_an_example() -> None:
             if f'type = "{kind}"' in text:
                 kinds.add(kind)
     assert kinds == {"alb", "api_gateway", "lambda", "cloudfront"}
+
+
+# --- WAF managed rules ----------------------------------------------------------------------------------
+
+
+WAF_ENV = {"account": "111111111111", "region": "eu-west-1"}
+
+
+@pytest.fixture(scope="module")
+def managed_waf(synth: Callable[[DifyConfig], SynthResult]) -> SynthResult:
+    return synth(
+        config_of(
+            **WAF_ENV,
+            front_door={
+                "type": "cloudfront",
+                "waf_managed_rules": True,
+                "waf_rate_limit": 500,
+                "allowed_cidrs": ["192.0.2.0/24", "2001:db8::/32"],
+            },
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def managed_waf_open(synth: Callable[[DifyConfig], SynthResult]) -> SynthResult:
+    return synth(config_of(**WAF_ENV, front_door={"type": "lambda", "waf_managed_rules": True}))
+
+
+def _managed_groups(acl: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        r["Statement"]["ManagedRuleGroupStatement"]["Name"]: r
+        for r in acl["Rules"]
+        if "ManagedRuleGroupStatement" in r["Statement"]
+    }
+
+
+def test_managed_waf_allows_by_default_and_blocks_outside_the_allow_list_first(
+    managed_waf: SynthResult,
+) -> None:
+    acl = one(edge(managed_waf), "AWS::WAFv2::WebACL")
+    assert acl["Scope"] == "CLOUDFRONT" and acl["DefaultAction"] == {"Allow": {}}
+    first = min(acl["Rules"], key=lambda r: r["Priority"])
+    assert first["Name"] == "outside-allow-list" and first["Action"] == {"Block": {}}
+    ip_sets = first["Statement"]["NotStatement"]["Statement"]["OrStatement"]["Statements"]
+    assert len(ip_sets) == 2 and all("IPSetReferenceStatement" in s for s in ip_sets)
+    addresses = sorted(
+        s["Properties"]["Addresses"][0] for s in res(edge(managed_waf), "AWS::WAFv2::IPSet").values()
+    )
+    assert addresses == ["192.0.2.0/24", "2001:db8::/32"]
+    assert "WebACLId" in one(main(managed_waf), "AWS::CloudFront::Distribution")["DistributionConfig"]
+
+
+def test_managed_waf_rule_order_rate_limit_and_groups(managed_waf: SynthResult) -> None:
+    acl = one(edge(managed_waf), "AWS::WAFv2::WebACL")
+    rules = sorted(acl["Rules"], key=lambda r: r["Priority"])
+    assert [r["Name"] for r in rules] == ["outside-allow-list", "rate-limit-per-ip", *MANAGED_RULE_GROUPS]
+    assert [r["Priority"] for r in rules] == list(range(len(rules)))
+    rate = rules[1]
+    assert rate["Action"] == {"Block": {}}
+    assert rate["Statement"]["RateBasedStatement"] == {
+        "AggregateKeyType": "IP",
+        "Limit": 500,
+        "EvaluationWindowSec": 300,
+    }
+    groups = _managed_groups(acl)
+    assert set(groups) == {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAmazonIpReputationList",
+    }
+    for group in groups.values():
+        assert group["OverrideAction"] == {"None": {}} and "Action" not in group
+        assert group["Statement"]["ManagedRuleGroupStatement"]["VendorName"] == "AWS"
+    metrics = [acl["VisibilityConfig"]["MetricName"]] + [r["VisibilityConfig"]["MetricName"] for r in rules]
+    assert len(set(metrics)) == len(metrics)
+    assert all(r["VisibilityConfig"]["SampledRequestsEnabled"] for r in rules)
+
+
+def test_managed_waf_counts_the_common_rules_that_break_dify(managed_waf: SynthResult) -> None:
+    groups = _managed_groups(one(edge(managed_waf), "AWS::WAFv2::WebACL"))
+    common = groups["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    overrides = {o["Name"]: o["ActionToUse"] for o in common["RuleActionOverrides"]}
+    assert overrides == {
+        "SizeRestrictions_BODY": {"Count": {}},
+        "CrossSiteScripting_BODY": {"Count": {}},
+        "GenericRFI_BODY": {"Count": {}},
+    }
+    assert [name for name, _ in COUNTED_COMMON_RULES] == list(overrides)
+    assert all(len(reason) > 20 for _, reason in COUNTED_COMMON_RULES)
+    for name in ("AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList"):
+        assert "RuleActionOverrides" not in groups[name]["Statement"]["ManagedRuleGroupStatement"]
+
+
+def test_managed_waf_without_allow_lists_has_no_allow_list_rule(managed_waf_open: SynthResult) -> None:
+    template = edge(managed_waf_open)
+    acl = one(template, "AWS::WAFv2::WebACL")
+    assert acl["DefaultAction"] == {"Allow": {}}
+    rules = sorted(acl["Rules"], key=lambda r: r["Priority"])
+    assert [r["Name"] for r in rules] == ["rate-limit-per-ip", *MANAGED_RULE_GROUPS]
+    assert rules[0]["Priority"] == 0
+    assert rules[0]["Statement"]["RateBasedStatement"]["Limit"] == 2000, "the configured default"
+    assert res(template, "AWS::WAFv2::IPSet") == {}
+    assert "WebACLId" in one(main(managed_waf_open), "AWS::CloudFront::Distribution")["DistributionConfig"]
+
+
+def test_managed_waf_configs_pass_cdk_nag(managed_waf: SynthResult, managed_waf_open: SynthResult) -> None:
+    for result in (managed_waf, managed_waf_open):
+        assert result.violations == [], "\n".join(f"{v.rule} {v.path}" for v in result.violations)

@@ -183,3 +183,57 @@ def test_no_plain_secret_in_the_packed_task(lean: Template) -> None:
     for name, container in _task(lean).items():
         for key, value in env(container).items():
             assert "resolve:secretsmanager" not in json.dumps(value), (name, key)
+
+
+@pytest.fixture(scope="module")
+def scheduled(synth: Any) -> Template:
+    config = config_of(
+        name="Scheduled",
+        schedule={"enabled": True, "working_hours": "MON-FRI 08:00-20:00", "timezone": "Asia/Tokyo"},
+        services={"api": {"cpu": 1024, "memory_mib": 2048, "max_count": 4}},
+    )
+    result = synth(config)
+    assert result.violations == []
+    return main(result)
+
+
+def test_working_hours_schedule_on_every_service(scheduled: Template) -> None:
+    targets = res(scheduled, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert len(targets) == len(ROLES)
+    for target in targets.values():
+        actions = target["Properties"]["ScheduledActions"]
+        assert {a["Timezone"] for a in actions} == {"Asia/Tokyo"}
+        stop = [a for a in actions if a["ScalableTargetAction"].get("MaxCapacity") == 0]
+        start = [a for a in actions if a["ScalableTargetAction"].get("MinCapacity", 0) > 0]
+        assert len(stop) == 1 and len(start) == 1
+        assert "MON-FRI" in stop[0]["Schedule"] and "MON-FRI" in start[0]["Schedule"]
+
+
+def test_cpu_scaling_only_where_max_count_is_set(scheduled: Template) -> None:
+    (policy,) = res(scheduled, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == 60
+    maxima = sorted(
+        t["Properties"]["MaxCapacity"]
+        for t in res(scheduled, "AWS::ApplicationAutoScaling::ScalableTarget").values()
+    )
+    assert maxima == [1, 1, 1, 1, 1, 1, 4]
+
+
+def test_schedule_saving_is_estimated(scheduled: Template) -> None:
+    result = estimate({"Scheduled": scheduled.to_json()}, region="us-east-1")
+    assert result.schedule_savings and sum(result.schedule_savings.values()) > 10
+
+
+def test_production_scales_out(example_results: dict[str, SynthResult]) -> None:
+    template = main(example_results["production.toml"])
+    assert len(res(template, "AWS::ApplicationAutoScaling::ScalingPolicy")) == 3
+
+
+def test_max_count_is_validated() -> None:
+    with pytest.raises(ConfigError, match="below desired_count"):
+        config_of(services={"api": {"cpu": 1024, "memory_mib": 2048, "desired_count": 3, "max_count": 2}})
+    with pytest.raises(ConfigError, match=r"needs services\.layout = 'per_role'"):
+        config_of(
+            services={"layout": "single_task", "api": {"cpu": 1024, "memory_mib": 2048, "max_count": 2}}
+        )

@@ -95,6 +95,8 @@ def build_app(
                 allowed_cidrs=door.allowed_cidrs,
                 allowed_countries=door.allowed_countries,
                 edge_signer=door.type == "lambda",
+                managed_rules=door.waf_managed_rules,
+                rate_limit=door.waf_rate_limit,
             ),
             env=cdk.Environment(account=config.account, region=EDGE_REGION),
             cross_region_references=True,

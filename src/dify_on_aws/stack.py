@@ -18,6 +18,7 @@ from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
 from dify_on_aws.config.model import CLOUDFRONT_FRONT_DOORS
+from dify_on_aws.data.backup import DifyBackup
 from dify_on_aws.data.cache import Cache, ContainerCache
 from dify_on_aws.data.database import Database, DatabaseNames
 from dify_on_aws.data.retention import DataRetention
@@ -32,6 +33,8 @@ from dify_on_aws.frontdoor.lambda_proxy import LambdaProxyFrontDoor
 from dify_on_aws.frontdoor.lambda_urls import LambdaFrontDoor
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.network.vpc import Network
+from dify_on_aws.operations.rotation import DatabaseRotation
+from dify_on_aws.operations.schedule import run_during_working_hours
 from dify_on_aws.runtime_support import BASIC_EXECUTION_ROLE, logical_id
 from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices, PackedTask
 from dify_on_aws.services.environment import (
@@ -119,6 +122,7 @@ class DifyStack(cdk.Stack):
             deletion_protection=retention.deletion_protection,
             log_retention=LOG_RETENTION,
             names=DatabaseNames(),
+            rotation=db.rotation_days is not None,
         )
         self.cache: Cache | ContainerCache
         if config.cache.engine == "container":
@@ -144,6 +148,7 @@ class DifyStack(cdk.Stack):
         )
 
         self._services(config, retention.secrets)
+        self._operations(config, retention)
 
         cdk.CfnOutput(self, "FilesBucket", value=self.storage.bucket.bucket_name)
         cdk.CfnOutput(self, "DatabaseEndpoint", value=self.database.cluster.cluster_endpoint.hostname)
@@ -263,6 +268,7 @@ class DifyStack(cdk.Stack):
             roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],
             packed=self._packed(config),
         )
+        self._scaling(config, sizes)
         if svc.sandbox_allow_all_syscalls:
             cdk.Annotations.of(self.dify.services[Role.SANDBOX]).add_warning_v2(
                 "dify:sandbox-all-syscalls",
@@ -276,6 +282,67 @@ class DifyStack(cdk.Stack):
             )
         )
         self._wire(config)
+
+    def _operations(self, config: DifyConfig, retention: DataRetention) -> None:
+        """Password rotation (with redeploys so tasks pick up the new password) and AWS Backup."""
+        if config.database.rotation_days is not None:
+            readers = (Role.API, Role.WORKER, Role.BEAT, Role.PLUGIN_DAEMON)
+            services = _unique([self.dify.services[r].service for r in readers if r in self.dify.services])
+            DatabaseRotation(
+                self,
+                "DatabaseRotation",
+                cluster=self.database.cluster,
+                days=config.database.rotation_days,
+                services=services,
+                functions=[g for g in self.front_door.clients.grantees if isinstance(g, lambda_.Function)],
+                vpc=self.network.vpc,
+                subnets=self.network.private_subnets,
+                log_retention=LOG_RETENTION,
+            )
+        if config.backup.enabled:
+            DifyBackup(
+                self,
+                "Backup",
+                cluster=self.database.cluster,
+                bucket=self.storage.bucket,
+                retention_days=config.backup.retention_days,
+                schedule=config.backup.schedule,
+                # A vault is kept or deleted; it has no snapshot of its own.
+                removal_policy=retention.bucket,
+            )
+
+    def _scaling(self, config: DifyConfig, sizes: dict[Role, tuple[int, int, int]]) -> None:
+        """CPU target tracking where `max_count` is set, and the working-hours schedule."""
+        svc, schedule = config.services, config.schedule
+        packed = svc.layout == "single_task"
+        limits: dict[Role, int | None] = {
+            Role.API: svc.api.max_count, Role.WORKER: svc.worker.max_count, Role.WEB: svc.web.max_count,
+            Role.SANDBOX: svc.sandbox.max_count, Role.PLUGIN_DAEMON: svc.plugin_daemon.max_count,
+            Role.SSRF_PROXY: svc.ssrf_proxy.max_count,
+        }  # fmt: skip
+        seen: set[int] = set()
+        for role, service in self.dify.services.items():
+            if id(service) in seen:
+                continue
+            seen.add(id(service))
+            desired = 1 if packed or role is Role.BEAT else sizes[role][2]
+            maximum = limits.get(role) or desired
+            if not schedule.enabled and maximum <= desired:
+                continue
+            scaling = service.service.auto_scale_task_count(
+                min_capacity=desired, max_capacity=max(maximum, 1)
+            )
+            if maximum > desired:
+                scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
+            if schedule.enabled and desired > 0:
+                run_during_working_hours(
+                    service,
+                    scaling=scaling,
+                    desired=desired,
+                    working_hours=schedule.working_hours,
+                    timezone=schedule.timezone,
+                    id_prefix="WorkingHours",
+                )
 
     @property
     def _dns_namespace(self) -> str:

@@ -251,6 +251,21 @@ class ServiceSize(TaskSize):
     """Fargate task size and how many tasks run."""
 
     desired_count: int = Field(1, ge=0, le=50, description="Number of tasks (0 stops the role).")
+    max_count: int | None = Field(
+        None,
+        ge=1,
+        le=50,
+        description="Scale out up to this many tasks on CPU (target 60 %); unset: a fixed `desired_count`.",
+    )
+
+    @model_validator(mode="after")
+    def _counts(self) -> ServiceSize:
+        if self.max_count is not None and self.max_count < self.desired_count:
+            raise ValueError(
+                f"max_count ({self.max_count}) is below desired_count ({self.desired_count}); raise it or "
+                "remove max_count"
+            )
+        return self
 
 
 class PluginDaemonSize(ServiceSize):
@@ -680,6 +695,22 @@ class DifyConfig(_Section):
         return value
 
     @model_validator(mode="after")
+    def _single_task_scaling(self) -> DifyConfig:
+        svc = self.services
+        if svc.layout == "single_task":
+            scaled = [
+                name
+                for name in ("api", "worker", "web", "sandbox", "plugin_daemon", "ssrf_proxy")
+                if getattr(svc, name).max_count is not None
+            ]
+            if scaled:
+                raise ValueError(
+                    f"services.{scaled[0]}.max_count needs services.layout = 'per_role': one shared task "
+                    "cannot scale out (the worker beat must run once)"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _layout(self) -> DifyConfig:
         if self.front_door.type == "lambda_proxy" and self.services.layout != "single_task":
             raise ValueError(
@@ -695,6 +726,11 @@ class DifyConfig(_Section):
 
     @model_validator(mode="after")
     def _nat(self) -> DifyConfig:
+        if self.network.nat_gateways == 0 and self.database.rotation_days is not None:
+            raise ValueError(
+                "database.rotation_days runs a rotation function in the VPC that needs NAT to reach Secrets "
+                "Manager; set network.nat_gateways >= 1 or remove rotation_days"
+            )
         if self.network.nat_gateways == 0 and self.front_door.type == "lambda":
             raise ValueError(
                 "front_door.type = 'lambda' runs the api function in the VPC, where it needs NAT to reach "

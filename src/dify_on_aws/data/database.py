@@ -53,6 +53,7 @@ class Database(Construct):
         deletion_protection: bool,
         log_retention: logs.RetentionDays,
         names: DatabaseNames,
+        rotation: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         self.names = names
@@ -120,12 +121,13 @@ class Database(Construct):
             "The standard PostgreSQL port is used; the cluster is reachable only from Dify's security "
             "groups, so a non-standard port would add no protection.",
         )
-        acknowledge(
-            master_secret,
-            "AwsSolutions-SMG4",
-            "Dify services read the database password at task start; rotation is not enabled so running "
-            "tasks never hold a stale password between rotations and redeploys.",
-        )
+        if not rotation:
+            acknowledge(
+                master_secret,
+                "AwsSolutions-SMG4",
+                "Rotation is opt-in (database.rotation_days): tasks read the password at start, so each "
+                "rotation redeploys the services; without the option nothing rotates.",
+            )
         if not deletion_protection:
             acknowledge(
                 self.cluster,

@@ -27,6 +27,29 @@ EDGE_REGION = "us-east-1"
 SIGNER_RUNTIME = Path(__file__).parent / "runtime" / "edge_signer"
 # Lambda@Edge supports neither arm64 nor the newest Python runtimes.
 EDGE_PYTHON = lambda_.Runtime.PYTHON_3_13
+# Rules of AWSManagedRulesCommonRuleSet that block normal Dify use: set to count, so their matches still
+# show in the web ACL's metrics and sampled requests without blocking anyone. (rule, why) pairs.
+COUNTED_COMMON_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "SizeRestrictions_BODY",
+        "blocks bodies over 8 KB: Dify uploads files, plugin packages (up to 50 MB) and large workflow JSON",
+    ),
+    (
+        "CrossSiteScripting_BODY",
+        "workflow definitions, prompts and templates legitimately contain HTML and JavaScript",
+    ),
+    (
+        "GenericRFI_BODY",
+        "workflow definitions, HTTP-request nodes and prompts legitimately contain URLs",
+    ),
+)
+# Evaluated in this order after the allow-list and the rate limit; none of their rules is overridden
+# except the counted ones above.
+MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +61,8 @@ class EdgeSettings:
     allowed_cidrs: Sequence[str]
     allowed_countries: Sequence[str]
     edge_signer: bool
+    managed_rules: bool
+    rate_limit: int
 
 
 class EdgeStack(cdk.Stack):
@@ -59,13 +84,21 @@ class EdgeStack(cdk.Stack):
                 domain_name=settings.domain,
                 validation=acm.CertificateValidation.from_dns(self.zone),
             )
-        if settings.allowed_cidrs or settings.allowed_countries:
-            self.web_acl_arn = self._web_acl(settings.allowed_cidrs, settings.allowed_countries).attr_arn
+        if settings.managed_rules:
+            self.web_acl_arn = self._protected_web_acl(settings).attr_arn
+        elif settings.allowed_cidrs or settings.allowed_countries:
+            self.web_acl_arn = self._allow_list_web_acl(
+                settings.allowed_cidrs, settings.allowed_countries
+            ).attr_arn
         if settings.edge_signer:
             self.signer = self._signer()
 
-    def _web_acl(self, cidrs: Sequence[str], countries: Sequence[str]) -> wafv2.CfnWebACL:
-        """Default block; one allow rule: source IP in the allow-list and/or country in the list."""
+    def _allow_list(
+        self, cidrs: Sequence[str], countries: Sequence[str]
+    ) -> wafv2.CfnWebACL.StatementProperty | None:
+        """Source IP in the allow-list and/or country in the list; None without allow-lists."""
+        if not cidrs and not countries:
+            return None
         conditions: list[wafv2.CfnWebACL.StatementProperty] = []
         ip_statements = []
         for version, is_v6 in (("IPV4", False), ("IPV6", True)):
@@ -103,13 +136,18 @@ class EdgeStack(cdk.Stack):
                     )
                 )
             )
-        statement = (
+        return (
             conditions[0]
             if len(conditions) == 1
             else wafv2.CfnWebACL.StatementProperty(
                 and_statement=wafv2.CfnWebACL.AndStatementProperty(statements=conditions)
             )
         )
+
+    def _allow_list_web_acl(self, cidrs: Sequence[str], countries: Sequence[str]) -> wafv2.CfnWebACL:
+        """Default block; one allow rule: source IP in the allow-list and/or country in the list."""
+        statement = self._allow_list(cidrs, countries)
+        assert statement is not None
         return wafv2.CfnWebACL(
             self,
             "WebAcl",
@@ -126,6 +164,69 @@ class EdgeStack(cdk.Stack):
                     visibility_config=_visibility("dify-allow-list"),
                 )
             ],
+        )
+
+    def _protected_web_acl(self, settings: EdgeSettings) -> wafv2.CfnWebACL:
+        """Default allow, then in order: block callers outside the allow-lists (when set), a per-IP rate
+        limit, and AWS managed rule groups with the rules that break Dify set to count."""
+        rules: list[wafv2.CfnWebACL.RuleProperty] = []
+        allowed = self._allow_list(settings.allowed_cidrs, settings.allowed_countries)
+        if allowed is not None:
+            rules.append(
+                wafv2.CfnWebACL.RuleProperty(
+                    name="outside-allow-list",
+                    priority=len(rules),
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=allowed)
+                    ),
+                    visibility_config=_visibility("dify-outside-allow-list"),
+                )
+            )
+        rules.append(
+            wafv2.CfnWebACL.RuleProperty(
+                name="rate-limit-per-ip",
+                priority=len(rules),
+                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                        aggregate_key_type="IP", limit=settings.rate_limit, evaluation_window_sec=300
+                    )
+                ),
+                visibility_config=_visibility("dify-rate-limit-per-ip"),
+            )
+        )
+        for group in MANAGED_RULE_GROUPS:
+            overrides = None
+            if group == "AWSManagedRulesCommonRuleSet":
+                overrides = [
+                    wafv2.CfnWebACL.RuleActionOverrideProperty(
+                        name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
+                    )
+                    for rule, _reason in COUNTED_COMMON_RULES
+                ]
+            rules.append(
+                wafv2.CfnWebACL.RuleProperty(
+                    name=group,
+                    priority=len(rules),
+                    # The group's own actions apply (block), except the overrides.
+                    override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                            vendor_name="AWS", name=group, rule_action_overrides=overrides
+                        )
+                    ),
+                    visibility_config=_visibility(f"dify-{group}"),
+                )
+            )
+        return wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="CLOUDFRONT",
+            description="Dify: allow-list, per-IP rate limit and AWS managed rules",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility("dify-web-acl"),
+            rules=rules,
         )
 
     def _signer(self) -> lambda_.IVersion:

@@ -1,0 +1,262 @@
+"""Unit tests for the post-rotation redeploy handler (stub clients, no AWS access)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from dify_on_aws.operations.runtime.redeploy import index
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:DatabaseSecret-AbCdEf"
+SECRET_VALUE = "pa55-Word-never-logged"
+SERVICES = [
+    {"cluster": "dify-cluster", "service": name} for name in ("api", "worker", "beat", "plugin-daemon")
+]
+FUNCTION = "Dify-FrontDoorApi-0123456789ab"
+
+
+def _client_error(code: str, message: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+class FakeEcs:
+    def __init__(self, failing: set[str] | None = None) -> None:
+        self.failing = failing or set()
+        self.calls: list[dict[str, Any]] = []
+
+    def update_service(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        if kwargs["service"] in self.failing:
+            raise _client_error("ServiceNotFoundException", "Service not found.", "UpdateService")
+        return {"service": {"serviceName": kwargs["service"], "deployments": [{"id": "ecs-svc/1"}]}}
+
+
+class FakeWaiter:
+    def __init__(self, owner: FakeLambda) -> None:
+        self.owner = owner
+
+    def wait(self, **kwargs: Any) -> None:
+        self.owner.waits.append(kwargs)
+
+
+class FakeLambda:
+    def __init__(self, variables: dict[str, str], errors: list[ClientError] | None = None) -> None:
+        self.variables = variables
+        self.errors = list(errors or [])
+        self.revision = 1
+        self.updates: list[dict[str, Any]] = []
+        self.waits: list[dict[str, Any]] = []
+
+    def get_function_configuration(self, **kwargs: Any) -> dict[str, Any]:
+        return {
+            "FunctionName": kwargs["FunctionName"],
+            "RevisionId": f"rev-{self.revision}",
+            "Environment": {"Variables": dict(self.variables)},
+        }
+
+    def update_function_configuration(self, **kwargs: Any) -> dict[str, Any]:
+        self.updates.append(kwargs)
+        if self.errors:
+            raise self.errors.pop(0)
+        self.variables = dict(kwargs["Environment"]["Variables"])
+        self.revision += 1
+        return {"FunctionName": kwargs["FunctionName"]}
+
+    def get_waiter(self, name: str) -> FakeWaiter:
+        assert name == "function_updated"
+        return FakeWaiter(self)
+
+
+def _event() -> dict[str, Any]:
+    return {
+        "source": "aws.secretsmanager",
+        "detail-type": "AWS Service Event via CloudTrail",
+        "detail": {
+            "eventSource": "secretsmanager.amazonaws.com",
+            "eventName": "RotationSucceeded",
+            "additionalEventData": {"SecretId": SECRET_ARN},
+        },
+    }
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(index.ENV_SERVICES, json.dumps(SERVICES))
+    monkeypatch.setenv(index.ENV_FUNCTIONS, json.dumps([FUNCTION]))
+
+
+def _install(monkeypatch: pytest.MonkeyPatch, ecs: FakeEcs, fn: FakeLambda) -> None:
+    monkeypatch.setattr(index, "_ecs", lambda: ecs)
+    monkeypatch.setattr(index, "_lambda", lambda: fn)
+
+
+def _function_env() -> dict[str, str]:
+    return {"DIFY_SECRET_ARNS": "DB_PASSWORD=arn:...", "DB_PASSWORD_HINT": SECRET_VALUE, "LOG_LEVEL": "INFO"}
+
+
+def test_every_service_gets_a_forced_deployment(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    ecs, fn = FakeEcs(), FakeLambda(_function_env())
+    _install(monkeypatch, ecs, fn)
+
+    result = index.handler(_event(), None)
+
+    assert ecs.calls == [
+        {"cluster": "dify-cluster", "service": name, "forceNewDeployment": True}
+        for name in ("api", "worker", "beat", "plugin-daemon")
+    ]
+    assert result["services"] == ["api", "worker", "beat", "plugin-daemon"]
+    assert result["functions"] == [FUNCTION]
+
+
+def test_function_environment_is_preserved_and_marked(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    ecs, fn = FakeEcs(), FakeLambda(_function_env())
+    _install(monkeypatch, ecs, fn)
+
+    result = index.handler(_event(), None)
+
+    (update,) = fn.updates
+    assert update["FunctionName"] == FUNCTION
+    assert update["RevisionId"] == "rev-1", "the write is conditional on the configuration it read"
+    assert set(update) == {"FunctionName", "Environment", "RevisionId"}, "nothing but the environment"
+    assert fn.variables == {**_function_env(), index.MARKER: result["rotatedAt"]}
+
+
+def test_marker_is_replaced_on_the_next_rotation(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    fn = FakeLambda({**_function_env(), index.MARKER: "2020-01-01T00:00:00+00:00"})
+    _install(monkeypatch, FakeEcs(), fn)
+
+    result = index.handler(_event(), None)
+
+    assert fn.variables[index.MARKER] == result["rotatedAt"] != "2020-01-01T00:00:00+00:00"
+    assert {k: v for k, v in fn.variables.items() if k != index.MARKER} == _function_env()
+
+
+def test_function_without_environment_gets_only_the_marker(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fn = FakeLambda({})
+    _install(monkeypatch, FakeEcs(), fn)
+
+    result = index.handler(_event(), None)
+
+    assert fn.variables == {index.MARKER: result["rotatedAt"]}
+
+
+def test_one_failing_service_does_not_stop_the_others(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    ecs, fn = FakeEcs(failing={"worker"}), FakeLambda(_function_env())
+    _install(monkeypatch, ecs, fn)
+
+    with pytest.raises(index.RedeployError) as raised:
+        index.handler(_event(), None)
+
+    assert [call["service"] for call in ecs.calls] == ["api", "worker", "beat", "plugin-daemon"]
+    assert len(fn.updates) == 1, "functions are refreshed even when a service failed"
+    message = str(raised.value)
+    assert "ECS service worker" in message and "ServiceNotFoundException" in message
+    assert "1 of 5 targets" in message and SECRET_ARN in message
+    for name in ("api", "beat", "plugin-daemon"):
+        assert f"ECS service {name} " not in message
+
+
+def test_failing_function_is_named_without_its_environment(
+    env: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Lambda's own message for an oversized environment quotes the variables; it must not be repeated.
+    leak = _client_error(
+        "InvalidParameterValueException",
+        f"Environment variables exceed 4 KB. String measured: {json.dumps(_function_env())}",
+        "UpdateFunctionConfiguration",
+    )
+    ecs, fn = FakeEcs(), FakeLambda(_function_env(), errors=[leak])
+    _install(monkeypatch, ecs, fn)
+
+    with caplog.at_level(logging.INFO, logger="dify_redeploy"), pytest.raises(index.RedeployError) as raised:
+        index.handler(_event(), None)
+
+    assert len(ecs.calls) == 4
+    assert f"function {FUNCTION} (InvalidParameterValueException)" in str(raised.value)
+    assert SECRET_VALUE not in str(raised.value)
+    assert SECRET_VALUE not in caplog.text
+
+
+def test_conflicting_update_waits_and_retries(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    busy = _client_error(
+        "ResourceConflictException", "An update is in progress", "UpdateFunctionConfiguration"
+    )
+    fn = FakeLambda(_function_env(), errors=[busy])
+    _install(monkeypatch, FakeEcs(), fn)
+
+    index.handler(_event(), None)
+
+    assert len(fn.updates) == 2 and fn.waits == [{"FunctionName": FUNCTION}]
+    assert fn.variables[index.MARKER]
+
+
+def test_persistent_conflict_fails_after_the_last_attempt(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    busy = [
+        _client_error("PreconditionFailedException", "revision changed", "UpdateFunctionConfiguration")
+        for _ in range(index._ATTEMPTS)
+    ]
+    fn = FakeLambda(_function_env(), errors=busy)
+    _install(monkeypatch, FakeEcs(), fn)
+
+    with pytest.raises(index.RedeployError, match="PreconditionFailedException"):
+        index.handler(_event(), None)
+
+    assert len(fn.updates) == index._ATTEMPTS
+
+
+def test_no_secret_value_is_logged(
+    env: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _install(monkeypatch, FakeEcs(failing={"beat"}), FakeLambda(_function_env()))
+    event = _event()
+    # Whatever else arrives in the event is not echoed either.
+    event["detail"]["requestParameters"] = {"secretString": SECRET_VALUE}
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(index.RedeployError):
+        index.handler(event, None)
+
+    assert SECRET_ARN in caplog.text, "the secret is named by ARN"
+    assert SECRET_VALUE not in caplog.text
+    assert "DB_PASSWORD_HINT" not in caplog.text, "environment variables are not listed"
+
+
+def test_manual_invocation_without_event_detail(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    ecs = FakeEcs()
+    _install(monkeypatch, ecs, FakeLambda({}))
+
+    index.handler({}, None)
+
+    assert len(ecs.calls) == 4
+
+
+def test_no_targets_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(index.ENV_SERVICES, "[]")
+    monkeypatch.setenv(index.ENV_FUNCTIONS, "[]")
+    ecs, fn = FakeEcs(), FakeLambda({})
+    _install(monkeypatch, ecs, fn)
+
+    assert index.handler(_event(), None)["services"] == []
+    assert ecs.calls == [] and fn.updates == []
+
+
+@pytest.mark.parametrize(
+    ("services", "message"),
+    [
+        ("not json", "is not JSON"),
+        ('{"cluster": "c"}', "must be a JSON list"),
+        ('[{"cluster": "c"}]', "need 'cluster' and 'service'"),
+    ],
+)
+def test_bad_configuration_is_reported(monkeypatch: pytest.MonkeyPatch, services: str, message: str) -> None:
+    monkeypatch.setenv(index.ENV_SERVICES, services)
+    monkeypatch.setenv(index.ENV_FUNCTIONS, "[]")
+    _install(monkeypatch, FakeEcs(), FakeLambda({}))
+
+    with pytest.raises(index.RedeployError, match=message):
+        index.handler(_event(), None)
