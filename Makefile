@@ -45,6 +45,7 @@ lint: dev-deps
 docs: deps
 	$(VENV)/bin/dify-on-aws docs --out docs/configuration.md
 	$(PY) -m dify_on_aws.cost.profiles
+	$(VENV)/bin/dify-on-aws cost --config examples/default.toml --plot docs/cost-by-front-door.svg > /dev/null
 
 ## diagrams: redraw docs/diagrams/ (default and one per front door) from the synthesized templates
 DIAGRAMS := default alb api-gateway lambda cloudfront-domain lean
