@@ -456,3 +456,9 @@ def test_ssrf_proxy_options_are_validated() -> None:
     with pytest.raises(ConfigError, match="ssrf_proxy"):
         config_of(ssrf_proxy={"allowed_domains": ["not a domain"]})
     assert config_of(ssrf_proxy={"allowed_domains": [".example.com"], "extra_ports": [8443]})
+
+
+def test_web_egress_is_https_only(template: Template) -> None:
+    group_id = _sg_of(services(template)["web"])["Fn::GetAtt"][0]
+    egress = res(template, "AWS::EC2::SecurityGroup")[group_id]["Properties"]["SecurityGroupEgress"]
+    assert [(e.get("CidrIp"), e["FromPort"], e["ToPort"]) for e in egress] == [("0.0.0.0/0", 443, 443)]

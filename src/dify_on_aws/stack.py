@@ -507,10 +507,13 @@ class DifyStack(cdk.Stack):
             # Everything that fetches user-supplied URLs goes through the SSRF proxy.
             for client in (api, worker, sandbox, daemon):
                 proxy.connections.allow_from(client.connections, ec2.Port.tcp(PORTS[Role.SSRF_PROXY]))
-            # Fargate pulls the image, reads secrets and ships logs through the task's own network interface.
-            sandbox.connections.security_groups[0].add_egress_rule(
-                ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "Fargate: image pull, secrets, logs (HTTPS)"
-            )
+            # Fargate pulls the image, reads secrets and ships logs through the task's own network interface;
+            # the browser, not the web server, calls the api, so web needs nothing else.
+            for restricted in (sandbox, dify.services.get(Role.WEB)):
+                if restricted is not None:
+                    restricted.connections.security_groups[0].add_egress_rule(
+                        ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "Fargate: image pull, secrets, logs (HTTPS)"
+                    )
             for caller in (api, worker):
                 daemon.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
                 sandbox.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))

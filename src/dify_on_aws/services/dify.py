@@ -42,7 +42,7 @@ SERVICE_ROLES = (
     Role.API, Role.WORKER, Role.BEAT, Role.WEB, Role.SANDBOX, Role.PLUGIN_DAEMON, Role.SSRF_PROXY,
 )  # fmt: skip
 # Roles that need no network beyond the SSRF proxy and what Fargate itself fetches (image, secrets, logs).
-EGRESS_RESTRICTED = (Role.SANDBOX,)
+EGRESS_RESTRICTED = (Role.SANDBOX, Role.WEB)
 BUSYBOX = "public.ecr.aws/docker/library/busybox:1.37"
 REPOSITORIES = {
     Role.API: "dify-api",
