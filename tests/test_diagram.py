@@ -555,6 +555,185 @@ def test_ssrf_proxy_and_fallback_wiring() -> None:
     assert "users" not in arch.nodes  # no front door at all
 
 
+# --- one task with every role (services.layout = "single_task") ------------------------------------
+
+
+def task_parts(arch: Architecture) -> tuple[model.Node, dict[str, model.Node]]:
+    """The one task box, and what is drawn inside it by role (the cache by kind)."""
+    (task,) = arch.of_kind(model.TASK)
+    inside = {n.role or n.kind: n for n in arch.inside(task.id)}
+    assert all(n.cluster == task.id for n in inside.values())
+    return task, inside
+
+
+def assert_one_task_with_every_role(arch: Architecture) -> tuple[model.Node, dict[str, model.Node]]:
+    task, inside = task_parts(arch)
+    assert task.title == "Dify task (every role)"
+    assert task.cluster == model.PUBLIC
+    assert task.details[:3] == ("1 vCPU · 4 GB · arm64", "1 task · Fargate Spot", "public IP, inbound closed")
+    assert set(inside) == {*model.ROLES, model.CACHE}  # the non-essential init container is left out
+    assert {n.kind for r, n in inside.items() if r in model.ROLES} == {model.CONTAINER}
+    assert arch.of_kind(model.SERVICE) == []
+    # Valkey runs in the task: no ElastiCache.
+    (cache,) = arch.of_kind(model.CACHE)
+    assert cache == inside[model.CACHE]
+    assert cache.title == "Valkey (container, in-task)"
+    assert "valkey:8.0-alpine" in cache.details[0]
+    # No NAT gateway: the task leaves through its own public IP; the task as a whole reaches the data.
+    assert "nat" not in arch.nodes
+    pairs = edge_set(arch)
+    for dst in ("database", "s3_files", "bedrock", "model_apis", "marketplace"):
+        assert (task.id, dst) in pairs, dst
+    # Between the containers of one task nothing is drawn (localhost), and no container has edges of
+    # its own to the data stores.
+    members = {n.id for n in inside.values()}
+    assert not [e for e in arch.edges if e.src in members and (e.dst in members or e.dst == "database")]
+    return task, inside
+
+
+def test_lean_single_task_behind_the_lambda_proxy(example_results: dict[str, SynthResult]) -> None:
+    arch = derive(example_results["lean.toml"].templates)
+    task, inside = assert_one_task_with_every_role(arch)
+    assert "Cloud Map: dify.difylean.dify.internal" in task.details
+    assert inside["api"].details == ("dify-api:1.13.3 · :5001",)
+    (proxy,) = arch.of_kind(model.FUNCTION)
+    assert proxy.title == "Lambda: reverse proxy (nginx)"
+    assert proxy.role == ""  # not the Dify "web" role, although its description says "Web Adapter"
+    assert "Lambda Web Adapter" in proxy.details
+    assert "function URL · streaming · public URL" in proxy.details
+    assert proxy.cluster == model.ISOLATED
+    pairs = edge_set(arch)
+    assert ("users", "cloudfront") in pairs
+    assert ("cloudfront", proxy.id) in pairs
+    assert ("users", proxy.id) not in pairs  # behind CloudFront
+    for role, port in (("api", 5001), ("web", 3000), ("plugin-daemon", 5002)):
+        assert (arch.edge(proxy.id, inside[role].id) or model.Edge("", "")).label == f":{port}", role
+    assert (proxy.id, task.id) not in pairs
+    text = render.to_dot(arch)
+    assert "compound=true" in text
+    assert f'subgraph "cluster_{task.id}"' in text
+    assert "<b>Dify task (every role)</b>" in text
+    assert f'"{task.id}" [' not in text  # drawn as the box, not as a node
+    assert f'ltail="cluster_{task.id}"' in text
+
+
+def test_budget_single_task_behind_api_gateway(example_results: dict[str, SynthResult]) -> None:
+    arch = derive(example_results["budget.toml"].templates)
+    task, inside = assert_one_task_with_every_role(arch)
+    assert "Service Connect: difybudget.dify.internal" in task.details
+    assert inside["api"].details == ("dify-api:1.13.3 · api:5001",)
+    assert inside["plugin-daemon"].details[0].endswith("plugin-daemon:5002")
+    assert arch.of_kind(model.FUNCTION) == []
+    (api_gw,) = arch.of_kind(model.API_GATEWAY)
+    (link,) = arch.of_kind(model.VPC_LINK)
+    pairs = edge_set(arch)
+    assert ("users", api_gw.id) in pairs
+    assert (api_gw.id, link.id) in pairs
+    # The integrations name Cloud Map services of Service Connect: each reaches its container.
+    assert "/console/api" in (arch.edge(link.id, inside["api"].id) or model.Edge("", "")).label
+    assert (arch.edge(link.id, inside["plugin-daemon"].id) or model.Edge("", "")).label == "/e"
+    assert (arch.edge(link.id, inside["web"].id) or model.Edge("", "")).label == "default"
+    assert (link.id, task.id) not in pairs
+
+
+def single_task_template() -> Template:
+    """An internet-facing ALB forwarding to two containers of one task with a public IP; a Redis
+    container; a database without security groups (so Dify's own wiring applies)."""
+    containers = [
+        {"Name": name, "Image": f"docker.io/langgenius/dify-{image}:9.9.9", "PortMappings": ports}
+        for name, image, ports in (
+            ("api", "api", [{"ContainerPort": 5001, "Name": "api"}]),
+            ("worker", "api", []),
+            ("web", "web", [{"ContainerPort": 3000, "Name": "web"}]),
+        )
+    ]
+    containers.append({"Name": "cache", "Image": "public.ecr.aws/docker/library/redis:7"})
+    resources: Template = {
+        **network(),
+        "AlbSg": r("AWS::EC2::SecurityGroup"),
+        "TaskSg": r("AWS::EC2::SecurityGroup", SecurityGroupIngress=[{"CidrIp": "198.51.100.0/24"}]),
+        "Alb": r(
+            "AWS::ElasticLoadBalancingV2::LoadBalancer",
+            Scheme="internet-facing",
+            Subnets=[ref("PubSubnet")],
+            SecurityGroups=[att("AlbSg", "GroupId")],
+        ),
+        "Listener": r(
+            "AWS::ElasticLoadBalancingV2::Listener",
+            LoadBalancerArn=ref("Alb"),
+            Port=80,
+            Protocol="HTTP",
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": ref("WebTargets")}],
+        ),
+        "ApiRule": r(
+            "AWS::ElasticLoadBalancingV2::ListenerRule",
+            ListenerArn=ref("Listener"),
+            Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/console/api/*"]}}],
+            Actions=[{"Type": "forward", "TargetGroupArn": ref("ApiTargets")}],
+        ),
+        "ApiTargets": r("AWS::ElasticLoadBalancingV2::TargetGroup", Port=5001, TargetType="ip"),
+        "WebTargets": r("AWS::ElasticLoadBalancingV2::TargetGroup", Port=3000, TargetType="ip"),
+        "TaskFromAlb": sg_rule("TaskSg", "AlbSg", 5001),
+        "Database": r("AWS::RDS::DBCluster", Engine="aurora-postgresql"),
+        "Task": r(
+            "AWS::ECS::TaskDefinition",
+            Cpu="2048",
+            Memory="8192",
+            ContainerDefinitions=containers,
+        ),
+        "Service": r(
+            "AWS::ECS::Service",
+            TaskDefinition=ref("Task"),
+            DesiredCount=1,
+            LaunchType="FARGATE",
+            NetworkConfiguration={
+                "AwsvpcConfiguration": {
+                    "AssignPublicIp": "ENABLED",
+                    "Subnets": [ref("PubSubnet")],
+                    "SecurityGroups": [att("TaskSg", "GroupId")],
+                }
+            },
+            LoadBalancers=[
+                {"ContainerName": "api", "ContainerPort": 5001, "TargetGroupArn": ref("ApiTargets")},
+                {"ContainerName": "web", "ContainerPort": 3000, "TargetGroupArn": ref("WebTargets")},
+            ],
+        ),
+    }
+    return {"Resources": resources}
+
+
+def test_single_task_shape_by_hand(needs_dot: None) -> None:
+    arch = derive({"Dify": single_task_template()})
+    task, inside = task_parts(arch)
+    assert task.title == "Dify task (api, worker, web)"
+    assert task.details == ("2 vCPU · 8 GB", "1 task · Fargate", "public IP, inbound open to 1 range")
+    assert inside[model.CACHE].title == "Redis (container, in-task)"
+    # Target groups reach the container the service names for them.
+    assert (arch.edge("alb", inside["api"].id) or model.Edge("", "")).label == "/console/api"
+    assert (arch.edge("alb", inside["web"].id) or model.Edge("", "")).label == "default"
+    # Without security groups on the database, Dify's wiring applies to the task as a whole, never to
+    # the in-task cache from outside it.
+    pairs = edge_set(arch)
+    assert (task.id, "database") in pairs
+    assert (task.id, inside[model.CACHE].id) not in pairs
+    svg = render.render(render.to_dot(arch), "svg").decode("utf-8")
+    labels = {t.text for t in ElementTree.fromstring(svg).iter() if t.tag.endswith("text")}  # noqa: S314
+    assert {"Dify task (api, worker, web)", "api", "worker", "web", "Redis (container, in-task)"} <= labels
+
+
+def test_function_purpose_from_its_description() -> None:
+    purpose = model._dify_purpose
+    assert purpose("Dify reverse proxy (nginx, Lambda Web Adapter)") == (
+        "reverse proxy (nginx)",
+        "Lambda Web Adapter",
+    )
+    assert purpose("Dify api (Lambda Web Adapter)") == ("api (Lambda Web Adapter)", "")
+    assert purpose("Dify image resizer") == ("image resizer", "")
+    assert purpose("Dify: allow-list and rate limit") is None
+    assert purpose("Starts the Dify migration task") is None
+    assert purpose(None) is None
+
+
 # --- DOT text and rendering --------------------------------------------------------------------------
 
 

@@ -7,13 +7,19 @@ for nodes the templates say nothing about (no security groups, no IAM policy).
 
 A deployment is one main stack (the VPC and everything in it) and optionally further stacks without a
 VPC, such as a us-east-1 "edge" stack with Lambda@Edge functions, a CloudFront WAF or a certificate.
+
+An ECS service whose task runs several Dify roles (the single-task layout) is a TASK node drawn as a box
+around one CONTAINER node per container (a cache container is a CACHE node inside it). Facts about the
+task as a whole (security groups, IAM role, network egress) attach to the task; security group rules and
+routes that name a port or a container attach to the container listening there. Traffic between the
+containers stays inside the task (localhost) and is not drawn.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +36,8 @@ API_GATEWAY = "api_gateway"
 VPC_LINK = "vpc_link"
 FUNCTION = "function"
 SERVICE = "service"
+TASK = "task"  # one ECS task with several role containers; rendered as a box around its containers
+CONTAINER = "container"
 DATABASE = "database"
 CACHE = "cache"
 BUCKET = "bucket"
@@ -92,6 +100,10 @@ class Architecture:
 
     def with_role(self, role: str) -> list[Node]:
         return sorted(n for n in self.nodes.values() if n.role == role)
+
+    def inside(self, node_id: str) -> list[Node]:
+        """The nodes drawn inside a task box."""
+        return sorted(n for n in self.nodes.values() if n.cluster == node_id)
 
     def edge(self, src: str, dst: str) -> Edge | None:
         """The edge between two nodes in either direction (a two-way edge is stored once)."""
@@ -281,6 +293,11 @@ class _Deriver:
         self.edge_links: list[tuple[Key, Key, str]] = []
         self.sg_known: set[str] = set()
         self.restricted: set[str] = set()
+        # Multi-role tasks: task node -> its Dify roles; (task node, port) and (task node, container
+        # name) -> the container node.
+        self.task_roles: dict[str, set[str]] = {}
+        self.task_ports: dict[tuple[str, int], str] = {}
+        self.task_containers: dict[tuple[str, str], str] = {}
         self.subnet_kind = self._classify_subnets()
         self.container_env = self._container_env()
 
@@ -303,6 +320,8 @@ class _Deriver:
     def _link(self, src: str, dst: str, label: str = "", *, dashed: bool = False) -> None:
         if src == dst or src not in self.nodes or dst not in self.nodes:
             return
+        if self.nodes[src].cluster == dst or self.nodes[dst].cluster == src:
+            return  # a task and its own containers: localhost
         if (src, dst) in self.edges:
             old = self.edges[(src, dst)]
             if not old.label and label:
@@ -388,9 +407,6 @@ class _Deriver:
             containers = [c for c in _as_list(task.get("ContainerDefinitions")) if isinstance(c, dict)]
             essential = [c for c in containers if c.get("Essential", True) is not False] or containers
             names = [str(c.get("Name", "")) for c in essential]
-            role = next((n for n in names if n in ROLES), names[0] if names else "service")
-            main = next((c for c in essential if c.get("Name") == role), {})
-            details = [_image_name(main.get("Image"))]
             cpu, memory = _number(task.get("Cpu")), _number(task.get("Memory"))
             size = []
             if cpu:
@@ -400,25 +416,122 @@ class _Deriver:
             arch = str(task.get("RuntimePlatform", {}).get("CpuArchitecture", "")).lower()
             if arch:
                 size.append(arch)
-            details.append(" · ".join(size))
-            details.append(" · ".join(filter(None, [self._count(key, p, autoscaling), self._capacity(p)])))
             network = p.get("NetworkConfiguration", {}).get("AwsvpcConfiguration", {})
-            cluster = (
-                PUBLIC
-                if network.get("AssignPublicIp") == "ENABLED"
-                else self._placement(key[0], network.get("Subnets"))
-            )
-            node = self._add(
-                Node(f"svc_{_slug(role)}", SERVICE, role, tuple(d for d in details if d), cluster, role),
-                key,
-                *tasks,
-            )
+            public_ip = network.get("AssignPublicIp") == "ENABLED"
+            cluster = PUBLIC if public_ip else self._placement(key[0], network.get("Subnets"))
+            details = [
+                " · ".join(size),
+                " · ".join(filter(None, [self._count(key, p, autoscaling), self._capacity(p)])),
+                self._public_ip(key[0], network.get("SecurityGroups")) if public_ip else "",
+            ]
+            if len([n for n in names if n in ROLES]) > 1:
+                node = self._task(key, tasks, essential, [*details, self._discovery(key, p)], cluster)
+            else:
+                role = next((n for n in names if n in ROLES), names[0] if names else "service")
+                main = next((c for c in essential if c.get("Name") == role), {})
+                node = self._add(
+                    Node(
+                        f"svc_{_slug(role)}",
+                        SERVICE,
+                        role,
+                        tuple(d for d in [_image_name(main.get("Image")), *details] if d),
+                        cluster,
+                        role,
+                    ),
+                    key,
+                    *tasks,
+                )
             self._own_security_groups(node.id, key[0], network.get("SecurityGroups"))
             for role_key in t.refs(key[0], task.get("TaskRoleArn")):
                 self.role_owner[role_key].append(node.id)
             for registry in _as_list(p.get("ServiceRegistries")):
                 for cloud_map in t.refs(key[0], registry):
                     self.node_of.setdefault(cloud_map, node.id)
+
+    def _task(
+        self,
+        key: Key,
+        tasks: list[Key],
+        containers: Sequence[Mapping[str, Any]],
+        details: list[str],
+        cluster: str,
+    ) -> Node:
+        """A task with several role containers: a TASK node (the box) and a node per container in it."""
+        names = [str(c.get("Name", "")) for c in containers]
+        roles = [n for n in names if n in ROLES]
+        what = "every role" if set(ROLES) - {"ssrf-proxy"} <= set(roles) else _summarize(roles, 4)
+        task = self._add(Node("dify_task", TASK, f"Dify task ({what})", tuple(details), cluster), key, *tasks)
+        self.task_roles[task.id] = set(roles)
+        aliases = self._service_connect_names(self.t.props(key))
+        for container, name in zip(containers, names, strict=True):
+            image = _image_name(container.get("Image"))
+            mappings = [m for m in _as_list(container.get("PortMappings")) if isinstance(m, dict)]
+            ports = [m["ContainerPort"] for m in mappings if isinstance(m.get("ContainerPort"), int)]
+            listens = [aliases.get(str(m.get("Name")), f":{m.get('ContainerPort')}") for m in mappings]
+            detail = " · ".join(filter(None, [image, *listens]))
+            if re.search(r"valkey|redis", f"{name} {image}", re.IGNORECASE):
+                engine = "Valkey" if "valkey" in f"{name} {image}".lower() else "Redis"
+                node = Node(f"{task.id}_{_slug(name)}", CACHE, f"{engine} (container, in-task)", (detail,))
+            else:
+                role = name if name in ROLES else ""
+                node = Node(f"{task.id}_{_slug(name)}", CONTAINER, name, (detail,), role=role)
+            added = self._add(Node(node.id, node.kind, node.title, node.details, task.id, node.role))
+            self.task_containers[(task.id, name)] = added.id
+            for port in ports:
+                self.task_ports.setdefault((task.id, port), added.id)
+        return task
+
+    def _service_connect_names(self, p: Mapping[str, Any]) -> dict[str, str]:
+        """Port mapping name -> 'dns-name:port' that Service Connect clients use."""
+        config = p.get("ServiceConnectConfiguration", {})
+        if not isinstance(config, Mapping) or config.get("Enabled") is not True:
+            return {}
+        names: dict[str, str] = {}
+        for service in _as_list(config.get("Services")):
+            if not isinstance(service, Mapping):
+                continue
+            for alias in _as_list(service.get("ClientAliases")):
+                if isinstance(alias, Mapping) and isinstance(alias.get("DnsName"), str):
+                    names.setdefault(str(service.get("PortName")), f"{alias['DnsName']}:{alias.get('Port')}")
+        return names
+
+    def _discovery(self, key: Key, p: Mapping[str, Any]) -> str:
+        """How other resources in the VPC find the service: Service Connect or a Cloud Map DNS name."""
+        config = p.get("ServiceConnectConfiguration", {})
+        if isinstance(config, Mapping) and config.get("Enabled") is True:
+            namespace = self._namespace_name(key[0], config.get("Namespace"))
+            return f"Service Connect: {namespace}" if namespace else "Service Connect"
+        for registry in _as_list(p.get("ServiceRegistries")):
+            for cloud_map in self.t.refs(key[0], registry):
+                cp = self.t.props(cloud_map)
+                namespace = self._namespace_name(key[0], cp.get("NamespaceId"))
+                name = cp.get("Name")
+                if isinstance(name, str):
+                    return f"Cloud Map: {name}.{namespace}" if namespace else f"Cloud Map: {name}"
+        return ""
+
+    def _namespace_name(self, stack: str, value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        for namespace in self.t.refs(stack, value):
+            name = self.t.props(namespace).get("Name")
+            if isinstance(name, str):
+                return name
+        return ""
+
+    def _public_ip(self, stack: str, groups: Any) -> str:
+        """Tasks with a public IP: whether their security groups admit anything from outside the VPC."""
+        t = self.t
+        ranges = set(self._ingress_cidrs(stack, groups))
+        for sg in t.refs(stack, groups):
+            rules = list(_as_list(t.props(sg).get("SecurityGroupIngress")))
+            rules += [t.props(k) for k in t.referencing("AWS::EC2::SecurityGroupIngress", "GroupId", sg)]
+            for rule in rules:
+                if isinstance(rule, Mapping) and rule.get("SourcePrefixListId"):
+                    ranges.add(str(rule["SourcePrefixListId"]))
+        if not ranges:
+            return "public IP, inbound closed"
+        return f"public IP, inbound open to {_plural(len(ranges), 'range')}"
 
     def _scaling_ranges(self) -> dict[Key, tuple[int, int]]:
         ranges: dict[Key, tuple[int, int]] = {}
@@ -463,7 +576,14 @@ class _Deriver:
             p = t.props(key)
             how = serving[key]
             role = self._function_role(p, how)
+            title = titles.get(role, f"Lambda: {role}")
+            node_id = f"fn_{_slug(role)}"
             details = [how.removeprefix("Lambda@Edge").strip(" ()") if role == "edge" else how]
+            purpose = _dify_purpose(p.get("Description"))
+            if role == "function" and purpose:
+                # A function of its own (not a Dify role), described as "Dify <what> (<how>, <more>)".
+                title, node_id = f"Lambda: {purpose[0]}", f"fn_{_slug(purpose[0].split('(')[0])}"
+                details.insert(0, purpose[1])
             if role == "authorizer":
                 description = str(p.get("Description", ""))
                 details = [description if 0 < len(description) <= 48 else ""]
@@ -475,10 +595,9 @@ class _Deriver:
                 details.insert(0, _image_name(image))
             vpc = p.get("VpcConfig", {})
             cluster = self._placement(key[0], vpc.get("SubnetIds")) if vpc else self._cluster_for(key)
-            title = titles.get(role, f"Lambda: {role}")
             node = self._add(
                 Node(
-                    f"fn_{_slug(role)}",
+                    node_id,
                     FUNCTION,
                     title,
                     tuple(d for d in details if d and d != title),
@@ -498,8 +617,13 @@ class _Deriver:
         for url in t.of("AWS::Lambda::Url"):
             p = t.props(url)
             auth = " (IAM auth)" if p.get("AuthType") == "AWS_IAM" else ""
+            how = [
+                f"function URL{auth}",
+                "streaming" if p.get("InvokeMode") == "RESPONSE_STREAM" else "",
+                "public URL" if p.get("AuthType") == "NONE" else "",
+            ]
             for fn in self._functions_in(url[0], p.get("TargetFunctionArn")):
-                serving.setdefault(fn, f"function URL{auth}")
+                serving.setdefault(fn, " · ".join(filter(None, how)))
         for integration in t.of("AWS::ApiGatewayV2::Integration"):
             for fn in self._functions_in(integration[0], t.props(integration).get("IntegrationUri")):
                 serving.setdefault(fn, "API Gateway integration")
@@ -569,6 +693,10 @@ class _Deriver:
             return "authorizer"
         if how.startswith("Lambda@Edge"):
             return "edge"
+        purpose = _dify_purpose(p.get("Description"))
+        if purpose:
+            first = purpose[0].split(" ", 1)[0]
+            return first if first in ROLES else "function"
         text = f"{p.get('Description', '')} {p.get('Handler', '')}".lower()
         return next((r for r in ROLES if re.search(rf"\b{re.escape(r)}\b", text)), "function")
 
@@ -934,7 +1062,7 @@ class _Deriver:
                     routes[(alb, group)] += paths or ["rule"]
         for (alb, group), paths in sorted(routes.items()):
             label = _summarize(_short_paths(paths))
-            targets = [self.node_of[s] for s in self._group_services(group)]
+            targets = [self._service_target(s, group) for s in self._group_services(group)]
             targets += self._resolve(group[0], t.props(group).get("Targets"))
             for target in sorted(set(targets)):
                 self._link(alb, target, label)
@@ -945,6 +1073,14 @@ class _Deriver:
             if isinstance(action, dict) and action.get("Type") == "forward":
                 groups += [g for g in self.t.refs(key[0], action) if self.t.type(g).endswith("::TargetGroup")]
         return sorted(set(groups))
+
+    def _service_target(self, service: Key, group: Key) -> str:
+        """The node a target group reaches in a service: the named container of a multi-role task."""
+        node = self.node_of[service]
+        for lb in _as_list(self.t.props(service).get("LoadBalancers")):
+            if isinstance(lb, Mapping) and group[1] in refs(lb.get("TargetGroupArn")):
+                node = self.task_containers.get((node, str(lb.get("ContainerName"))), node)
+        return node
 
     def _group_services(self, group: Key) -> list[Key]:
         found = []
@@ -996,7 +1132,7 @@ class _Deriver:
         uri = self.t.props(integration).get("IntegrationUri")
         names = [str(self.t.props(k).get("Name", "")) for k in self.t.refs(integration[0], uri)]
         names += [attr for _, attr in _get_atts(uri)]
-        services = [n for n in self.nodes.values() if n.kind == SERVICE]
+        services = [n for n in self.nodes.values() if n.kind in (SERVICE, CONTAINER) and n.role]
         out: set[str] = set()
         for name in names:
             matches = [n for n in services if name == n.role or name.startswith(n.role)]
@@ -1084,11 +1220,14 @@ class _Deriver:
             for source in t.refs(stack, rule.get("SourceSecurityGroupId")):
                 from_groups.update(owners)
                 for src in self.sg_owners.get(source, []):
-                    for dst in owners:
+                    for owner in owners:
                         port = rule.get("FromPort")
+                        dst = self.task_ports.get((owner, port), owner) if isinstance(port, int) else owner
                         service_to_service = {self.nodes[src].kind, self.nodes[dst].kind} <= {
                             SERVICE,
                             FUNCTION,
+                            TASK,
+                            CONTAINER,
                         }
                         label = f":{port}" if service_to_service and isinstance(port, int) else ""
                         self._link(src, dst, label)
@@ -1138,10 +1277,17 @@ class _Deriver:
 
     def fallback_flows(self) -> None:
         """Dify's own wiring where the templates say nothing: no security groups on either side of a
-        network flow, no IAM role for a bucket flow."""
+        network flow, no IAM role for a bucket flow. A multi-role task stands for its containers (what
+        they do among themselves stays inside the task)."""
         iam_known = {o for owners in self.role_owner.values() for o in owners}
         for node in sorted(self.nodes.values()):
-            for target in _KNOWN_FLOWS.get(node.role, ()):
+            if node.cluster in self.task_roles:
+                continue
+            own = self.task_roles.get(node.id, {node.role} - {""})
+            wanted = dict.fromkeys(t for role in sorted(own) for t in _KNOWN_FLOWS.get(role, ()))
+            for target in wanted:
+                if target in own:
+                    continue
                 if target == BUCKET:
                     if node.id in iam_known:
                         continue
@@ -1152,7 +1298,7 @@ class _Deriver:
                     targets = [
                         n.id
                         for n in self.nodes.values()
-                        if n.role == target and n.kind in (SERVICE, FUNCTION)
+                        if n.role == target and n.kind in (SERVICE, FUNCTION, CONTAINER)
                     ]
                 for dst in sorted(targets):
                     if target == BUCKET or not (node.id in self.sg_known and dst in self.restricted):
@@ -1161,9 +1307,13 @@ class _Deriver:
     def egress(self) -> None:
         """Outbound calls: through the SSRF proxy when there is one, out through NAT to the internet."""
         hop = "nat" if "nat" in self.nodes else ""
-        proxies = [n for n in self.nodes.values() if n.role == "ssrf-proxy"]
+        proxies = [n for n in self.nodes.values() if n.role == "ssrf-proxy" and n.kind != CONTAINER]
         clients = self._proxy_clients(proxies)
         outbound = [n.id for n in proxies]
+        # A multi-role task leaves through its own network interface, whichever container calls out.
+        outbound += [
+            task for task, roles in self.task_roles.items() if roles & {*_EGRESS_ROLES, "ssrf-proxy"}
+        ]
         outbound += [
             n.id
             for n in self.nodes.values()
@@ -1247,6 +1397,7 @@ class _Deriver:
     def clusters(self) -> dict[str, Cluster]:
         region = f"Region {self.region}" if self.region else "Region (deployment region)"
         edge = "us-east-1 (edge stack" + (f": {', '.join(self.edge_stacks)})" if self.edge_stacks else ")")
+        tasks = [Cluster(t, self.nodes[t].title, self.nodes[t].cluster) for t in sorted(self.task_roles)]
         return {
             c.id: c
             for c in (
@@ -1258,8 +1409,22 @@ class _Deriver:
                 Cluster(PUBLIC, "Public subnets", VPC),
                 Cluster(PRIVATE, "Private subnets", VPC),
                 Cluster(ISOLATED, "Isolated subnets", VPC),
+                *tasks,
             )
         }
+
+
+def _dify_purpose(description: Any) -> tuple[str, str] | None:
+    """'Dify reverse proxy (nginx, Lambda Web Adapter)' -> ('reverse proxy (nginx)', 'Lambda Web Adapter'):
+    what a function is, with the first parenthesised item, and the remaining items; None when the
+    description does not have that form."""
+    if not isinstance(description, str):
+        return None
+    found = re.fullmatch(r"Dify\s+([^():]+?)\s*(?:\(([^()]*)\))?\s*", description)
+    if not found:
+        return None
+    what, notes = found.group(1), [n.strip() for n in (found.group(2) or "").split(",") if n.strip()]
+    return (f"{what} ({notes[0]})" if notes else what), ", ".join(notes[1:])
 
 
 def _find(value: Any, name: str) -> Any:
