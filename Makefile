@@ -45,12 +45,17 @@ lint: dev-deps
 docs: deps
 	$(VENV)/bin/dify-on-aws docs --out docs/configuration.md
 	$(PY) -m dify_on_aws.cost.profiles
+	$(PY) -m dify_on_aws.security > docs/security.md
 	$(VENV)/bin/dify-on-aws cost --config examples/default.toml --plot docs/cost-by-front-door.svg > /dev/null
 
 ## diagrams: redraw docs/diagrams/ (default and one per front door) from the synthesized templates
 DIAGRAMS := default alb api-gateway lambda cloudfront-domain lean
 diagrams: deps
 	for f in $(DIAGRAMS); do $(VENV)/bin/dify-on-aws diagram --config examples/$$f.toml --out docs/diagrams/$$f || exit 1; done
+
+## sweep: property-based sweep of the config space, many more examples than `make test` (report path printed)
+sweep: dev-deps node_modules/.deps
+	DIFY_SWEEP_EXAMPLES=60 DIFY_SWEEP_RANDOM=1 $(PY) -m pytest -q tests/test_sweep.py -s
 
 ## deploy / diff / destroy: thin wrappers over the local CDK CLI with CONFIG
 deploy: deps
@@ -63,4 +68,4 @@ destroy: deps
 	$(CDK) destroy --all -c config=$(CONFIG)
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -556,6 +556,9 @@ class FrontDoorConfig(_Section):
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:
+            if cidr in ("0.0.0.0/0", "::/0"):
+                # WAF IP sets reject /0, and "everyone" is what an empty list already means.
+                raise ValueError(f"{cidr!r} allows everyone; leave allowed_cidrs empty for that")
             try:
                 ipaddress.ip_network(cidr, strict=True)
             except ValueError as exc:
@@ -692,6 +695,9 @@ class DifyConfig(_Section):
                 raise ValueError(f"tag key {key!r} is not allowed (1-128 characters, no 'aws:' prefix)")
             if len(tag) > 256:
                 raise ValueError(f"tag {key!r} has a value longer than 256 characters")
+            if not tag:
+                # Some resources (Step Functions) reject empty tag values at deploy time.
+                raise ValueError(f"tag {key!r} has an empty value; give it 1-256 characters or remove it")
         return value
 
     @model_validator(mode="after")

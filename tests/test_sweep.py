@@ -1,0 +1,1195 @@
+"""A property-based sweep of the configuration space (hypothesis).
+
+Valid configurations, drawn across every option (front door types and their options, removal policy, network,
+database, cache, storage, services with Spot, architecture and Fargate sizes, tags, images, the SSRF proxy),
+are synthesized with cdk-nag and linted with cfn-lint, and must keep the invariants the README promises:
+
+* no unacknowledged cdk-nag finding, no missing context lookup, cfn-lint clean;
+* no secret in plain text (the scanner of tests/test_secret_scan.py);
+* data kept unless `removal_policy = "destroy"`, deleted with it;
+* exactly one worker beat task, never on Spot, never two at once during a deployment;
+* every Dify route present on the front door.
+
+Invalid configurations (one or more deliberate mistakes on a valid one) must raise ConfigError naming each
+offending key, and the CLI must exit 2 with that message and no traceback.
+
+Synthesis costs 1-2 s and cfn-lint ~4 s per configuration, so `make test` draws a few: DIFY_SWEEP_EXAMPLES
+(default 6) split evenly over the front door types, at least one each, derandomized so every run checks the
+same ones; cfn-lint runs in the background while the next configuration synthesizes. `make sweep` draws
+many, randomly:
+
+    DIFY_SWEEP_EXAMPLES=60 DIFY_SWEEP_RANDOM=1 .venv/bin/python -m pytest -q tests/test_sweep.py -s
+
+Each run writes sweep-report.json (counts, the configurations tried, timings) into pytest's base
+temporary directory and prints its path (visible with -s).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from dify_on_aws.app import SynthResult, synthesize
+from dify_on_aws.config import ConfigError, DifyConfig, parse_config
+from dify_on_aws.config.model import (
+    AURORA_POSTGRES_VERSIONS,
+    DEFAULT_SANDBOX_REQUIREMENTS,
+    FARGATE_SIZES,
+    LOG_RETENTION_DAYS,
+    CacheConfig,
+    DatabaseConfig,
+    FrontDoorConfig,
+    NetworkConfig,
+    ServicesConfig,
+    ServiceSize,
+)
+from dify_on_aws.frontdoor.routing import API_PREFIXES, PLUGIN_PREFIXES
+
+from .conftest import ROOT
+from .test_secret_scan import scan_result
+
+SWEEP_EXAMPLES = int(os.environ.get("DIFY_SWEEP_EXAMPLES", "6"))
+INVALID_EXAMPLES = int(os.environ.get("DIFY_SWEEP_INVALID_EXAMPLES", "200"))
+CLI_EXAMPLES = int(os.environ.get("DIFY_SWEEP_CLI_EXAMPLES", "10"))
+# Random exploration for `make sweep`; `make test` checks the same configurations every run.
+RANDOM = os.environ.get("DIFY_SWEEP_RANDOM", "") == "1"
+# cfn-lint processes running while the next configuration synthesizes.
+LINT_PARALLEL = int(os.environ.get("DIFY_SWEEP_LINT_PARALLEL", "2"))
+
+MODEL_FIELDS = set(DifyConfig.model_fields)
+SERVICE_FIELDS = set(ServicesConfig.model_fields)
+DOOR_FIELDS = set(FrontDoorConfig.model_fields)
+DOOR_TYPES: tuple[str, ...] = get_args(FrontDoorConfig.model_fields["type"].annotation)
+LAYOUTS: tuple[str, ...] = (
+    get_args(ServicesConfig.model_fields["layout"].annotation)
+    if "layout" in SERVICE_FIELDS
+    else ("per_role",)
+)
+HAS_MAX_COUNT = "max_count" in ServiceSize.model_fields
+
+
+def _accepts(model: type[BaseModel], **values: Any) -> bool:
+    try:
+        model.model_validate(values)
+    except ValidationError:
+        return False
+    return True
+
+
+NAT_OPTIONAL = _accepts(NetworkConfig, nat_gateways=0)
+
+ACCOUNT = "111111111111"
+# Zone letters that exist in each region (explicit zones are not looked up).
+REGIONS: dict[str, str] = {
+    "us-east-1": "abcdef",
+    "us-west-2": "abcd",
+    "eu-west-1": "abc",
+    "eu-central-1": "abc",
+    "ap-northeast-1": "acd",
+}
+ZONE_ID = "Z0123456789ABCDEFGHIJ"
+LOOKED_UP_ZONE_ID = "ZLOOKEDUP0123456789"
+# (domain, its hosted zone)
+DOMAINS = (
+    ("dify.example.com", "example.com"),
+    ("example.org", "example.org"),
+    ("ai.apps.example.net", "example.net"),
+    ("chat.corp.example.co.jp", "corp.example.co.jp"),
+)
+ALLOWED_CIDRS = (
+    "203.0.113.0/24",
+    "198.51.100.7/32",
+    "192.0.2.0/25",
+    "10.0.0.0/8",
+    "2001:db8::/32",
+    "2001:db8:abcd::/48",
+    "0.0.0.0/0",
+    "::/0",
+)
+# "Everyone" spelled as a CIDR: rejected by the model (empty means everyone). The sweep found that WAF IP sets
+# reject /0 and that an ALB allow-list of /0 left a cdk-nag finding (test_slash_zero_is_rejected).
+SLASH_ZERO = ("0.0.0.0/0", "::/0")
+COUNTRIES = ("JP", "US", "DE", "GB", "BR", "IN")
+REGISTRIES = (
+    "docker.io/langgenius",
+    "123456789012.dkr.ecr.eu-west-1.amazonaws.com/langgenius",
+    "ghcr.io/acme/dify",
+    "registry.example.com:5000/mirror/langgenius",
+)
+FARGATE_PAIRS = tuple((cpu, memory) for cpu, memories in FARGATE_SIZES.items() for memory in memories)
+SERVICE_ROLES = tuple(
+    r for r in ("api", "worker", "web", "sandbox", "plugin_daemon", "ssrf_proxy") if r in SERVICE_FIELDS
+)
+CERTIFICATE_ID = "0b2c6f1e-1d3c-4d5e-9f00-123456789abc"
+
+
+def certificate_arn(region: str) -> str:
+    return f"arn:aws:acm:{region}:{ACCOUNT}:certificate/{CERTIFICATE_ID}"
+
+
+def lookup_key(zone: str, region: str) -> str:
+    return f"hosted-zone:account={ACCOUNT}:domainName={zone}:privateZone=false:region={region}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A configuration mapping (as parsed TOML) and the recorded context lookups it needs."""
+
+    config: dict[str, Any]
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+# --- valid configurations -----------------------------------------------------------------------------
+
+
+def _sizes(draw: st.DrawFn, *, count: bool = True, disk: bool = False, scale: bool = False) -> dict[str, Any]:
+    cpu, memory = draw(st.sampled_from(FARGATE_PAIRS))
+    size: dict[str, Any] = {"cpu": cpu, "memory_mib": memory}
+    if count and draw(st.booleans()):
+        size["desired_count"] = draw(st.integers(0, 3))
+    if scale and HAS_MAX_COUNT and draw(st.booleans()):
+        size["max_count"] = draw(st.integers(max(1, size.get("desired_count", 1)), 6))
+    if disk and draw(st.booleans()):
+        size["ephemeral_storage_gib"] = draw(st.integers(21, 200))
+    return size
+
+
+def _maybe(draw: st.DrawFn, target: dict[str, Any], key: str, strategy: st.SearchStrategy[Any]) -> None:
+    """Set `key` to a drawn value, or leave it at its default."""
+    if draw(st.booleans()):
+        target[key] = draw(strategy)
+
+
+def _front_door(draw: st.DrawFn, kind: str) -> tuple[dict[str, Any], str]:
+    """The [front_door] table and how its domain is set up ("none", "zone_id", "lookup", "certificate" or
+    "zone_and_certificate")."""
+    door: dict[str, Any] = {"type": kind}
+    mode = draw(st.sampled_from(("none", "zone_id", "lookup", "certificate", "zone_and_certificate")))
+    if mode != "none":
+        domain, zone = draw(st.sampled_from(DOMAINS))
+        door["domain"] = domain
+        if mode in ("zone_id", "lookup", "zone_and_certificate"):
+            door["hosted_zone"] = zone
+        if mode in ("zone_id", "zone_and_certificate"):
+            door["hosted_zone_id"] = ZONE_ID
+    if kind != "lambda_proxy":  # its function URL is public: no allow-lists (config rejects them)
+        cidrs = tuple(c for c in ALLOWED_CIDRS if c not in SLASH_ZERO)
+        _maybe(draw, door, "allowed_cidrs", st.lists(st.sampled_from(cidrs), max_size=3))
+    if kind in ("cloudfront", "lambda"):
+        _maybe(draw, door, "allowed_countries", st.lists(st.sampled_from(COUNTRIES), max_size=3))
+        if "waf_managed_rules" in DOOR_FIELDS:
+            _maybe(draw, door, "waf_managed_rules", st.booleans())
+            _maybe(draw, door, "waf_rate_limit", st.integers(100, 100_000))
+    if kind == "alb":
+        _maybe(draw, door, "internal", st.booleans())
+    _maybe(draw, door, "origin_read_timeout_seconds", st.integers(1, 180))
+    _maybe(draw, door, "idle_timeout_seconds", st.integers(60, 4000))
+    if kind == "lambda" or draw(st.booleans()):
+        # Lambda-only settings are accepted (and ignored) by the other front doors.
+        _maybe(draw, door, "function_memory_mib", st.integers(512, 10240))
+        _maybe(draw, door, "function_timeout_seconds", st.integers(30, 900))
+        _maybe(draw, door, "provisioned_concurrency", st.integers(0, 3))
+    return door, mode
+
+
+@st.composite
+def valid_cases(draw: st.DrawFn, door_type: str | None = None) -> Case:
+    """A valid configuration; `door_type` fixes the front door (the sweep covers each one equally)."""
+    kind = door_type or draw(st.sampled_from(DOOR_TYPES))
+    # lambda_proxy forwards to one task (the config says so).
+    layout = "single_task" if kind == "lambda_proxy" else draw(st.sampled_from(LAYOUTS))
+    door, mode = _front_door(draw, kind)
+    config: dict[str, Any] = {
+        "name": draw(st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,31}", fullmatch=True)),
+        "front_door": door,
+    }
+    # Whether the us-east-1 edge stack is needed (it needs account and region) does not depend on where a
+    # given certificate is, so a placeholder stands in for it until the region is known.
+    placeholder = {"certificate_arn": certificate_arn("us-east-1")} if "certificate" in mode else {}
+    edge = FrontDoorConfig.model_validate({**door, **placeholder}).needs_edge_stack()
+    needs_environment = mode == "lookup" or edge
+    environment = (
+        "both" if needs_environment else draw(st.sampled_from(("none", "both", "region", "account")))
+    )
+    region = draw(st.sampled_from(sorted(REGIONS)))
+    if environment in ("both", "account"):
+        config["account"] = ACCOUNT
+    if environment in ("both", "region"):
+        config["region"] = region
+    if "certificate" in mode:
+        regional = door["type"] in ("alb", "api_gateway")
+        door["certificate_arn"] = certificate_arn(
+            (region if environment == "both" else draw(st.sampled_from(sorted(REGIONS))))
+            if regional
+            else "us-east-1"
+        )
+    config["removal_policy"] = draw(st.sampled_from(("retain", "snapshot", "destroy")))
+    _maybe(
+        draw,
+        config,
+        "tags",
+        st.dictionaries(
+            st.from_regex(r"[A-Za-z][A-Za-z0-9_.:/=+@ -]{0,20}", fullmatch=True).filter(
+                lambda k: not k.lower().startswith("aws:")
+            ),
+            # Empty values are rejected by the model (test_empty_tag_value_is_rejected).
+            st.text(alphabet="abcXYZ019 _.:/=+-@", min_size=1, max_size=30),
+            max_size=3,
+        ),
+    )
+    config["images"] = _images(draw)
+    config["network"] = _network(draw, config.get("region"), no_nat=door["type"] == "lambda")
+    # The password rotation function runs in the VPC and needs NAT (the config says so).
+    config["database"] = _database(draw, rotation=config["network"].get("nat_gateways", 1) > 0)
+    config["cache"] = _cache(draw, layout)
+    _maybe(draw, config, "storage", st.fixed_dictionaries({"noncurrent_version_days": st.integers(1, 3650)}))
+    config["services"] = _services(draw, layout)
+    config["ssrf_proxy"] = _ssrf_proxy(draw)
+    if "backup" in MODEL_FIELDS:
+        config["backup"] = _backup(draw)
+    if "schedule" in MODEL_FIELDS:
+        config["schedule"] = _schedule(draw)
+    context: dict[str, Any] = {}
+    if mode == "lookup":
+        zone = door["hosted_zone"]
+        recorded = {"Id": f"/hostedzone/{LOOKED_UP_ZONE_ID}", "Name": f"{zone}."}
+        # The main stack looks the zone up in its region, the us-east-1 edge stack in us-east-1.
+        context = {lookup_key(zone, r): recorded for r in {region, "us-east-1"}}
+    return Case({k: v for k, v in config.items() if v != {}}, context)
+
+
+def _images(draw: st.DrawFn) -> dict[str, Any]:
+    images: dict[str, Any] = {}
+    _maybe(draw, images, "registry", st.sampled_from(REGISTRIES))
+    tag = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True).filter(lambda t: t != "latest")
+    for key in ("api", "web", "sandbox", "plugin_daemon"):
+        _maybe(draw, images, key, tag)
+    return images
+
+
+def _network(draw: st.DrawFn, region: str | None, *, no_nat: bool) -> dict[str, Any]:
+    network: dict[str, Any] = {}
+    base = draw(st.sampled_from(("10.0.0.0", "10.42.0.0", "172.16.0.0", "172.31.0.0", "192.168.0.0")))
+    if draw(st.booleans()):
+        network["cidr"] = f"{base}/{draw(st.integers(16, 22))}"
+    azs = draw(st.integers(2, 3))
+    network["max_azs"] = azs
+    # No NAT gateway is not for the `lambda` front door (its api function needs NAT; the config says so).
+    _maybe(draw, network, "nat_gateways", st.integers(1 if no_nat or not NAT_OPTIONAL else 0, azs))
+    _maybe(draw, network, "flow_logs", st.booleans())
+    if region is not None and draw(st.booleans()):
+        letters = draw(st.permutations(REGIONS[region]))[:azs]
+        network["availability_zones"] = [f"{region}{letter}" for letter in letters]
+    return network
+
+
+def _database(draw: st.DrawFn, *, rotation: bool) -> dict[str, Any]:
+    database: dict[str, Any] = {}
+    _maybe(draw, database, "engine_version", st.sampled_from(AURORA_POSTGRES_VERSIONS))
+    low = draw(st.integers(0, 8))
+    if draw(st.booleans()):
+        database["min_acu"] = low / 2
+        database["max_acu"] = draw(st.integers(max(2, low), 32)) / 2
+    _maybe(draw, database, "auto_pause_seconds", st.integers(300, 86400))
+    _maybe(draw, database, "readers", st.integers(0, 2))
+    _maybe(draw, database, "backup_retention_days", st.integers(1, 35))
+    if rotation and "rotation_days" in DatabaseConfig.model_fields:
+        _maybe(draw, database, "rotation_days", st.integers(1, 365))
+    return database
+
+
+def _cache(draw: st.DrawFn, layout: str) -> dict[str, Any]:
+    cache: dict[str, Any] = {}
+    if layout == "single_task" and "engine" in CacheConfig.model_fields:
+        _maybe(draw, cache, "engine", st.sampled_from(("elasticache", "container")))
+    _maybe(
+        draw, cache, "node_type", st.sampled_from(("cache.t4g.micro", "cache.t4g.small", "cache.r7g.large"))
+    )
+    _maybe(draw, cache, "multi_az", st.booleans())
+    _maybe(draw, cache, "engine_version", st.sampled_from(("7.2", "8.0", "8.1")))
+    return cache
+
+
+def _services(draw: st.DrawFn, layout: str) -> dict[str, Any]:
+    services: dict[str, Any] = {}
+    if layout != "per_role" or draw(st.booleans()):
+        services["layout"] = layout
+    if layout == "single_task":
+        services["single_task"] = _sizes(draw, count=False)
+    _maybe(draw, services, "architecture", st.sampled_from(("arm64", "x86_64")))
+    _maybe(draw, services, "spot", st.booleans())
+    _maybe(draw, services, "on_demand_base", st.integers(0, 10))
+    _maybe(draw, services, "log_retention_days", st.sampled_from(LOG_RETENTION_DAYS))
+    _maybe(draw, services, "bedrock", st.booleans())
+    _maybe(draw, services, "container_insights", st.booleans())
+    _maybe(draw, services, "sandbox_allow_all_syscalls", st.booleans())
+    _maybe(draw, services, "sandbox_requirements_file", st.just(str(DEFAULT_SANDBOX_REQUIREMENTS)))
+    for role in SERVICE_ROLES:
+        if draw(st.booleans()):
+            # One shared task cannot scale out: max_count only with one service per role (config says so).
+            services[role] = _sizes(draw, disk=role == "plugin_daemon", scale=layout == "per_role")
+    if draw(st.booleans()):
+        services["beat"] = _sizes(draw, count=False)
+    return services
+
+
+def _ssrf_proxy(draw: st.DrawFn) -> dict[str, Any]:
+    proxy: dict[str, Any] = {}
+    images = (
+        "public.ecr.aws/ubuntu/squid:6.6-24.04_beta",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/squid:6.6",
+    )
+    _maybe(draw, proxy, "image", st.sampled_from(images))
+    domains = (".example.com", "api.example.org", "pypi.org")
+    _maybe(draw, proxy, "allowed_domains", st.lists(st.sampled_from(domains), max_size=3))
+    cidrs = ("10.20.0.0/16", "192.168.10.0/24", "172.20.0.0/16")
+    _maybe(draw, proxy, "allowed_cidrs", st.lists(st.sampled_from(cidrs), max_size=2))
+    _maybe(draw, proxy, "extra_ports", st.lists(st.sampled_from((8080, 8443, 9000)), max_size=2))
+    return proxy
+
+
+def _backup(draw: st.DrawFn) -> dict[str, Any]:
+    backup: dict[str, Any] = {}
+    _maybe(draw, backup, "enabled", st.booleans())
+    _maybe(draw, backup, "retention_days", st.integers(1, 3650))
+    _maybe(draw, backup, "schedule", st.sampled_from(("cron(0 5 * * ? *)", "cron(30 2 ? * SUN *)")))
+    return backup
+
+
+def _schedule(draw: st.DrawFn) -> dict[str, Any]:
+    schedule: dict[str, Any] = {}
+    _maybe(draw, schedule, "enabled", st.booleans())
+    hours = ("MON-FRI 08:00-20:00", "MON-SUN 00:00-24:00", "SAT,SUN 10:00-16:30", "TUE 09:15-09:45")
+    _maybe(draw, schedule, "working_hours", st.sampled_from(hours))
+    _maybe(
+        draw,
+        schedule,
+        "timezone",
+        st.sampled_from(("UTC", "Asia/Tokyo", "Europe/Berlin", "America/St_Johns")),
+    )
+    return schedule
+
+
+# --- invariants -----------------------------------------------------------------------------------------
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in template.get("Resources", {}).items() if r.get("Type") == kind}
+
+
+def main_template(result: SynthResult) -> dict[str, Any]:
+    (name,) = [n for n in result.templates if not n.endswith("-Edge")]
+    return result.templates[name]
+
+
+def check_retention(config: DifyConfig, result: SynthResult) -> None:
+    """Data kept unless removal_policy = "destroy"; deleted with it (README, What a stack delete does)."""
+    template = main_template(result)
+    policy = config.removal_policy
+    expected = {
+        "retain": {"cluster": "Retain", "bucket": "Retain", "secret": "Retain", "cache": "Snapshot"},
+        "snapshot": {"cluster": "Snapshot", "bucket": "Retain", "secret": "Retain", "cache": "Snapshot"},
+        "destroy": {"cluster": "Delete", "bucket": "Delete", "secret": "Delete", "cache": "Delete"},
+    }[policy]
+    kinds = {
+        "cluster": "AWS::RDS::DBCluster",
+        "bucket": "AWS::S3::Bucket",
+        "secret": "AWS::SecretsManager::Secret",
+        "cache": "AWS::ElastiCache::ReplicationGroup",
+    }
+    if getattr(config.cache, "engine", "elasticache") != "elasticache":
+        del kinds["cache"]  # Valkey as a container keeps nothing
+    for what, kind in kinds.items():
+        found = resources(template, kind)
+        assert found, kind
+        for logical_id, resource in found.items():
+            assert resource.get("DeletionPolicy") == expected[what], (policy, logical_id)
+            assert resource.get("UpdateReplacePolicy", expected[what]) == expected[what], (policy, logical_id)
+    (cluster,) = resources(template, "AWS::RDS::DBCluster").values()
+    assert cluster["Properties"].get("DeletionProtection", False) is (policy == "retain")
+
+
+def check_one_beat(config: DifyConfig, result: SynthResult) -> None:
+    """Exactly one beat task: one service with DesiredCount 1, never two during a deployment, and with one
+    service per role on regular Fargate (the single-task layout puts every role on the same task)."""
+    template = main_template(result)
+    tasks = resources(template, "AWS::ECS::TaskDefinition")
+    beats = [
+        service["Properties"]
+        for service in resources(template, "AWS::ECS::Service").values()
+        if any(
+            c["Name"] == "beat"
+            for c in tasks[service["Properties"]["TaskDefinition"]["Ref"]]["Properties"][
+                "ContainerDefinitions"
+            ]
+        )
+    ]
+    assert len(beats) == 1, beats
+    (beat,) = beats
+    assert beat["DesiredCount"] == 1
+    assert beat["DeploymentConfiguration"]["MaximumPercent"] == 100
+    if getattr(config.services, "layout", "per_role") == "per_role":
+        providers = [s["CapacityProvider"] for s in beat.get("CapacityProviderStrategy", [])]
+        assert providers in ([], ["FARGATE"]), providers
+
+
+def check_waf_ip_sets(result: SynthResult) -> None:
+    """Deploy-time limits the linters miss: a WAF IP set takes any CIDR but /0."""
+    for template in result.templates.values():
+        for ip_set in resources(template, "AWS::WAFv2::IPSet").values():
+            addresses = ip_set["Properties"]["Addresses"]
+            assert addresses, "an IP set needs at least one address"
+            assert all(not str(a).endswith("/0") for a in addresses), addresses
+
+
+def check_routes(config: DifyConfig, result: SynthResult) -> None:
+    """Every Dify route is on the front door (the lambda door does not serve the plugin daemon's /e)."""
+    template = main_template(result)
+    kind = config.front_door.type
+    if kind in ("cloudfront", "alb"):
+        found = {
+            value
+            for rule in resources(template, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
+            for condition in rule["Properties"]["Conditions"]
+            for value in condition["PathPatternConfig"]["Values"]
+        }
+        expected = {p for prefix in (*API_PREFIXES, *PLUGIN_PREFIXES) for p in (prefix, f"{prefix}/*")}
+    elif kind == "api_gateway":
+        found = {
+            r["Properties"]["RouteKey"] for r in resources(template, "AWS::ApiGatewayV2::Route").values()
+        }
+        expected = {
+            key
+            for prefix in (*API_PREFIXES, *PLUGIN_PREFIXES)
+            for key in (f"ANY {prefix}", f"ANY {prefix}/{{proxy+}}")
+        }
+    elif kind == "lambda_proxy":
+        # nginx in the proxy function routes; its configuration travels base64-encoded in the environment.
+        configs = [
+            base64.b64decode(variables["NGINX_CONF_B64"]).decode()
+            for function in resources(template, "AWS::Lambda::Function").values()
+            if "NGINX_CONF_B64"
+            in (variables := function["Properties"].get("Environment", {}).get("Variables", {}))
+        ]
+        assert len(configs) == 1, "one proxy function"
+        found = set(re.findall(r"location (= \S+|\S+/) \{", configs[0]))
+        expected = {p for prefix in (*API_PREFIXES, *PLUGIN_PREFIXES) for p in (f"= {prefix}", f"{prefix}/")}
+    else:
+        (distribution,) = resources(template, "AWS::CloudFront::Distribution").values()
+        behaviors = distribution["Properties"]["DistributionConfig"].get("CacheBehaviors", [])
+        found = {b["PathPattern"] for b in behaviors}
+        expected = {p for prefix in API_PREFIXES for p in (prefix, f"{prefix}/*")}
+    assert expected <= found, sorted(expected - found)
+
+
+# --- cfn-lint in the background -------------------------------------------------------------------------
+
+
+@dataclass
+class _Lint:
+    label: str
+    outdir: Path
+    process: subprocess.Popen[str]
+    started: float
+
+
+class LintQueue:
+    """Runs cfn-lint (one process per configuration, all its templates) while the next one synthesizes."""
+
+    def __init__(self, parallel: int) -> None:
+        self.parallel = max(1, parallel)
+        self.running: list[_Lint] = []
+        self.failures: list[str] = []
+        self.seconds: list[float] = []
+
+    def submit(self, label: str, result: SynthResult) -> None:
+        while len(self.running) >= self.parallel:
+            self._finish(self.running.pop(0))
+        paths = [str(result.template_path(s.artifact_id)) for s in result.stacks]
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "cfn-lint"),
+                "--config-file",
+                str(ROOT / ".cfnlintrc.yaml"),
+                *paths,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.running.append(_Lint(label, result.outdir, process, time.monotonic()))
+
+    def _finish(self, lint: _Lint) -> None:
+        output, _ = lint.process.communicate()
+        self.seconds.append(time.monotonic() - lint.started)
+        if lint.process.returncode != 0:
+            self.failures.append(f"cfn-lint exit {lint.process.returncode} for {lint.label}:\n{output}")
+        shutil.rmtree(lint.outdir, ignore_errors=True)
+
+    def drain(self) -> list[str]:
+        while self.running:
+            self._finish(self.running.pop(0))
+        return self.failures
+
+
+# --- the report -----------------------------------------------------------------------------------------
+
+REPORT: dict[str, Any] = {
+    "valid_tried": 0,
+    "valid_parsed": 0,
+    "valid_synthesized": 0,
+    "invalid_tried": 0,
+    "cli_runs": 0,
+    "front_doors": Counter(),
+    "removal_policies": Counter(),
+    "mutations": Counter(),
+    "synth_seconds": [],
+    "lint_seconds": [],
+    "valid_configs": [],
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sweep_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    yield
+    path = tmp_path_factory.getbasetemp() / "sweep-report.json"
+    path.write_text(json.dumps(REPORT, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    synth = REPORT["synth_seconds"]
+    print(
+        f"\nsweep: {REPORT['valid_tried']} valid configurations tried, "
+        f"{REPORT['valid_synthesized']} synthesized and checked ({sum(synth):.0f} s synth), "
+        f"{REPORT['invalid_tried']} invalid ones, "
+        f"{REPORT['cli_runs']} through the CLI; report: {path}"
+    )
+
+
+def _settings(examples: int, **extra: Any) -> settings:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=not RANDOM,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+            HealthCheck.function_scoped_fixture,
+        ],
+        **extra,
+    )
+
+
+# --- the valid sweep ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lint() -> Iterator[LintQueue]:
+    """One cfn-lint queue for the whole sweep, so linting overlaps the next front door's synthesis too;
+    test_swept_configurations_pass_cfn_lint (after the sweep) reports its failures."""
+    queue = LintQueue(LINT_PARALLEL)
+    yield queue
+    queue.drain()
+
+
+@pytest.mark.parametrize("door_type", DOOR_TYPES)
+def test_valid_configurations_synthesize_cleanly(
+    door_type: str, lint: LintQueue, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """DIFY_SWEEP_EXAMPLES configurations in all, split evenly over the front door types."""
+    base = tmp_path_factory.mktemp(f"sweep-{door_type}")
+    counter = iter(range(1_000_000))
+
+    # Shrinking would synthesize again and again; the failing configuration is printed whole instead.
+    @_settings(
+        max(1, SWEEP_EXAMPLES // len(DOOR_TYPES)), phases=[Phase.explicit, Phase.reuse, Phase.generate]
+    )
+    @given(valid_cases(door_type))
+    def check(case: Case) -> None:
+        REPORT["valid_tried"] += 1
+        config = parse_config(case.config, "<sweep>")
+        label = json.dumps(case.config, sort_keys=True)
+        started = time.monotonic()
+        result = synthesize(config, base / f"v{next(counter)}", nag=True, context=case.context)
+        REPORT["synth_seconds"].append(round(time.monotonic() - started, 2))
+        assert result.missing_context == [], result.missing_context
+        assert result.violations == [], "\n".join(
+            f"{v.rule} {v.path}: {v.description}" for v in result.violations
+        )
+        findings = scan_result(result)
+        assert findings == [], "\n".join(map(str, findings))
+        check_retention(config, result)
+        check_one_beat(config, result)
+        check_routes(config, result)
+        check_waf_ip_sets(result)
+        REPORT["valid_synthesized"] += 1
+        REPORT["front_doors"][config.front_door.type] += 1
+        REPORT["removal_policies"][config.removal_policy] += 1
+        REPORT["valid_configs"].append(case.config)
+        lint.submit(label, result)
+
+    check()
+
+
+def test_swept_configurations_pass_cfn_lint(lint: LintQueue) -> None:
+    """cfn-lint (errors and warnings, .cfnlintrc.yaml) on every configuration the sweep synthesized."""
+    failures = lint.drain()
+    REPORT["lint_seconds"] = [round(s, 2) for s in lint.seconds]
+    assert not failures, "\n\n".join(failures)
+
+
+@_settings(INVALID_EXAMPLES)
+@given(valid_cases())
+def test_the_valid_strategy_draws_valid_configurations(case: Case) -> None:
+    """Cheap guard for the expensive sweep: every drawn configuration passes validation."""
+    REPORT["valid_parsed"] += 1
+    parse_config(case.config, "<sweep>")
+
+
+# --- bugs the sweep found (strict xfail: they pass once the bug is fixed; then drop the avoidance) -------
+
+
+def test_empty_tag_value_is_rejected() -> None:
+    """Found by the sweep: an empty tag value failed synth (Step Functions tags need 1+ characters)."""
+    with pytest.raises(ConfigError, match="empty value"):
+        parse_config({"name": "EmptyTag", "tags": {"owner": ""}}, "<bug>")
+
+
+@pytest.mark.parametrize(
+    "front_door",
+    [
+        {"type": "cloudfront", "allowed_cidrs": ["0.0.0.0/0"]},
+        {"type": "lambda", "allowed_cidrs": ["::/0"]},
+        {"type": "alb", "allowed_cidrs": ["::/0"]},
+        {"type": "api_gateway", "allowed_cidrs": ["0.0.0.0/0"]},
+    ],
+)
+def test_slash_zero_is_rejected(front_door: dict[str, Any]) -> None:
+    """Found by the sweep: WAF IP sets reject /0 (deploy failure) and an ALB allow-list of /0 left an
+    unacknowledged cdk-nag finding. Empty already means everyone."""
+    data = {"name": "Open", "account": ACCOUNT, "region": "eu-west-1", "front_door": front_door}
+    with pytest.raises(ConfigError, match="allows everyone"):
+        parse_config(data, "<bug>")
+
+
+# --- invalid configurations -----------------------------------------------------------------------------
+
+
+def put(config: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = config
+    for key in parents:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[last] = value
+
+
+def drop(config: dict[str, Any], *dotted: str) -> None:
+    for path in dotted:
+        *parents, last = path.split(".")
+        node: Any = config
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One deliberate mistake. `section`: the top-level key it touches (mistakes in different sections are
+    all reported together); None for checks across sections, which pydantic runs only on an otherwise valid
+    configuration, so such a mutation is applied alone."""
+
+    name: str
+    apply: Callable[[dict[str, Any]], None]
+    expect: tuple[str, ...]
+    section: str | None
+
+
+def _set(path: str, value: Any, *expect: str) -> Mutation:
+    return Mutation(
+        f"{path} = {value!r}",
+        lambda c: put(c, path, value),
+        expect or (path,),
+        path.split(".", maxsplit=1)[0],
+    )
+
+
+def _door(name: str, expect: tuple[str, ...], **settings_: Any) -> Mutation:
+    """A front door combination mistake: the [front_door] table replaced by `settings_`."""
+
+    def apply(config: dict[str, Any]) -> None:
+        config["front_door"] = dict(settings_)
+
+    return Mutation(name, apply, expect, "front_door")
+
+
+def _whole(name: str, expect: tuple[str, ...], change: Callable[[dict[str, Any]], None]) -> Mutation:
+    return Mutation(name, change, expect, None)
+
+
+def _lambda_without(*keys: str) -> Callable[[dict[str, Any]], None]:
+    def apply(config: dict[str, Any]) -> None:
+        config["front_door"] = {"type": "lambda"}
+        drop(config, *keys)
+        drop(config, "network.availability_zones")
+
+    return apply
+
+
+def _lookup_without_account(config: dict[str, Any]) -> None:
+    config["front_door"] = {"type": "alb", "domain": "dify.example.com", "hosted_zone": "example.com"}
+    drop(config, "account")
+    drop(config, "network.availability_zones")
+
+
+def _cloudfront_waf_without_region(config: dict[str, Any]) -> None:
+    config["front_door"] = {"type": "cloudfront", "allowed_cidrs": ["203.0.113.0/24"]}
+    drop(config, "region", "network.availability_zones")
+
+
+def _zones_without_region(config: dict[str, Any]) -> None:
+    config["front_door"] = {"type": "alb"}
+    drop(config, "region")
+    put(config, "network.max_azs", 2)
+    put(config, "network.nat_gateways", 1)
+    put(config, "network.availability_zones", ["us-east-1a", "us-east-1b"])
+
+
+def _zones_in_another_region(config: dict[str, Any]) -> None:
+    config["front_door"] = {"type": "alb"}
+    config["region"] = "eu-west-1"
+    put(config, "network.max_azs", 2)
+    put(config, "network.nat_gateways", 1)
+    put(config, "network.availability_zones", ["us-east-1a", "eu-west-1b"])
+
+
+def _regional_certificate_elsewhere(config: dict[str, Any]) -> None:
+    config.update(account=ACCOUNT, region="eu-west-1")
+    drop(config, "network.availability_zones")
+    config["front_door"] = {
+        "type": "alb",
+        "domain": "dify.example.com",
+        "certificate_arn": certificate_arn("us-west-2"),
+    }
+
+
+def _zones_count(config: dict[str, Any]) -> None:
+    config["region"] = "us-east-1"
+    config["network"] = {"max_azs": 3, "availability_zones": ["us-east-1a", "us-east-1b"]}
+
+
+MUTATIONS: tuple[Mutation, ...] = (
+    # values a field rejects
+    *(
+        _set("network.cidr", v)
+        for v in ("10.0.0.0/33", "10.0.0.1/16", "8.8.0.0/16", "10.0.0.0/8", "vpc", "10.0.0.0/24")
+    ),
+    *(
+        _set("front_door.allowed_cidrs", [v])
+        for v in ("300.1.1.0/24", "10.0.0.1/8", "2001:db8::1/32", "everyone", "0.0.0.0/0", "::/0")
+    ),
+    _set("front_door.allowed_countries", ["jp"]),
+    _set("front_door.allowed_countries", ["JPN"]),
+    _set("front_door.domain", "Dify.Example.com"),
+    _set("front_door.domain", "localhost"),
+    _set("front_door.hosted_zone_id", "abc"),
+    _set("front_door.certificate_arn", "arn:aws:acm:bad"),
+    _set("front_door.origin_read_timeout_seconds", 0),
+    _set("front_door.idle_timeout_seconds", 5000),
+    _set("front_door.function_memory_mib", 100),
+    _set("front_door.provisioned_concurrency", -1),
+    _set("removal_policy", "nope"),
+    _set("front_door.type", "nginx"),
+    _set("services.architecture", "arm"),
+    _set("cache.engine_version", "6.2"),
+    _set("cache.node_type", "t4g.micro"),
+    _set("database.engine_version", "15.4"),
+    _set("database.min_acu", 0.3),
+    _set("database.min_acu", -1),
+    _set("database.max_acu", 300),
+    _set("database.readers", 16),
+    _set("database.backup_retention_days", 36),
+    _set("database.auto_pause_seconds", 10),
+    _set("services.log_retention_days", 2),
+    _set("services.on_demand_base", 11),
+    _set("services.sandbox_requirements_file", "no-such-requirements.txt"),
+    _set("services.api.desired_count", 51, "services.api"),
+    _set("services.plugin_daemon.ephemeral_storage_gib", 10, "services.plugin_daemon"),
+    _set("storage.noncurrent_version_days", 0),
+    _set("network.max_azs", 4),
+    _set("network.max_azs", 1),
+    _set("name", "1abc"),
+    _set("name", "a_b"),
+    _set("name", "x" * 33),
+    _set("account", "123"),
+    _set("region", "moon-1"),
+    _set("images.api", "latest"),
+    _set("images.web", "1.0 beta"),
+    _set("images.registry", "https://docker.io/"),
+    _set("tags", {"aws:owner": "me"}),
+    _set("tags", {"owner": "v" * 257}),
+    _set("tags", {"owner": ""}),
+    # unknown keys
+    *(
+        _set(path, 1)
+        for path in (
+            "nmae",
+            "front_door.typo",
+            "database.max_acus",
+            "network.vpc_cidr",
+            "cache.nodes",
+            "images.registy",
+            "storage.days",
+            "services.api.cpus",
+        )
+    ),
+    # wrong types
+    _set("network.max_azs", "two"),
+    _set("services.spot", [True]),
+    _set("database.min_acu", "lots"),
+    _set("tags", ["a"]),
+    _set("front_door.allowed_cidrs", "10.0.0.0/8"),
+    _set("services.api", 5),
+    _set("cache.multi_az", {"a": 1}),
+    _set("storage.noncurrent_version_days", 1.5),
+    _set("name", 42),
+    _set("front_door.internal", "maybe"),
+    _set("front_door", 5),
+    _set("services", []),
+    _set("tags", {"owner": 1}),
+    _set("network.availability_zones", "us-east-1a"),
+    # Fargate sizes outside the table, on every role
+    *(
+        _set(f"services.{role}", {"cpu": cpu, "memory_mib": memory})
+        for role in (*SERVICE_ROLES, "beat")
+        for cpu, memory in ((300, 1024), (256, 4096), (4096, 4096), (512, 512), (1024, 9000), (2048, 17408))
+    ),
+    # impossible combinations within a section
+    _set("network", {"max_azs": 2, "nat_gateways": 3}, "network", "nat_gateways"),
+    _set("database", {"min_acu": 4, "max_acu": 2}, "database", "min_acu", "max_acu"),
+    *(
+        _door(f"internal with {t}", ("front_door", "internal"), type=t, internal=True)
+        for t in ("cloudfront", "api_gateway", "lambda")
+    ),
+    *(
+        _door(f"countries with {t}", ("front_door", "allowed_countries"), type=t, allowed_countries=["JP"])
+        for t in ("alb", "api_gateway")
+    ),
+    *(
+        _door(
+            f"domain without zone ({t})",
+            ("front_door", "domain", "hosted_zone"),
+            type=t,
+            domain="dify.example.com",
+        )
+        for t in ("cloudfront", "alb", "api_gateway", "lambda")
+    ),
+    _door(
+        "hosted_zone without domain",
+        ("front_door", "hosted_zone"),
+        type="alb",
+        hosted_zone="example.com",
+        hosted_zone_id=ZONE_ID,
+    ),
+    _door(
+        "certificate without domain",
+        ("front_door", "certificate_arn"),
+        type="alb",
+        certificate_arn=certificate_arn("us-east-1"),
+    ),
+    _door(
+        "zone id without zone",
+        ("front_door", "hosted_zone_id"),
+        type="alb",
+        domain="dify.example.com",
+        certificate_arn=certificate_arn("us-east-1"),
+        hosted_zone_id=ZONE_ID,
+    ),
+    _door(
+        "domain outside zone",
+        ("front_door", "domain", "hosted_zone"),
+        type="alb",
+        domain="dify.example.org",
+        hosted_zone="example.com",
+        hosted_zone_id=ZONE_ID,
+    ),
+    *(
+        _door(
+            f"{t} certificate outside us-east-1",
+            ("front_door", "certificate_arn", "us-east-1"),
+            type=t,
+            domain="dify.example.com",
+            certificate_arn=certificate_arn("eu-west-1"),
+        )
+        for t in ("cloudfront", "lambda")
+    ),
+    # checks across sections (applied alone)
+    _whole("lambda without account", ("front_door.type", "account"), _lambda_without("account")),
+    _whole("lambda without region", ("front_door.type", "region"), _lambda_without("region")),
+    _whole(
+        "lambda without account and region",
+        ("front_door.type", "account, region"),
+        _lambda_without("account", "region"),
+    ),
+    _whole(
+        "cloudfront allow-list without region", ("front_door.type", "region"), _cloudfront_waf_without_region
+    ),
+    _whole(
+        "zone lookup without account",
+        ("front_door.hosted_zone", "hosted_zone_id", "account"),
+        _lookup_without_account,
+    ),
+    _whole("zones without region", ("network.availability_zones", "region"), _zones_without_region),
+    _whole("zones in another region", ("network.availability_zones", "eu-west-1"), _zones_in_another_region),
+    _whole("zones count", ("network", "availability_zones", "max_azs"), _zones_count),
+    _whole(
+        "regional certificate in another region",
+        ("front_door.certificate_arn", "eu-west-1"),
+        _regional_certificate_elsewhere,
+    ),
+)
+
+
+def _single_task(change: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A change that needs `services.layout = 'single_task'` (and a front door it works with)."""
+
+    def apply(config: dict[str, Any]) -> None:
+        config["services"] = {"layout": "single_task", "single_task": {"cpu": 1024, "memory_mib": 4096}}
+        config["front_door"] = {"type": "cloudfront"}
+        for path, value in change.items():
+            put(config, path, value)
+
+    return apply
+
+
+def _per_role(change: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def apply(config: dict[str, Any]) -> None:
+        config["services"] = {"layout": "per_role"}
+        config["front_door"] = {"type": "cloudfront"}
+        drop(config, "cache.engine")
+        for path, value in change.items():
+            put(config, path, value)
+
+    return apply
+
+
+def _lambda_without_nat(config: dict[str, Any]) -> None:
+    config.update(account=ACCOUNT, region="us-east-1")
+    config["front_door"] = {"type": "lambda"}
+    config["network"] = {"max_azs": 2, "nat_gateways": 0}
+    config["services"] = {}
+    drop(config, "cache.engine")
+
+
+if "layout" in SERVICE_FIELDS:
+    MUTATIONS += (
+        _set("services.layout", "packed"),
+        _set("cache.engine", "redis"),
+        _set("services.single_task", {"cpu": 300, "memory_mib": 1024}),
+        _door(
+            "lambda_proxy with an allow-list",
+            ("front_door", "lambda_proxy"),
+            type="lambda_proxy",
+            allowed_cidrs=["203.0.113.0/24"],
+        ),
+        _whole(
+            "lambda_proxy with per_role",
+            ("front_door.type", "single_task"),
+            _per_role({"front_door.type": "lambda_proxy"}),
+        ),
+        _whole(
+            "container cache with per_role",
+            ("cache.engine", "single_task"),
+            _per_role({"cache.engine": "container"}),
+        ),
+        _whole("lambda without NAT", ("nat_gateways",), _lambda_without_nat),
+    )
+if HAS_MAX_COUNT:
+    MUTATIONS += (
+        _set(
+            "services.worker",
+            {"cpu": 1024, "memory_mib": 2048, "desired_count": 3, "max_count": 2},
+            "services.worker",
+            "max_count",
+        ),
+        _set("services.api.max_count", 0, "services.api"),
+    )
+    if "layout" in SERVICE_FIELDS:
+        MUTATIONS += (
+            _whole(
+                "max_count with single_task",
+                ("max_count", "per_role"),
+                _single_task({"services.api": {"cpu": 1024, "memory_mib": 2048, "max_count": 3}}),
+            ),
+        )
+if "waf_managed_rules" in DOOR_FIELDS:
+    MUTATIONS += (
+        _door(
+            "managed rules with alb", ("front_door", "waf_managed_rules"), type="alb", waf_managed_rules=True
+        ),
+        _set("front_door.waf_rate_limit", 10),
+    )
+if "rotation_days" in DatabaseConfig.model_fields:
+    MUTATIONS += (_set("database.rotation_days", 0), _set("database.rotation_days", 400))
+    if NAT_OPTIONAL:
+
+        def _rotation_without_nat(config: dict[str, Any]) -> None:
+            config["network"] = {"max_azs": 2, "nat_gateways": 0}
+            config["front_door"] = {"type": "cloudfront"}
+            put(config, "database.rotation_days", 30)
+
+        MUTATIONS += (
+            _whole("rotation without NAT", ("rotation_days", "nat_gateways"), _rotation_without_nat),
+        )
+if "backup" in MODEL_FIELDS:
+    MUTATIONS += (
+        _set("backup.schedule", "daily"),
+        _set("backup.retention_days", 0),
+        _set("backup.enable", True),
+    )
+if "schedule" in MODEL_FIELDS:
+    MUTATIONS += (
+        _set("schedule.working_hours", "9-5"),
+        _set("schedule.working_hours", "MON-FRI 20:00-08:00"),
+        _set("schedule.working_hours", "MON-FRY 08:00-20:00"),
+        _set("schedule.timezone", "Mars/Olympus_Mons"),
+    )
+if "ssrf_proxy" in MODEL_FIELDS:
+    MUTATIONS += (
+        _set("ssrf_proxy.allowed_cidrs", ["169.254.169.254/32"], "ssrf_proxy", "169.254.169.254"),
+        _set("ssrf_proxy.allowed_cidrs", ["10.0.0.0/33"], "ssrf_proxy", "allowed_cidrs"),
+        _set("ssrf_proxy.extra_ports", [70000], "ssrf_proxy", "extra_ports"),
+        _set("ssrf_proxy.allowed_domains", ["bad domain"], "ssrf_proxy", "allowed_domains"),
+        _set("ssrf_proxy.nope", 1),
+    )
+
+
+@st.composite
+def invalid_cases(draw: st.DrawFn) -> tuple[dict[str, Any], list[Mutation]]:
+    """A valid configuration with one cross-section mistake, or one to three mistakes in distinct sections."""
+    config = copy.deepcopy(draw(valid_cases()).config)
+    first = draw(st.sampled_from(MUTATIONS))
+    chosen = [first]
+    if first.section is not None:
+        for extra in draw(st.lists(st.sampled_from(MUTATIONS), max_size=2)):
+            if extra.section is not None and extra.section not in {m.section for m in chosen}:
+                chosen.append(extra)
+    for mutation in chosen:
+        mutation.apply(config)
+    return config, chosen
+
+
+def _rejects(config: dict[str, Any], mutations: list[Mutation]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config, "<sweep>")
+    message = str(caught.value)
+    for mutation in mutations:
+        for fragment in mutation.expect:
+            assert fragment in message, (mutation.name, fragment, message)
+    return message
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: m.name)
+def test_every_mistake_is_named_on_the_default_config(mutation: Mutation) -> None:
+    config: dict[str, Any] = {"name": "Dify", "account": ACCOUNT, "region": "us-east-1"}
+    mutation.apply(config)
+    _rejects(config, [mutation])
+
+
+@_settings(INVALID_EXAMPLES)
+@given(invalid_cases())
+def test_invalid_configurations_name_each_offending_key(case: tuple[dict[str, Any], list[Mutation]]) -> None:
+    config, mutations = case
+    REPORT["invalid_tried"] += 1
+    for mutation in mutations:
+        REPORT["mutations"][mutation.name] += 1
+    _rejects(config, mutations)
+
+
+# --- through the CLI ------------------------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def to_toml(config: dict[str, Any], prefix: str = "") -> str:
+    """A configuration mapping as a TOML document (scalars first, then one table per nested mapping)."""
+    lines = [
+        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in config.items() if not isinstance(v, dict) or not v
+    ]
+    tables = [to_toml(v, f"{prefix}{_toml_key(k)}.") for k, v in config.items() if isinstance(v, dict) and v]
+    header = [f"[{prefix[:-1]}]"] if prefix else []
+    return "\n".join([*header, *lines, *tables]) + "\n"
+
+
+def test_toml_writer_round_trips() -> None:
+    import tomllib  # noqa: PLC0415
+
+    config = {
+        "name": "A",
+        "tags": {"cost center": "x:y", "a": ""},
+        "front_door": {"type": "alb", "allowed_cidrs": ["10.0.0.0/8"]},
+        "services": {"api": {"cpu": 256, "memory_mib": 512}, "spot": True},
+        "database": {"min_acu": 0.5},
+    }
+    assert tomllib.loads(to_toml(config)) == config
+
+
+@_settings(CLI_EXAMPLES)
+@given(case=invalid_cases())
+def test_cli_exits_2_naming_the_key_without_a_traceback(
+    case: tuple[dict[str, Any], list[Mutation]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    config, mutations = case
+    REPORT["cli_runs"] += 1
+    path = tmp_path_factory.mktemp("cli") / "bad.toml"
+    path.write_text(to_toml(config), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "dify_on_aws.cli", "validate", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=path.parent,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: invalid configuration in"), proc.stderr
+    for mutation in mutations:
+        for fragment in mutation.expect:
+            assert fragment in proc.stderr, (mutation.name, fragment, proc.stderr)
