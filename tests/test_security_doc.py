@@ -29,7 +29,7 @@ def _rows(page: str) -> list[re.Match[str]]:
 
 def test_committed_page_is_the_render(rendered: str) -> None:
     committed = PAGE.read_text(encoding="utf-8") if PAGE.is_file() else ""
-    assert committed == rendered, "docs/security.md is stale: run `make security-docs`"
+    assert committed == rendered, "docs/security.md is stale: run `make docs`"
 
 
 def test_every_acknowledgement_has_a_reason() -> None:
