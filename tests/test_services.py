@@ -462,3 +462,32 @@ def test_web_egress_is_https_only(template: Template) -> None:
     group_id = _sg_of(services(template)["web"])["Fn::GetAtt"][0]
     egress = res(template, "AWS::EC2::SecurityGroup")[group_id]["Properties"]["SecurityGroupEgress"]
     assert [(e.get("CidrIp"), e["FromPort"], e["ToPort"]) for e in egress] == [("0.0.0.0/0", 443, 443)]
+
+
+def test_plugin_daemon_touches_only_its_prefixes(template: Template, roles: dict[str, Any]) -> None:
+    from dify_on_aws.services.environment import PLUGIN_DAEMON_PREFIXES  # noqa: PLC0415
+
+    daemon_env = env(roles["plugin-daemon"][2])
+    assert [
+        daemon_env[k]
+        for k in (
+            "PLUGIN_INSTALLED_PATH",
+            "PLUGIN_PACKAGE_CACHE_PATH",
+            "PLUGIN_MEDIA_CACHE_PATH",
+            "PERSISTENCE_STORAGE_PATH",
+        )
+    ] == list(PLUGIN_DAEMON_PREFIXES)
+    _, task, _ = roles["plugin-daemon"]
+    role_id = task["TaskRoleArn"]["Fn::GetAtt"][0]
+    suffixes: list[str] = []
+    for policy in res(template, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "s3:PutObject" not in json.dumps(statement["Action"]):
+                continue
+            resources = statement["Resource"]
+            for item in resources if isinstance(resources, list) else [resources]:
+                if "Fn::Join" in item:
+                    suffixes.append(item["Fn::Join"][1][-1].lstrip("/"))
+    assert sorted(suffixes) == sorted(f"{p}/*" for p in PLUGIN_DAEMON_PREFIXES)

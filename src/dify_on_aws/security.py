@@ -114,9 +114,10 @@ TRUST = """### What is trusted with what
   separate sandboxed code from them. Use the default layout where people you do not trust write code.
 - **Plugins run third-party code** inside the plugin daemon, whose task role may call Amazon Bedrock and
   read and write the Dify bucket. Signature verification stays on (`FORCE_VERIFYING_SIGNATURE`) and remote
-  plugin installation (debugging) is off. Bucket access is the whole bucket for api, worker and the plugin
-  daemon, not per key prefix: the prefixes each writes are not verified against a running deployment yet,
-  and a wrong guess would break uploads or plugin installs.
+  plugin installation (debugging) is off. The daemon's task role may touch only its own key prefixes
+  (`plugin/`, `plugin_packages/`, `assets/`, `persistence/`, each set explicitly in its environment); api
+  and worker name objects all over the bucket (uploads, tool files, per-tenant keys) and get the bucket.
+  With `services.layout = 'single_task'` one task role holds all of it.
 - **Secrets live only in AWS Secrets Manager**: the database master credentials, the Valkey AUTH token,
   the Celery broker URL (composed from dynamic references, so the template never holds the token),
   `SECRET_KEY`, the sandbox key, the plugin daemon key and the inner API key, each generated separately.

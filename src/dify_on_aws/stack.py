@@ -38,6 +38,7 @@ from dify_on_aws.operations.schedule import run_during_working_hours
 from dify_on_aws.runtime_support import BASIC_EXECUTION_ROLE, logical_id
 from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices, PackedTask
 from dify_on_aws.services.environment import (
+    PLUGIN_DAEMON_PREFIXES,
     PORTS,
     AppKeys,
     ContainerSettings,
@@ -524,21 +525,29 @@ class DifyStack(cdk.Stack):
         """What each task role (and the front door's own compute) may do."""
         dify = self.dify
         bucket = self.storage.bucket
-        grantees: list[tuple[iam.IGrantable, Construct]] = [
-            (service.task_definition.task_role, service.task_definition)
-            for service in _unique([api, worker, daemon])
+        # api and worker name objects at run time all over the bucket (uploads, tool files, keys); the
+        # plugin daemon only under its own prefixes, unless every role shares one task role.
+        scoped = daemon is not api
+        grantees: list[tuple[iam.IGrantable, Construct, tuple[str, ...]]] = [
+            (service.task_definition.task_role, service.task_definition, ("*",))
+            for service in _unique([api, worker])
         ]
+        if scoped:
+            prefixes = tuple(f"{prefix}/*" for prefix in PLUGIN_DAEMON_PREFIXES)
+            grantees.append((daemon.task_definition.task_role, daemon.task_definition, prefixes))
         for extra_grantee in self.front_door.clients.grantees:
             principal = extra_grantee.grant_principal
             assert isinstance(principal, Construct)
-            grantees.append((extra_grantee, principal))
-        for grantee, owner in grantees:
-            bucket.grant_read_write(grantee)
-            acknowledge(
-                owner,
-                f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/*]",
-                "Dify names objects at run time (uploads, plugins); access is limited to this bucket.",
-            )
+            grantees.append((extra_grantee, principal, ("*",)))
+        for grantee, owner, patterns in grantees:
+            for pattern in patterns:
+                bucket.grant_read_write(grantee, pattern)
+                acknowledge(
+                    owner,
+                    f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{pattern}]",
+                    "Dify names objects at run time (uploads, plugins); access is limited to this bucket "
+                    "(the plugin daemon: to its own prefixes).",
+                )
             for action in ("Action::s3:Abort*", "Action::s3:DeleteObject*", "Action::s3:GetBucket*",
                            "Action::s3:GetObject*", "Action::s3:List*"):  # fmt: skip
                 acknowledge(

@@ -31,6 +31,8 @@ class Role(StrEnum):
 
 # Ports the images listen on; other roles reach them through ECS Service Connect under the role's name.
 PORTS = {Role.API: 5001, Role.WEB: 3000, Role.SANDBOX: 8194, Role.PLUGIN_DAEMON: 5002, Role.SSRF_PROXY: 3128}
+# S3 key prefixes of the plugin daemon: installed plugins, package cache, media cache, plugin persistence.
+PLUGIN_DAEMON_PREFIXES = ("plugin", "plugin_packages", "assets", "persistence")
 # Roles running the dify-api image, which share the whole api configuration and differ only by MODE.
 API_IMAGE_ROLES = (Role.API, Role.WORKER, Role.BEAT, Role.MIGRATION)
 
@@ -215,7 +217,11 @@ def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool) -> Conta
         "S3_USE_PATH_STYLE": "false",
         "S3_ENDPOINT": f"https://s3.{data.region}.amazonaws.com",
         "AWS_REGION": data.region,
-        "PLUGIN_INSTALLED_PATH": "plugin",
+        # Every place the daemon keeps objects, set explicitly: its task role may touch only these prefixes.
+        "PLUGIN_INSTALLED_PATH": PLUGIN_DAEMON_PREFIXES[0],
+        "PLUGIN_PACKAGE_CACHE_PATH": PLUGIN_DAEMON_PREFIXES[1],
+        "PLUGIN_MEDIA_CACHE_PATH": PLUGIN_DAEMON_PREFIXES[2],
+        "PERSISTENCE_STORAGE_PATH": PLUGIN_DAEMON_PREFIXES[3],
         "PLUGIN_WORKING_PATH": "/app/storage/cwd",
         "FORCE_VERIFYING_SIGNATURE": "true",
         # Remote debugging is a raw TCP port; it is not exposed by any front door.
