@@ -55,7 +55,8 @@ REACH: tuple[tuple[str, str, str], ...] = (
     (
         "CloudFront (`cloudfront`)",
         "the internal ALB, through a VPC origin",
-        "the ALB is internal (no route from the internet); its security group admits the VPC CIDR on port 80",
+        "the ALB is internal (no route from the internet); its security group admits only its own private "
+        "subnets (where CloudFront places the VPC origin) on port 80",
     ),
     (
         "CloudFront (`lambda`)",

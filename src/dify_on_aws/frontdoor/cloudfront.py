@@ -42,15 +42,19 @@ class CloudFrontFrontDoor(Construct):
             idle_timeout_seconds=idle_timeout_seconds,
             subnets=subnets,
         )
-        # VPC origin ENIs live in the VPC; the internal ALB takes HTTP only from inside it.
-        self.load_balancer.allow_from(
-            ec2.Peer.ipv4(vpc.vpc_cidr_block), "CloudFront VPC origin (inside the VPC)"
-        )
+        # CloudFront places the VPC origin's network interfaces in the ALB's subnets; the internal ALB takes
+        # HTTP only from those subnets (their security group is created by CloudFront after deployment).
+        for subnet in vpc.select_subnets(
+            subnet_type=subnets.subnet_type, subnet_group_name=subnets.subnet_group_name
+        ).subnets:
+            self.load_balancer.allow_from(
+                ec2.Peer.ipv4(subnet.ipv4_cidr_block), "CloudFront VPC origin (the ALB's subnets)"
+            )
         acknowledge(
             self.load_balancer.security_group,
             "AwsSolutions-EC23",
-            "Ingress is the VPC's own CIDR on port 80 (the rule cannot evaluate the CIDR token); the ALB is "
-            "internal and has no route from the internet.",
+            "Ingress is the ALB's own private subnets on port 80 (the rule cannot evaluate the CIDR tokens); "
+            "the ALB is internal and has no route from the internet.",
         )
         origin = origins.VpcOrigin.with_application_load_balancer(
             self.load_balancer.alb,
