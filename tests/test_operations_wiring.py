@@ -56,3 +56,13 @@ def test_backup_plan_covers_database_and_bucket(operated: Template) -> None:
 def test_rotation_needs_nat() -> None:
     with pytest.raises(ConfigError, match="rotation_days"):
         config_of(database={"rotation_days": 30}, network={"nat_gateways": 0})
+
+
+def test_rotation_refuses_provisioned_lambda_instances() -> None:
+    with pytest.raises(ConfigError, match="provisioned api instances"):
+        config_of(
+            account="111111111111",
+            region="us-west-2",
+            database={"rotation_days": 30},
+            front_door={"type": "lambda", "provisioned_concurrency": 1},
+        )

@@ -257,7 +257,9 @@ def valid_cases(draw: st.DrawFn, door_type: str | None = None) -> Case:
     config["images"] = _images(draw)
     config["network"] = _network(draw, config.get("region"), no_nat=door["type"] == "lambda")
     # The password rotation function runs in the VPC and needs NAT (the config says so).
-    config["database"] = _database(draw, rotation=config["network"].get("nat_gateways", 1) > 0)
+    # Rotation needs NAT, and provisioned Lambda api instances would keep the old password.
+    warm = door["type"] == "lambda" and door.get("provisioned_concurrency", 0) > 0
+    config["database"] = _database(draw, rotation=config["network"].get("nat_gateways", 1) > 0 and not warm)
     config["cache"] = _cache(draw, layout)
     _maybe(draw, config, "storage", st.fixed_dictionaries({"noncurrent_version_days": st.integers(1, 3650)}))
     config["services"] = _services(draw, layout)

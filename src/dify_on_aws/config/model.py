@@ -731,6 +731,16 @@ class DifyConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _rotation_with_warm_functions(self) -> DifyConfig:
+        door = self.front_door
+        if self.database.rotation_days is not None and door.type == "lambda" and door.provisioned_concurrency:
+            raise ValueError(
+                "database.rotation_days with front_door.provisioned_concurrency: provisioned api instances "
+                "would keep the old password after a rotation; remove one of the two"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _nat(self) -> DifyConfig:
         if self.network.nat_gateways == 0 and self.database.rotation_days is not None:
             raise ValueError(
