@@ -16,8 +16,8 @@ from dify_on_aws.config import ConfigError, DifyConfig, load_config
 from dify_on_aws.cost import summary_line
 from dify_on_aws.cost.command import add_cost_parser
 from dify_on_aws.diagram.command import add_diagram_parser
+from dify_on_aws.inputs import config_path, default_config
 
-DEFAULT_CONFIG = "dify.toml"
 EXIT_CONFIG = 2
 EXIT_NAG = 1
 FRONT_DOOR_SHAPES = {
@@ -29,15 +29,8 @@ FRONT_DOOR_SHAPES = {
 }
 
 
-def _config_path(given: str | None) -> str | None:
-    """An explicit path must exist; the default dify.toml is optional (defaults apply without it)."""
-    if given and given != DEFAULT_CONFIG:
-        return given
-    return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None
-
-
 def _load(given: str | None) -> DifyConfig:
-    return load_config(_config_path(given))
+    return load_config(config_path(given))
 
 
 def _summary(config: DifyConfig, result_dir: Path, templates: dict[str, dict[str, object]]) -> str:
@@ -112,7 +105,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    print(f"{_config_path(args.config) or '(defaults)'}: valid configuration for {config.name}")
+    print(f"{config_path(args.config) or '(defaults)'}: valid configuration for {config.name}")
     return 0
 
 
@@ -138,11 +131,11 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = root.add_subparsers(dest="command", required=True)
     synth = sub.add_parser("synth", help="synthesize the CloudFormation templates (offline)")
-    synth.add_argument("--config", default=os.environ.get("DIFY_CONFIG", DEFAULT_CONFIG))
+    synth.add_argument("--config", default=default_config())
     synth.add_argument("--out", default="cdk.out")
     synth.set_defaults(func=cmd_synth)
     validate = sub.add_parser("validate", help="check a configuration file")
-    validate.add_argument("--config", default=os.environ.get("DIFY_CONFIG", DEFAULT_CONFIG))
+    validate.add_argument("--config", default=default_config())
     validate.set_defaults(func=cmd_validate)
     docs = sub.add_parser(
         "docs", help="write the configuration reference and the front-door comparison (Markdown)"

@@ -7,8 +7,6 @@ Without --template the configuration is synthesized first (offline, into a tempo
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -20,11 +18,11 @@ from typing import TYPE_CHECKING, Any, get_args
 from dify_on_aws.cost.estimate import estimate, render_json, render_text
 from dify_on_aws.cost.model import DEFAULT_REGION, HOURS_PER_MONTH, Template, Usage, default_prices
 from dify_on_aws.cost.plot import render_plot
+from dify_on_aws.inputs import TemplateInputError, config_path, default_config, read_templates
 
 if TYPE_CHECKING:
     from dify_on_aws.config import DifyConfig
 
-DEFAULT_CONFIG = "dify.toml"
 EXIT_USAGE = 2
 PLACEHOLDER_ACCOUNT = "123456789012"
 # (config, scratch directory) -> {label: {stack name: template}}: the deployments drawn by --plot.
@@ -58,7 +56,7 @@ def add_cost_parser(
     )
     parser.add_argument(
         "--config",
-        default=os.environ.get("DIFY_CONFIG", DEFAULT_CONFIG),
+        default=default_config(),
         help="configuration to synthesize when no --template is given (default: $DIFY_CONFIG or dify.toml)",
     )
     parser.add_argument(
@@ -123,42 +121,6 @@ def usage_from_args(args: argparse.Namespace) -> Usage:
         raise CostInputError(str(exc)) from None
 
 
-def read_templates(paths: list[str]) -> dict[str, Template]:
-    """Stack name (file name without .template.json) -> template, for files and directories."""
-    files: list[Path] = []
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            found = sorted(path.glob("*.template.json"))
-            if not found:
-                raise CostInputError(f"{path}: no *.template.json in this directory")
-            files.extend(found)
-        else:
-            files.append(path)
-    templates: dict[str, Template] = {}
-    for file in files:
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise CostInputError(f"{file}: cannot read ({exc.strerror or exc})") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CostInputError(f"{file}: not a JSON CloudFormation template ({exc})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
-            raise CostInputError(f"{file}: not a CloudFormation template (no Resources section)")
-        name = file.name.removesuffix(".json").removesuffix(".template")
-        while name in templates:
-            name += "'"
-        templates[name] = data
-    return templates
-
-
-def _config_path(given: str | None) -> str | None:
-    """Same rule as the other commands: an explicit path must exist, the default dify.toml is optional."""
-    if given and given != DEFAULT_CONFIG:
-        return given
-    return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None
-
-
 def synthesize_templates(config: DifyConfig, outdir: Path) -> tuple[dict[str, Template], dict[str, str]]:
     """The config's templates by stack name, and the region of stacks pinned elsewhere (e.g. us-east-1)."""
     import aws_cdk as cdk  # noqa: PLC0415 - jsii start-up only when synthesizing
@@ -206,10 +168,10 @@ def front_door_deployments(config: DifyConfig, outdir: Path) -> dict[str, dict[s
 def run(args: argparse.Namespace, *, plot_deployments: DeploymentFactory = front_door_deployments) -> int:
     try:
         usage = usage_from_args(args)
-        templates = read_templates(args.template) if args.template else None
+        templates: Mapping[str, Template] | None = read_templates(args.template) if args.template else None
         if args.hours <= 0:
             raise CostInputError(f"--hours must be positive, got {args.hours:g}")
-    except CostInputError as exc:
+    except (CostInputError, TemplateInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     config = None
@@ -218,7 +180,7 @@ def run(args: argparse.Namespace, *, plot_deployments: DeploymentFactory = front
         if templates is None:
             from dify_on_aws.config import load_config  # noqa: PLC0415
 
-            config = load_config(_config_path(args.config))
+            config = load_config(config_path(args.config))
             templates, stack_regions = synthesize_templates(config, Path(scratch) / "deployment")
         region = args.region or (config.region if config else None) or DEFAULT_REGION
         if region not in default_prices().regions:

@@ -28,6 +28,7 @@ from typing import Any
 
 from dify_on_aws.cost.model import GLOBAL, Estimate, FreeItem, Line, Price, PriceBook, Template, Usage
 from dify_on_aws.cost.schedule import WeeklySchedule, weekly_schedule
+from dify_on_aws.inputs import number
 
 # An Aurora Serverless v2 instance with MinCapacity 0 pauses when idle; awake, it runs at least this.
 AURORA_AWAKE_MIN_ACU = 0.5
@@ -59,17 +60,7 @@ def _literal(value: Any, params: Mapping[str, Any]) -> Any:
 
 
 def _number(value: Any, params: Mapping[str, Any]) -> float | None:
-    value = _literal(value, params)
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    return number(_literal(value, params))
 
 
 def _target(value: Any) -> str | None:

@@ -7,8 +7,6 @@ diagram is derived from the templates; with --template the given templates are u
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import tempfile
 import time
@@ -19,8 +17,9 @@ from typing import Any
 from dify_on_aws.config import DifyConfig, load_config
 from dify_on_aws.diagram.model import derive
 from dify_on_aws.diagram.render import GraphvizNotFoundError, to_dot, write_diagram
+from dify_on_aws.inputs import TemplateInputError, default_config, read_templates
+from dify_on_aws.inputs import config_path as resolve_config_path
 
-DEFAULT_CONFIG = "dify.toml"
 DEFAULT_DIR = "docs/diagrams"
 EXIT_RENDER = 1
 
@@ -32,7 +31,7 @@ def add_diagram_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help="render the deployment's architecture to SVG and PNG (offline; needs Graphviz `dot`)",
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
-    diagram.add_argument("--config", default=os.environ.get("DIFY_CONFIG", DEFAULT_CONFIG))
+    diagram.add_argument("--config", default=default_config())
     diagram.add_argument(
         "--template",
         action="append",
@@ -44,36 +43,6 @@ def add_diagram_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--out", metavar="PREFIX", help=f"output prefix (default {DEFAULT_DIR}/<config file name>)"
     )
     diagram.set_defaults(func=run)
-
-
-def _config_path(given: str | None) -> str | None:
-    """As `synth`: an explicit path must exist; the default dify.toml is optional."""
-    if given and given != DEFAULT_CONFIG:
-        return given
-    return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None
-
-
-def load_templates(paths: list[str]) -> dict[str, dict[str, Any]]:
-    """Stack name -> template, from template files or directories of *.template.json."""
-    files: list[Path] = []
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            found = sorted(path.glob("*.template.json"))
-            if not found:
-                raise FileNotFoundError(f"no *.template.json in {path}")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"template {path} not found")
-    templates: dict[str, dict[str, Any]] = {}
-    for file in files:
-        body = json.loads(file.read_text(encoding="utf-8"))
-        if not isinstance(body, dict) or not isinstance(body.get("Resources"), dict):
-            raise ValueError(f"{file} is not a CloudFormation template in JSON (no Resources)")
-        templates[file.name.removesuffix(".json").removesuffix(".template")] = body
-    return templates
 
 
 def title_of(config: DifyConfig) -> str:
@@ -101,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     if args.template:
         try:
-            templates = load_templates(args.template)
-        except (OSError, ValueError) as exc:
+            templates = read_templates(args.template)
+        except TemplateInputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_RENDER
         names = sorted(templates)
@@ -110,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         text = to_dot(derive(templates, title=f"Dify on AWS: {' + '.join(names)}"), source=source)
         default_name = names[0]
     else:
-        config_path = _config_path(args.config)
+        config_path = resolve_config_path(args.config)
         text = synthesized_dot(config_path)
         default_name = Path(config_path).stem if config_path else "default"
     prefix = args.out or f"{DEFAULT_DIR}/{default_name}"

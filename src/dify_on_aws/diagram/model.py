@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dify_on_aws.inputs import number
+
 ROLES = ("api", "worker", "beat", "web", "sandbox", "plugin-daemon", "ssrf-proxy")
 # The AWS managed cache policy "CachingDisabled" (its ID is the same in every account).
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -164,19 +166,6 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
 
 
 def _fmt(value: float) -> str:
@@ -407,7 +396,7 @@ class _Deriver:
             containers = [c for c in _as_list(task.get("ContainerDefinitions")) if isinstance(c, dict)]
             essential = [c for c in containers if c.get("Essential", True) is not False] or containers
             names = [str(c.get("Name", "")) for c in essential]
-            cpu, memory = _number(task.get("Cpu")), _number(task.get("Memory"))
+            cpu, memory = number(task.get("Cpu")), number(task.get("Memory"))
             size = []
             if cpu:
                 size.append(f"{_fmt(cpu / 1024)} vCPU")
@@ -537,7 +526,7 @@ class _Deriver:
         ranges: dict[Key, tuple[int, int]] = {}
         for target in self.t.of("AWS::ApplicationAutoScaling::ScalableTarget"):
             p = self.t.props(target)
-            low, high = _number(p.get("MinCapacity")), _number(p.get("MaxCapacity"))
+            low, high = number(p.get("MinCapacity")), number(p.get("MaxCapacity"))
             if low is None or high is None:
                 continue
             for ref in self.t.refs(target[0], p.get("ResourceId")):
@@ -549,7 +538,7 @@ class _Deriver:
         if key in ranges:
             low, high = ranges[key]
             return f"{low}\N{EN DASH}{high} tasks (auto scaling)"
-        count = _number(p.get("DesiredCount"))
+        count = number(p.get("DesiredCount"))
         if count is None:
             return ""
         return "stopped (0 tasks)" if count == 0 else _plural(int(count), "task")
@@ -560,7 +549,7 @@ class _Deriver:
         providers = {str(s.get("CapacityProvider")) for s in strategy}
         if "FARGATE_SPOT" in providers:
             base = sum(
-                int(_number(s.get("Base")) or 0) for s in strategy if s.get("CapacityProvider") == "FARGATE"
+                int(number(s.get("Base")) or 0) for s in strategy if s.get("CapacityProvider") == "FARGATE"
             )
             return "Fargate Spot" + (f" (+{base} on-demand)" if base else "")
         if providers == {"FARGATE"} or p.get("LaunchType") == "FARGATE":
@@ -587,7 +576,7 @@ class _Deriver:
             if role == "authorizer":
                 description = str(p.get("Description", ""))
                 details = [description if 0 < len(description) <= 48 else ""]
-            memory = _number(p.get("MemorySize"))
+            memory = number(p.get("MemorySize"))
             arch = " ".join(str(a) for a in _as_list(p.get("Architectures")))
             details.append(" · ".join(filter(None, [f"{_fmt(memory / 1024)} GB" if memory else "", arch])))
             image = p.get("Code", {}).get("ImageUri")
@@ -873,7 +862,7 @@ class _Deriver:
             )
             details = [str(p.get("EngineVersion", ""))]
             scaling = p.get("ServerlessV2ScalingConfiguration", {})
-            low, high = _number(scaling.get("MinCapacity")), _number(scaling.get("MaxCapacity"))
+            low, high = number(scaling.get("MinCapacity")), number(scaling.get("MaxCapacity"))
             if low is not None and high is not None:
                 details[0] = " · ".join(filter(None, [details[0], "Serverless v2"]))
                 idle = " (pauses when idle)" if low == 0 else ""
@@ -913,10 +902,10 @@ class _Deriver:
                 details.append(f"{version} · serverless".strip(" ·"))
                 cluster = self._placement(key[0], p.get("SubnetIds"))
             else:
-                nodes = int(_number(p.get("NumCacheClusters")) or 0)
+                nodes = int(number(p.get("NumCacheClusters")) or 0)
                 if not nodes:
-                    shards = int(_number(p.get("NumNodeGroups")) or 1)
-                    nodes = shards * (1 + int(_number(p.get("ReplicasPerNodeGroup")) or 0))
+                    shards = int(number(p.get("NumNodeGroups")) or 1)
+                    nodes = shards * (1 + int(number(p.get("ReplicasPerNodeGroup")) or 0))
                 node_type = p.get("CacheNodeType", "")
                 details.append(f"{version} · {node_type} \N{MULTIPLICATION SIGN} {nodes}".strip(" ·"))
                 if p.get("MultiAZEnabled") is True or p.get("AutomaticFailoverEnabled") is True:
