@@ -370,6 +370,8 @@ class DifyStack(cdk.Stack):
         vpc, private = self.network.vpc, self.network.private_subnets
         domain = self._domain(config)
         web_acl = self.edge.web_acl_arn if self.edge else None
+        arm = config.services.architecture == "arm64"
+        functions = lambda_.Architecture.ARM_64 if arm else lambda_.Architecture.X86_64
         if door.type == "alb":
             return AlbFrontDoor(
                 self,
@@ -400,9 +402,7 @@ class DifyStack(cdk.Stack):
                 upstream=f"dify.{self._dns_namespace}",
                 # The VPC's DNS resolver (base address + 2) answers for the private namespace.
                 resolver=str(ipaddress.ip_network(config.network.cidr)[2]),
-                architecture=lambda_.Architecture.ARM_64
-                if config.services.architecture == "arm64"
-                else lambda_.Architecture.X86_64,
+                architecture=functions,
                 timeout_seconds=door.function_timeout_seconds,
                 origin_read_timeout_seconds=door.origin_read_timeout_seconds,
                 domain=domain,
@@ -419,9 +419,7 @@ class DifyStack(cdk.Stack):
                 api_image=self._image("dify-api", images.api),
                 web_image=self._image("dify-web", images.web),
                 web_settings=container_settings(Role.WEB, data=data, keys=keys, public_url=""),
-                architecture=lambda_.Architecture.ARM_64
-                if config.services.architecture == "arm64"
-                else lambda_.Architecture.X86_64,
+                architecture=functions,
                 memory_mib=door.function_memory_mib,
                 timeout_seconds=door.function_timeout_seconds,
                 provisioned_concurrency=door.provisioned_concurrency,

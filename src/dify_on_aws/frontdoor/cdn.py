@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import aws_cdk as cdk
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_route53 as route53
@@ -50,26 +48,30 @@ def static_behavior(
 
 
 class DifyDistribution(Construct):
-    """Distribution with Dify's error caching rules, an optional custom domain (alias records when the
-    zone is managed) and an optional WAF web ACL (created in us-east-1 by the edge stack)."""
+    """Distribution with Dify's dynamic default behavior and cached static assets on one origin, Dify's
+    error caching rules, an optional custom domain (alias records when the zone is managed) and an optional
+    WAF web ACL (created in us-east-1 by the edge stack). Front doors add further behaviors themselves."""
 
     def __init__(
         self,
         scope: Construct,
         id_: str,
         *,
-        default_behavior: cloudfront.BehaviorOptions,
-        additional_behaviors: Mapping[str, cloudfront.BehaviorOptions],
+        origin: cloudfront.IOrigin,
+        origin_request_policy: cloudfront.IOriginRequestPolicy,
         domain: Domain | None,
         web_acl_arn: str | None,
+        edge_lambdas: list[cloudfront.EdgeLambda] | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
             comment=f"Dify ({cdk.Stack.of(self).stack_name})",
-            default_behavior=default_behavior,
-            additional_behaviors=dict(additional_behaviors),
+            default_behavior=dynamic_behavior(
+                origin, origin_request_policy=origin_request_policy, edge_lambdas=edge_lambdas
+            ),
+            additional_behaviors={STATIC_PATH: static_behavior(origin, edge_lambdas=edge_lambdas)},
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=cloudfront.PriceClass.PRICE_CLASS_ALL,
             domain_names=[domain.name] if domain else None,

@@ -9,7 +9,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients
-from dify_on_aws.frontdoor.cdn import STATIC_PATH, DifyDistribution, dynamic_behavior, static_behavior
+from dify_on_aws.frontdoor.cdn import DifyDistribution
 from dify_on_aws.frontdoor.load_balancer import DifyLoadBalancer
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.services.environment import Role
@@ -66,10 +66,8 @@ class CloudFrontFrontDoor(Construct):
         self.cdn = DifyDistribution(
             self,
             "Cdn",
-            default_behavior=dynamic_behavior(
-                origin, origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER
-            ),
-            additional_behaviors={STATIC_PATH: static_behavior(origin)},
+            origin=origin,
+            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER,
             domain=domain,
             web_acl_arn=web_acl_arn,
         )

@@ -14,16 +14,14 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from dify_on_aws.frontdoor.adapter import FunctionNetwork, adapter_environment, adapter_function
 from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, warn
-from dify_on_aws.frontdoor.cdn import STATIC_PATH, DifyDistribution, dynamic_behavior, static_behavior
+from dify_on_aws.frontdoor.cdn import DifyDistribution
 from dify_on_aws.frontdoor.routing import DEFAULT_ROUTE, ROUTES, Route
-from dify_on_aws.nag import acknowledge
-from dify_on_aws.runtime_support import BASIC_EXECUTION_ROLE
 from dify_on_aws.services.environment import PORTS, Role
 
 IMAGE_DIR = Path(__file__).parent / "runtime" / "lambda_proxy"
@@ -32,10 +30,6 @@ READY_PATH = "/__proxy_ready"
 # Lambda's payload limit for a request through a function URL.
 MAX_BODY_MB = 6
 PROXY_MEMORY_MIB = 256
-VPC_ACCESS_ROLE = (
-    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-    "AWSLambdaVPCAccessExecutionRole]"
-)
 
 
 def nginx_config(*, upstream: str, resolver: str, timeout_seconds: int) -> str:
@@ -115,37 +109,20 @@ class LambdaProxyFrontDoor(Construct):
             self, "SecurityGroup", vpc=vpc, description="Dify proxy function", allow_all_outbound=False
         )
         config = nginx_config(upstream=upstream, resolver=resolver, timeout_seconds=timeout_seconds)
-        log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
-        )
-        self.function = lambda_.DockerImageFunction(
+        self.function = adapter_function(
             self,
             "Proxy",
-            code=lambda_.DockerImageCode.from_image_asset(
-                str(IMAGE_DIR),
-                platform=ecr_assets.Platform.LINUX_ARM64
-                if architecture == lambda_.Architecture.ARM_64
-                else ecr_assets.Platform.LINUX_AMD64,
-            ),
+            directory=IMAGE_DIR,
             architecture=architecture,
-            memory_size=PROXY_MEMORY_MIB,
+            memory_mib=PROXY_MEMORY_MIB,
             timeout=cdk.Duration.seconds(timeout_seconds),
             environment={
                 "NGINX_CONF_B64": base64.b64encode(config.encode()).decode("ascii"),
-                "AWS_LWA_PORT": str(PROXY_PORT),
-                "AWS_LWA_READINESS_CHECK_PATH": READY_PATH,
-                "AWS_LWA_INVOKE_MODE": "response_stream",
+                **adapter_environment(PROXY_PORT, streaming=True, readiness_path=READY_PATH),
             },
-            log_group=log_group,
-            vpc=vpc,
-            vpc_subnets=subnets,
-            security_groups=[self.security_group],
             description="Dify reverse proxy (nginx, Lambda Web Adapter)",
-        )
-        assert self.function.role is not None
-        acknowledge(self.function.role, BASIC_EXECUTION_ROLE, "Lambda's standard logging policy.")
-        acknowledge(
-            self.function.role, VPC_ACCESS_ROLE, "Lambda's standard policy for VPC network interfaces."
+            log_retention=log_retention,
+            network=FunctionNetwork(vpc, subnets, self.security_group),
         )
         url = self.function.add_function_url(
             auth_type=lambda_.FunctionUrlAuthType.NONE, invoke_mode=lambda_.InvokeMode.RESPONSE_STREAM
@@ -156,10 +133,9 @@ class LambdaProxyFrontDoor(Construct):
         self.cdn = DifyDistribution(
             self,
             "Cdn",
-            default_behavior=dynamic_behavior(
-                origin, origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER
-            ),
-            additional_behaviors={STATIC_PATH: static_behavior(origin)},
+            origin=origin,
+            # Function URLs route by their own host name, so the viewer's Host header must not be forwarded.
+            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
             domain=domain,
             web_acl_arn=None,
         )

@@ -16,44 +16,27 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from dify_on_aws.frontdoor.adapter import FunctionNetwork, adapter_environment, adapter_function
 from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, warn
-from dify_on_aws.frontdoor.cdn import STATIC_PATH, DifyDistribution, dynamic_behavior, static_behavior
+from dify_on_aws.frontdoor.cdn import DifyDistribution, dynamic_behavior
 from dify_on_aws.frontdoor.routing import ROUTES, path_patterns
 from dify_on_aws.frontdoor.runtime.edge_signer.index import PRESERVED_AUTHORIZATION_HEADER
 from dify_on_aws.frontdoor.runtime.lambda_bootstrap.bootstrap import PUBLIC_URL_VARIABLES
-from dify_on_aws.nag import acknowledge
-from dify_on_aws.runtime_support import BASIC_EXECUTION_ROLE
 from dify_on_aws.services.environment import PORTS, ContainerSettings, Role
 
 IMAGE_DIR = Path(__file__).parent / "runtime" / "lambda_bootstrap"
+# Function URLs route by their own host name, so the viewer's Host header must not be forwarded.
+HOST_FROM_ORIGIN = cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER
 API_ENTRYPOINT = ("python", "/opt/dify-lambda/bootstrap.py", "/bin/bash", "/entrypoint.sh")
 WEB_MEMORY_MIB = 1024
 # CloudFront hands at most this much of a request body to Lambda@Edge; the signer answers 413 above it.
 MAX_BODY_BYTES = 1024 * 1024
-VPC_ACCESS_ROLE = (
-    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-    "AWSLambdaVPCAccessExecutionRole]"
-)
-
-
-def adapter_environment(port: int, *, streaming: bool, readiness_path: str) -> dict[str, str]:
-    """Lambda Web Adapter settings: the app's port, readiness check, streaming and async init."""
-    return {
-        "AWS_LWA_PORT": str(port),
-        "AWS_LWA_READINESS_CHECK_PATH": readiness_path,
-        "AWS_LWA_INVOKE_MODE": "response_stream" if streaming else "buffered",
-        # Dify's start-up takes longer than Lambda's 10 s init phase; the adapter waits in the first request.
-        "AWS_LWA_ASYNC_INIT": "true",
-        # The edge function moved the viewer's Authorization header here; the adapter puts it back.
-        "AWS_LWA_AUTHORIZATION_SOURCE": PRESERVED_AUTHORIZATION_HEADER,
-    }
 
 
 class LambdaFrontDoor(Construct):
@@ -101,7 +84,7 @@ class LambdaFrontDoor(Construct):
         ]
         # Web needs no secrets and no VPC: its pages call the api from the browser, same origin.
         web_env = {**web_settings.environment, "CONSOLE_API_URL": "", "APP_API_URL": ""}
-        web_env |= adapter_environment(PORTS[Role.WEB], streaming=False, readiness_path="/")
+        web_env |= _adapter(PORTS[Role.WEB], streaming=False, readiness_path="/")
         web_env["PM2_HOME"] = "/tmp/.pm2"  # noqa: S108 - only /tmp is writable on Lambda
         self.web = self._function(
             "Web", image=web_image, memory=WEB_MEMORY_MIB, environment=web_env, entrypoint=None, in_vpc=False
@@ -110,9 +93,10 @@ class LambdaFrontDoor(Construct):
         self.cdn = DifyDistribution(
             self,
             "Cdn",
-            default_behavior=self._behavior(web_origin),
-            additional_behaviors={STATIC_PATH: static_behavior(web_origin, edge_lambdas=self._edge)},
+            origin=web_origin,
+            origin_request_policy=HOST_FROM_ORIGIN,
             domain=domain,
+            edge_lambdas=self._edge,
             web_acl_arn=web_acl_arn,
         )
         self.distribution = self.cdn.distribution
@@ -146,46 +130,26 @@ class LambdaFrontDoor(Construct):
         entrypoint: tuple[str, ...] | None,
         in_vpc: bool,
     ) -> lambda_.DockerImageFunction:
-        log_group = logs.LogGroup(
-            self, f"{id_}Logs", retention=self._retention, removal_policy=cdk.RemovalPolicy.DESTROY
-        )
-        security_group = None
+        network = None
         if in_vpc:
             security_group = ec2.SecurityGroup(
                 self, f"{id_}SecurityGroup", vpc=self._vpc, description=f"Dify {id_.lower()} function"
             )
-        platform = (
-            ecr_assets.Platform.LINUX_ARM64
-            if self._architecture == lambda_.Architecture.ARM_64
-            else ecr_assets.Platform.LINUX_AMD64
-        )
-        function = lambda_.DockerImageFunction(
+            network = FunctionNetwork(self._vpc, self._subnets, security_group)
+        return adapter_function(
             self,
             id_,
-            code=lambda_.DockerImageCode.from_image_asset(
-                str(IMAGE_DIR),
-                build_args={"BASE_IMAGE": image},
-                platform=platform,
-                entrypoint=list(entrypoint) if entrypoint else None,
-                exclude=["__pycache__", "*.pyc", "__init__.py"],
-            ),
+            directory=IMAGE_DIR,
             architecture=self._architecture,
-            memory_size=memory,
+            memory_mib=memory,
             timeout=self._timeout,
-            environment=dict(environment),
-            log_group=log_group,
-            vpc=self._vpc if in_vpc else None,
-            vpc_subnets=self._subnets if in_vpc else None,
-            security_groups=[security_group] if security_group else None,
+            environment=environment,
             description=f"Dify {id_.lower()} (Lambda Web Adapter)",
+            log_retention=self._retention,
+            network=network,
+            build_args={"BASE_IMAGE": image},
+            entrypoint=entrypoint,
         )
-        assert function.role is not None
-        acknowledge(function.role, BASIC_EXECUTION_ROLE, "Lambda's standard logging policy.")
-        if in_vpc:
-            acknowledge(
-                function.role, VPC_ACCESS_ROLE, "Lambda's standard policy for VPC network interfaces."
-            )
-        return function
 
     def _url(self, function: lambda_.Function, *, streaming: bool) -> lambda_.FunctionUrl:
         target: lambda_.Function | lambda_.Alias = function
@@ -199,21 +163,13 @@ class LambdaFrontDoor(Construct):
     def _origin(self, url: lambda_.FunctionUrl) -> cloudfront.IOrigin:
         return origins.FunctionUrlOrigin.with_origin_access_control(url, read_timeout=self._read_timeout)
 
-    def _behavior(self, origin: cloudfront.IOrigin) -> cloudfront.BehaviorOptions:
-        # Function URLs route by their own host name, so the viewer's Host header must not be forwarded.
-        return dynamic_behavior(
-            origin,
-            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-            edge_lambdas=self._edge,
-        )
-
     def connect(self, backends: Backends) -> None:
         settings = backends.settings(Role.API)
         environment = dict(settings.environment)
         for name in PUBLIC_URL_VARIABLES:
             environment[name] = ""
         environment["ENDPOINT_URL_TEMPLATE"] = ""
-        environment |= adapter_environment(PORTS[Role.API], streaming=True, readiness_path="/health")
+        environment |= _adapter(PORTS[Role.API], streaming=True, readiness_path="/health")
         environment |= {
             "DIFY_PUBLIC_URL_PARAMETER": self.url_parameter_name,
             # Only ARNs: the bootstrap reads the values from Secrets Manager when the function starts.
@@ -247,7 +203,7 @@ class LambdaFrontDoor(Construct):
         self.clients.api.append(self.api)
         self.clients.grantees.append(self.api)
         api_origin = self._origin(self._url(self.api, streaming=True))
-        api = self._behavior(api_origin)
+        api = dynamic_behavior(api_origin, origin_request_policy=HOST_FROM_ORIGIN, edge_lambdas=self._edge)
         for route in ROUTES:
             if route.role is not Role.API:
                 continue
@@ -262,3 +218,15 @@ class LambdaFrontDoor(Construct):
                     compress=api.compress,
                     edge_lambdas=api.edge_lambdas,
                 )
+
+
+def _adapter(port: int, *, streaming: bool, readiness_path: str) -> dict[str, str]:
+    # Dify starts slower than Lambda's init phase (async init), and the edge function moved the viewer's
+    # Authorization header aside for the adapter to restore.
+    return adapter_environment(
+        port,
+        streaming=streaming,
+        readiness_path=readiness_path,
+        async_init=True,
+        authorization_source=PRESERVED_AUTHORIZATION_HEADER,
+    )
