@@ -5,7 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= dify.toml
 CDK := npx --no-install cdk
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# A supported Node.js for jsii and the CDK CLI comes from package.json (node_modules/.bin), whatever the
+# system has; `dify-on-aws synth` warns once when the Node.js it finds is unsupported.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export DIFY_CONFIG := $(CONFIG)
 
 .PHONY: synth test lint deploy diff destroy docs diagrams sweep clean deps dev-deps

@@ -16,6 +16,7 @@ from dify_on_aws.app import SynthResult, synthesize
 from dify_on_aws.config import DifyConfig, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.skip_summary"]
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
 
 

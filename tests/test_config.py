@@ -81,6 +81,26 @@ def test_every_problem_is_reported_at_once() -> None:
     assert keys == ["cache.multi_az", "database.max_acu", "name", "x"]
 
 
+def test_every_cross_field_problem_is_reported_at_once() -> None:
+    """A user fixing one cross-field problem must not meet the next only on the following run."""
+    found = problems({"front_door": {"type": "lambda"}, "network": {"nat_gateways": 0}})
+    assert len(found) == 2, found
+    assert any("needs NAT" in line for line in found)
+    assert any("needs Lambda@Edge" in line and "set account, region" in line for line in found)
+    found = problems({"front_door": {"type": "cloudfront", "internal": True, "hosted_zone": "example.com"}})
+    assert [line.split(":", 1)[0] for line in found] == ["front_door", "front_door"]
+    assert "internal = true needs type = 'alb'" in found[0]
+    assert "hosted_zone is set but domain is not" in found[1]
+
+
+def test_cli_lists_every_cross_field_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, '[front_door]\ntype = "lambda"\n[network]\nnat_gateways = 0\n')
+    assert main(["validate", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n  - ") == 2, err
+    assert "needs NAT" in err and "needs Lambda@Edge" in err
+
+
 def test_fargate_sizes() -> None:
     assert fargate_size_error(256, 512) is None
     assert fargate_size_error(1024, 8192) is None

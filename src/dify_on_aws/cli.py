@@ -17,6 +17,7 @@ from dify_on_aws.cost import summary_line
 from dify_on_aws.cost.command import add_cost_parser
 from dify_on_aws.diagram.command import add_diagram_parser
 from dify_on_aws.inputs import config_path, default_config
+from dify_on_aws.toolchain import installed_node_version, node_warning
 
 EXIT_CONFIG = 2
 EXIT_NAG = 1
@@ -74,6 +75,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     # Imported here: keeps `validate` free of the jsii start-up cost.
     from dify_on_aws.app import recorded_context, synthesize  # noqa: PLC0415
 
+    node = node_warning(installed_node_version())
+    if node is not None:
+        print(f"warning: {node}", file=sys.stderr)
     config = _load(args.config)
     if config.services.sandbox_allow_all_syscalls:
         print(
@@ -148,6 +152,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # jsii's banner repeats in every process; `synth` says the same once, in one line (toolchain.py).
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     args = parser().parse_args(argv)
     try:

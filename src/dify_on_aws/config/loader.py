@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dify_on_aws.config.model import DifyConfig
+from dify_on_aws.config.model import CrossFieldError, DifyConfig
 
 
 class ConfigError(Exception):
@@ -46,6 +46,14 @@ def _lookup(data: Any, loc: tuple[int | str, ...]) -> tuple[bool, Any]:
     return True, data
 
 
+def _describe_all(error: Mapping[str, Any], raw: Mapping[str, Any]) -> list[str]:
+    """One line per problem: a section's cross-field checks can report several in one error."""
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, CrossFieldError):
+        return [_describe({**error, "msg": problem}, raw) for problem in cause.problems]
+    return [_describe(error, raw)]
+
+
 def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     key = _key(loc)
@@ -72,7 +80,7 @@ def parse_config(data: Mapping[str, Any], source: str = "<config>") -> DifyConfi
     try:
         return DifyConfig.model_validate(dict(data))
     except ValidationError as exc:
-        problems = [_describe(err, data) for err in exc.errors(include_url=False)]
+        problems = [line for err in exc.errors(include_url=False) for line in _describe_all(err, data)]
         raise ConfigError(source, problems) from None
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -63,10 +64,45 @@ _REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)*$
 _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
 
 
+_CROSS_CHECK = "__dify_cross_check__"
+_Check = TypeVar("_Check", bound=Callable[..., Any])
+
+
+def cross_check(method: _Check) -> _Check:
+    """Mark a check across fields of a section. Every failing check is reported in one run, not only the
+    first (pydantic stops at the first model validator that raises)."""
+    setattr(method, _CROSS_CHECK, True)
+    return method
+
+
+class CrossFieldError(ValueError):
+    """Several cross-field problems of one section; the loader reports one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 class _Section(BaseModel):
     """Base for every section: unknown keys are errors, values are checked on assignment too."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Self:
+        problems: list[str] = []
+        for klass in reversed(type(self).__mro__):
+            for attr in vars(klass).values():
+                if getattr(attr, _CROSS_CHECK, False):
+                    try:
+                        attr(self)
+                    except ValueError as exc:
+                        problems.extend(exc.problems if isinstance(exc, CrossFieldError) else [str(exc)])
+        if len(problems) == 1:
+            raise ValueError(problems[0])
+        if problems:
+            raise CrossFieldError(problems)
+        return self
 
 
 class ImagesConfig(_Section):
@@ -576,14 +612,19 @@ class FrontDoorConfig(_Section):
             raise ValueError(f"{wrong} are not upper-case ISO 3166 alpha-2 codes such as 'JP' or 'US'")
         return value
 
-    @model_validator(mode="after")
-    def _combinations(self) -> FrontDoorConfig:
+    @cross_check
+    def _internal(self) -> FrontDoorConfig:
         kind = self.type
         if self.internal and kind != "alb":
             raise ValueError(
                 f"internal = true needs type = 'alb' (a {kind} front door is reachable from the internet); "
                 "set type = 'alb' or remove internal"
             )
+        return self
+
+    @cross_check
+    def _allow_lists(self) -> FrontDoorConfig:
+        kind = self.type
         if kind == "lambda_proxy" and (
             self.allowed_cidrs or self.allowed_countries or self.waf_managed_rules
         ):
@@ -601,6 +642,11 @@ class FrontDoorConfig(_Section):
                 f"allowed_countries needs a WAF, which type = '{kind}' cannot use; use type = 'cloudfront' "
                 "or 'lambda', or remove allowed_countries"
             )
+        return self
+
+    @cross_check
+    def _domain_settings(self) -> FrontDoorConfig:
+        kind = self.type
         if self.domain is None:
             for key in ("hosted_zone", "hosted_zone_id", "certificate_arn"):
                 if getattr(self, key) is not None:
@@ -700,7 +746,7 @@ class DifyConfig(_Section):
                 raise ValueError(f"tag {key!r} has an empty value; give it 1-256 characters or remove it")
         return value
 
-    @model_validator(mode="after")
+    @cross_check
     def _single_task_scaling(self) -> DifyConfig:
         svc = self.services
         if svc.layout == "single_task":
@@ -716,7 +762,7 @@ class DifyConfig(_Section):
                 )
         return self
 
-    @model_validator(mode="after")
+    @cross_check
     def _layout(self) -> DifyConfig:
         if self.front_door.type == "lambda_proxy" and self.services.layout != "single_task":
             raise ValueError(
@@ -730,7 +776,7 @@ class DifyConfig(_Section):
             )
         return self
 
-    @model_validator(mode="after")
+    @cross_check
     def _rotation_with_warm_functions(self) -> DifyConfig:
         door = self.front_door
         if self.database.rotation_days is not None and door.type == "lambda" and door.provisioned_concurrency:
@@ -740,13 +786,17 @@ class DifyConfig(_Section):
             )
         return self
 
-    @model_validator(mode="after")
-    def _nat(self) -> DifyConfig:
+    @cross_check
+    def _nat_for_rotation(self) -> DifyConfig:
         if self.network.nat_gateways == 0 and self.database.rotation_days is not None:
             raise ValueError(
                 "database.rotation_days runs a rotation function in the VPC that needs NAT to reach Secrets "
                 "Manager; set network.nat_gateways >= 1 or remove rotation_days"
             )
+        return self
+
+    @cross_check
+    def _nat_for_lambda(self) -> DifyConfig:
         if self.network.nat_gateways == 0 and self.front_door.type == "lambda":
             raise ValueError(
                 "front_door.type = 'lambda' runs the api function in the VPC, where it needs NAT to reach "
@@ -754,7 +804,7 @@ class DifyConfig(_Section):
             )
         return self
 
-    @model_validator(mode="after")
+    @cross_check
     def _front_door_environment(self) -> DifyConfig:
         door = self.front_door
         missing = [key for key in ("account", "region") if getattr(self, key) is None]
@@ -782,7 +832,7 @@ class DifyConfig(_Section):
             )
         return self
 
-    @model_validator(mode="after")
+    @cross_check
     def _zones(self) -> DifyConfig:
         zones = self.network.availability_zones
         if zones is not None:
