@@ -430,8 +430,18 @@ class SsrfProxyConfig(_Section):
         description="Private networks Dify may reach anyway (an internal API, a corporate proxy). Metadata "
         "endpoints can never be allowed.",
     )
+    port_policy: Literal["dify", "strict"] = Field(
+        "dify",
+        description="Destination ports plain HTTP may use. `dify`: the safe ports of Dify's own SSRF proxy "
+        "(80, 443, 21, 70, 210, 280, 488, 591, 777 and 1025-65535), so HTTP-request nodes and tools reach "
+        "APIs on other ports. `strict`: 80 and 443 only (plus `extra_ports`). CONNECT (TLS) goes to 443 "
+        "(plus `extra_ports`) either way; private, VPC, metadata and loopback addresses stay denied on every "
+        "port.",
+    )
     extra_ports: list[int] = Field(
-        default_factory=list, description="Destination ports allowed besides 80 and 443 (e.g. 8443)."
+        default_factory=list,
+        description="Destination ports allowed for both plain HTTP and CONNECT (TLS) on top of "
+        "`port_policy` (e.g. 8443).",
     )
 
     @model_validator(mode="after")
@@ -442,6 +452,7 @@ class SsrfProxyConfig(_Section):
             allowed_domains=self.allowed_domains,
             allowed_cidrs=self.allowed_cidrs,
             extra_ports=self.extra_ports,
+            port_policy=self.port_policy,
         )
         return self
 
