@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
-from urllib.request import proxy_bypass_environment
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]  # not in typeshed
 
 import pytest
 
@@ -57,11 +57,18 @@ PAIRS = [
     (("api", "DB_PASSWORD"), ("api", "PGVECTOR_PASSWORD")),
     (("api", "REDIS_PASSWORD"), ("plugin-daemon", "REDIS_PASSWORD")),
     *((("api", name), (other, name)) for other in ("worker", "beat", "migration")
-      for name in ("DB_USERNAME", "DB_PASSWORD", "REDIS_PASSWORD", "CELERY_BROKER_URL", "CODE_EXECUTION_API_KEY",
-                   "PLUGIN_DAEMON_KEY", "INNER_API_KEY_FOR_PLUGIN")),
+      for name in ("DB_USERNAME", "DB_PASSWORD", "REDIS_PASSWORD", "CELERY_BROKER_URL",
+                   "CODE_EXECUTION_API_KEY", "PLUGIN_DAEMON_KEY", "INNER_API_KEY_FOR_PLUGIN")),
 ]  # fmt: skip
 # Browser-facing URLs of the api image: all the front door's URL.
-BROWSER_URLS = ("CONSOLE_API_URL", "CONSOLE_WEB_URL", "SERVICE_API_URL", "APP_WEB_URL", "FILES_URL", "TRIGGER_URL")
+BROWSER_URLS = (
+    "CONSOLE_API_URL",
+    "CONSOLE_WEB_URL",
+    "SERVICE_API_URL",
+    "APP_WEB_URL",
+    "FILES_URL",
+    "TRIGGER_URL",
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,9 @@ class Deployment:
 
 
 def _deployment(example: str, result: SynthResult) -> Deployment:
-    contract = dify_contract.load(load_config(next(p for p in EXAMPLES if p.name == example)).images.dify_version)
+    contract = dify_contract.load(
+        load_config(next(p for p in EXAMPLES if p.name == example)).images.dify_version
+    )
     containers: dict[str, Container] = {}
     aliases: dict[str, int] = {}
     for body in result.templates.values():
@@ -145,7 +154,7 @@ def test_every_supported_release_has_its_facts_sourced() -> None:
 
 
 def test_the_default_is_todays_image_set() -> None:
-    """The defaults keep producing the images of Dify 1.13.3's compose (docker/docker-compose-template.yaml)."""
+    """The defaults keep producing the images of Dify 1.13.3's compose (docker-compose-template.yaml)."""
     images = config_of().images
     assert (images.dify_version, images.api, images.web, images.sandbox, images.plugin_daemon) == (
         "1.13.3", "1.13.3", "1.13.3", "0.2.14", "0.5.3-local",
@@ -236,9 +245,10 @@ def _reaches(deployment: Deployment, client: str, url: str, target: str) -> bool
     return parts.hostname == target and deployment.aliases.get(target) == port == LISTENS[target]
 
 
-def _around_the_proxy(no_proxy: str, url: str) -> bool:
-    parts = urlsplit(url)
-    return bool(proxy_bypass_environment(parts.netloc, {"no": no_proxy}))
+def around_the_proxy(no_proxy: str, url: str) -> bool:
+    """Whether `url` bypasses the proxy under `no_proxy`, by Python's rule (urllib; requests and httpx, which
+    plugins use, agree for host and host:port entries, and so does Go's net/http)."""
+    return bool(proxy_bypass_environment(urlsplit(url).netloc, {"no": no_proxy}))
 
 
 def test_urls_between_services_are_reachable(deployments: dict[str, Deployment]) -> None:
@@ -251,7 +261,9 @@ def test_urls_between_services_are_reachable(deployments: dict[str, Deployment])
             api = c[name].environment
             files = api["INTERNAL_FILES_URL"]
             assert _reaches(deployment, "plugin-daemon", files, "api"), f"{example}: {name} {files}"
-            assert _around_the_proxy(daemon["NO_PROXY"], files), f"{example}: plugins send {files} to the proxy"
+            assert around_the_proxy(daemon["NO_PROXY"], files), (
+                f"{example}: plugins send {files} to the proxy"
+            )
             assert daemon["no_proxy"] == daemon["NO_PROXY"]
             if name == "migration":
                 continue  # runs `flask upgrade-db` and exits: it calls no other service
@@ -264,7 +276,7 @@ def test_urls_between_services_are_reachable(deployments: dict[str, Deployment])
                 assert _reaches(deployment, name, api[variable], target), f"{example}: {name}.{variable}"
         inner = daemon["DIFY_INNER_API_URL"]
         assert _reaches(deployment, "plugin-daemon", inner, "api"), f"{example}: {inner}"
-        assert _around_the_proxy(daemon["NO_PROXY"], inner) or urlsplit(inner).hostname in LOOPBACK
+        assert around_the_proxy(daemon["NO_PROXY"], inner) or urlsplit(inner).hostname in LOOPBACK
         for client in ("sandbox", "plugin-daemon"):
             variables = c[client].environment
             for variable in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
@@ -280,9 +292,16 @@ def test_the_proxy_still_sees_loopback_and_other_services(deployments: dict[str,
             continue
         for client in ("sandbox", "plugin-daemon"):
             no_proxy = c[client].environment["NO_PROXY"]
-            for url in ("http://localhost:6379/", "http://127.0.0.1:8194/", "http://localhost:5002/", "http://localhost/"):
-                assert not _around_the_proxy(no_proxy, url), f"{example}: {client} bypasses the proxy for {url}"
-        assert not _around_the_proxy(c["sandbox"].environment["NO_PROXY"], "http://localhost:5001/"), example
+            for url in (
+                "http://localhost:6379/",
+                "http://127.0.0.1:8194/",
+                "http://localhost:5002/",
+                "http://localhost/",
+            ):
+                assert not around_the_proxy(no_proxy, url), (
+                    f"{example}: {client} bypasses the proxy for {url}"
+                )
+        assert not around_the_proxy(c["sandbox"].environment["NO_PROXY"], "http://localhost:5001/"), example
 
 
 def test_browser_urls_are_the_front_door(deployments: dict[str, Deployment]) -> None:

@@ -544,17 +544,19 @@ def test_plugins_reach_the_files_url_in_one_task(synth: Callable[[DifyConfig], S
     """Issue #11 finding 1: with every role in one task, INTERNAL_FILES_URL is http://localhost:5001 and
     plugins fetch it with the daemon's proxy variables; only that port (and the credential endpoints) go
     around the proxy, which keeps denying loopback for everything else."""
-    from urllib.request import proxy_bypass_environment  # noqa: PLC0415
-
+    from .test_dify_contract import around_the_proxy  # noqa: PLC0415
     from .test_front_doors import main  # noqa: PLC0415
 
     packed = containers(main(synth(config_of(services={"layout": "single_task"}))))
     assert env(packed["api"][2])["INTERNAL_FILES_URL"] == "http://localhost:5001"
-    daemon = {"no": env(packed["plugin-daemon"][2])["NO_PROXY"]}
-    sandbox = {"no": env(packed["sandbox"][2])["NO_PROXY"]}
-    assert proxy_bypass_environment("localhost:5001", daemon)
-    assert proxy_bypass_environment("127.0.0.1:5001", daemon)
-    assert proxy_bypass_environment("169.254.170.2", daemon)
-    for other in ("localhost", "localhost:6379", "localhost:8194", "127.0.0.1:5002", "127.0.0.1"):
-        assert not proxy_bypass_environment(other, daemon), other
-    assert not proxy_bypass_environment("localhost:5001", sandbox)
+    daemon = env(packed["plugin-daemon"][2])["NO_PROXY"]
+    for url in ("http://localhost:5001/files/x", "http://127.0.0.1:5001/", "http://169.254.170.2/v2"):
+        assert around_the_proxy(daemon, url), url
+    for url in (
+        "http://localhost/",
+        "http://localhost:6379/",
+        "http://localhost:8194/",
+        "http://127.0.0.1:5002/",
+    ):
+        assert not around_the_proxy(daemon, url), url
+    assert not around_the_proxy(env(packed["sandbox"][2])["NO_PROXY"], "http://localhost:5001/")

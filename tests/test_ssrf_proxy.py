@@ -461,7 +461,7 @@ class _Lab:
 
     def render(self, port: int, **kwargs: object) -> str:
         kwargs.setdefault("allowed_cidrs", ["127.0.0.2/32"])
-        # The strict policy, so that off_port (an ephemeral port) shows the port rule; see test_dify_ports_live.
+        # Strict ports, so off_port (an ephemeral port) shows the port rule; see test_difys_ports_live.
         kwargs.setdefault("port_policy", "strict")
         kwargs.setdefault("extra_ports", [self.denied.port, self.allowed.port])
         config = squid_config(denied_cidrs=[VPC], port=port, **kwargs)  # type: ignore[arg-type]
@@ -782,7 +782,7 @@ def _url(address: str) -> str:
     return f"http://[{address}]/" if ":" in address else f"http://{address}/"
 
 
-@pytest.mark.parametrize(("network", "address", "why"), INDEPENDENT_DENIALS, ids=lambda v: str(v))
+@pytest.mark.parametrize(("network", "address", "why"), INDEPENDENT_DENIALS, ids=str)
 def test_independent_list_is_denied_in_the_text(network: str, address: str, why: str) -> None:
     """The rendered configuration denies each address (runs without Squid too)."""
     assert ipaddress.ip_address(address) in ipaddress.ip_network(network), why
@@ -794,7 +794,7 @@ def test_independent_list_is_denied_in_the_text(network: str, address: str, why:
     assert denied, f"{network} ({why}) is not denied"
 
 
-@pytest.mark.parametrize(("network", "address", "why"), INDEPENDENT_DENIALS, ids=lambda v: str(v))
+@pytest.mark.parametrize(("network", "address", "why"), INDEPENDENT_DENIALS, ids=str)
 def test_independent_list_is_denied_live(proxy: _Proxy, network: str, address: str, why: str) -> None:
     """Each address gets Squid's own 403 at once; a wrongly allowed one would be tried (503 after 1 s)."""
     started = time.monotonic()

@@ -100,8 +100,8 @@ REACH: tuple[tuple[str, str, str], ...] = (
         "api, worker, sandbox and plugin daemon send that traffic to Squid (`ssrf-proxy:3128`), which denies "
         "the VPC CIDR, private and special-purpose ranges, link-local addresses including 169.254.169.254 "
         "(instance metadata) and 169.254.170.2 (ECS task credentials) on every port; it admits the ports "
-        "Dify's own proxy admits (HTTP to 80, 443, 21, 70, 210, 280, 488, 591, 777 and 1025-65535, CONNECT to "
-        "443; `ssrf_proxy.port_policy = 'strict'`: 80 and 443 only; plus `ssrf_proxy.extra_ports`); "
+        "Dify's own proxy admits (HTTP to 80, 443, 21, 70, 210, 280, 488, 591, 777 and 1025-65535, CONNECT "
+        "to 443; `ssrf_proxy.port_policy = 'strict'`: 80 and 443 only; plus `ssrf_proxy.extra_ports`); "
         "`ssrf_proxy.allowed_domains` narrows it to a list for closed networks",
     ),
 )

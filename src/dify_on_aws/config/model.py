@@ -74,8 +74,8 @@ _DEFAULT_SET = dify_contract.load(dify_contract.DEFAULT_RELEASE).images
 
 
 class ImagesConfig(_Section):
-    """Container images: one Dify release picks the api, web, sandbox, plugin daemon and SSRF proxy images that
-    ship together (docs/dify-releases.md); single tags may be overridden within that set."""
+    """Container images: one Dify release picks the api, web, sandbox, plugin daemon and SSRF proxy images
+    that ship together (docs/dify-releases.md); single tags may be overridden within that set."""
 
     registry: str = Field(
         "docker.io/langgenius",
@@ -86,8 +86,8 @@ class ImagesConfig(_Section):
     dify_version: str = Field(
         dify_contract.DEFAULT_RELEASE,
         description=f"The Dify release to run; one of {', '.join(dify_contract.releases())}. The tags below "
-        "and `ssrf_proxy.image` default to the images of that release, and the containers get the environment "
-        "its code reads. Setting only `api` to a supported release selects that release.",
+        "and `ssrf_proxy.image` default to the images of that release, and the containers get the "
+        "environment its code reads. Setting only `api` to a supported release selects that release.",
     )
     api: str = Field(
         _DEFAULT_SET["api"], description="Tag of `dify-api` (api, worker, worker beat, migrations)."
@@ -127,8 +127,8 @@ class ImagesConfig(_Section):
         known = dify_contract.releases()
         if self.dify_version not in known:
             raise ValueError(
-                f"images.dify_version = {self.dify_version!r} is not a supported release ({', '.join(known)}); "
-                "pick one of them, or set images.force = true and every tag yourself"
+                f"images.dify_version = {self.dify_version!r} is not a supported release "
+                f"({', '.join(known)}); pick one of them, or set images.force = true and every tag yourself"
             )
         expected = dify_contract.load(self.dify_version).images
         for key in dify_contract.IMAGE_KEYS:

@@ -146,7 +146,7 @@ def _api_image(
         "REDIS_DB": "0",
         "REDIS_USE_SSL": str(data.redis_tls).lower(),
         **({"REDIS_SSL_CERT_REQS": "CERT_OPTIONAL"} if data.redis_tls else {}),
-        # TLS to the broker follows from the rediss:// scheme of CELERY_BROKER_URL (BROKER_USE_SSL is derived).
+        # Broker TLS follows from the rediss:// scheme of CELERY_BROKER_URL (Dify derives BROKER_USE_SSL).
         "CELERY_BACKEND": "redis",
         # Files in S3 through the task role; no access keys anywhere.
         "STORAGE_TYPE": "s3",
@@ -251,7 +251,7 @@ def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool) -> Conta
         "PLUGIN_MAX_EXECUTION_TIMEOUT": "600",
         "PYTHON_ENV_INIT_TIMEOUT": "120",
         "MAX_PLUGIN_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
-        # Plugins fetch what users and models ask for; only internal names (and Dify's files) bypass the proxy.
+        # Plugins fetch what users and models ask for; only internal names and Dify's files bypass the proxy.
         **proxy_environment(packed=packed, reaches_api=True),
     }
     secrets = {
