@@ -165,21 +165,7 @@ def _secret_id(value_from: Any) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize(
-    ("left", "right"),
-    [
-        (("api", "SECRET_KEY"), ("worker", "SECRET_KEY")),
-        (("api", "SECRET_KEY"), ("beat", "SECRET_KEY")),
-        (("api", "CODE_EXECUTION_API_KEY"), ("sandbox", "API_KEY")),
-        (("worker", "CODE_EXECUTION_API_KEY"), ("sandbox", "API_KEY")),
-        (("api", "PLUGIN_DAEMON_KEY"), ("plugin-daemon", "SERVER_KEY")),
-        (("api", "INNER_API_KEY_FOR_PLUGIN"), ("plugin-daemon", "DIFY_INNER_API_KEY")),
-    ],
-)
-def test_shared_secrets_match(roles: dict[str, Any], left: tuple[str, str], right: tuple[str, str]) -> None:
-    a = secret_refs(roles[left[0]][2])[left[1]]
-    b = secret_refs(roles[right[0]][2])[right[1]]
-    assert _secret_id(a) == _secret_id(b)
+# Shared keys match across roles: tests/test_dify_contract.py, over every example.
 
 
 def test_distinct_keys_are_distinct_secrets(roles: dict[str, Any]) -> None:
