@@ -546,3 +546,11 @@ def test_plugins_reach_the_files_url_in_one_task(synth: Callable[[DifyConfig], S
     ):
         assert not around_the_proxy(daemon, url), url
     assert not around_the_proxy(env(packed["sandbox"][2])["NO_PROXY"], "http://localhost:5001/")
+
+
+def test_the_ssrf_proxy_can_reach_the_ports_it_admits(template: Template) -> None:
+    """Issue #11 finding 4: Squid admits Dify's safe ports (up to 65535), so its own task may connect out on
+    any port; the destination rules live in squid.conf, not in the security group."""
+    group_id = _sg_of(services(template)["ssrf-proxy"])["Fn::GetAtt"][0]
+    egress = res(template, "AWS::EC2::SecurityGroup")[group_id]["Properties"]["SecurityGroupEgress"]
+    assert any(e["CidrIp"] == "0.0.0.0/0" and e["IpProtocol"] == "-1" for e in egress), egress
