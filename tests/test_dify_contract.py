@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined
 import pytest
 
 from dify_on_aws.app import SynthResult
-from dify_on_aws.config import ConfigError, load_config
+from dify_on_aws.config import ConfigError, DifyConfig, load_config
 from dify_on_aws.frontdoor.routing import PLUGIN_PREFIXES
 from dify_on_aws.services import dify_contract
 from dify_on_aws.services.dify_contract import Contract
@@ -187,6 +188,28 @@ def test_a_release_picks_its_set() -> None:
             assert {k: getattr(chosen, k) for k in dify_contract.IMAGE_KEYS} == {
                 k: expected[k] for k in dify_contract.IMAGE_KEYS
             }
+
+
+def test_a_forced_unknown_release_gets_the_default_contract(
+    synth: Callable[[DifyConfig], SynthResult],
+) -> None:
+    config = config_of(
+        images={"dify_version": "9.9.9", "api": "9.9.9", "web": "9.9.9", "force": True},
+        services={"layout": "single_task"},
+    )
+    assert config.images.contract_release() == dify_contract.DEFAULT_RELEASE
+    (body,) = (b for name, b in synth(config).templates.items() if "Edge" not in name)
+    template = body if isinstance(body, dict) else json.loads(body)
+    worker = next(
+        c
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ECS::TaskDefinition"
+        for c in r["Properties"]["ContainerDefinitions"]
+        if c["Name"] == "worker"
+    )
+    queues = {e["Name"]: e["Value"] for e in worker["Environment"]}["CELERY_QUEUES"]
+    assert queues == ",".join(dify_contract.load(dify_contract.DEFAULT_RELEASE).worker_queues())
+    assert worker["Image"].endswith("/dify-api:9.9.9")
 
 
 # --- every example against the contract ----------------------------------------------------------------

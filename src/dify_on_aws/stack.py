@@ -267,7 +267,7 @@ class DifyStack(cdk.Stack):
             ),
             log_retention=logs.RetentionDays[_RETENTION_NAMES[svc.log_retention_days]],
             migration_timeout=MIGRATION_TIMEOUT,
-            release=images.dify_version,
+            release=images.contract_release(),
             roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],
             packed=self._packed(config),
         )

@@ -120,6 +120,12 @@ class ImagesConfig(_Section):
                     data.setdefault(key, tag)
         return data
 
+    def contract_release(self) -> str:
+        """The release whose contract shapes the containers' environment: `dify_version`, or the default
+        release for a forced version the project does not know."""
+        known = self.dify_version in dify_contract.releases()
+        return self.dify_version if known else dify_contract.DEFAULT_RELEASE
+
     @model_validator(mode="after")
     def _known_combination(self) -> ImagesConfig:
         if self.force:
