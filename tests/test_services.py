@@ -165,21 +165,7 @@ def _secret_id(value_from: Any) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize(
-    ("left", "right"),
-    [
-        (("api", "SECRET_KEY"), ("worker", "SECRET_KEY")),
-        (("api", "SECRET_KEY"), ("beat", "SECRET_KEY")),
-        (("api", "CODE_EXECUTION_API_KEY"), ("sandbox", "API_KEY")),
-        (("worker", "CODE_EXECUTION_API_KEY"), ("sandbox", "API_KEY")),
-        (("api", "PLUGIN_DAEMON_KEY"), ("plugin-daemon", "SERVER_KEY")),
-        (("api", "INNER_API_KEY_FOR_PLUGIN"), ("plugin-daemon", "DIFY_INNER_API_KEY")),
-    ],
-)
-def test_shared_secrets_match(roles: dict[str, Any], left: tuple[str, str], right: tuple[str, str]) -> None:
-    a = secret_refs(roles[left[0]][2])[left[1]]
-    b = secret_refs(roles[right[0]][2])[right[1]]
-    assert _secret_id(a) == _secret_id(b)
+# Shared keys match across roles: tests/test_dify_contract.py, over every example.
 
 
 def test_distinct_keys_are_distinct_secrets(roles: dict[str, Any]) -> None:
@@ -503,3 +489,68 @@ def test_internal_alb_admits_only_its_own_subnets(template: Template) -> None:
         if g["Properties"]["GroupDescription"] == "Dify load balancer"
     ]
     assert {(i["CidrIp"], i["FromPort"]) for i in group["SecurityGroupIngress"]} == {(c, 80) for c in cidrs}
+
+
+# --- issue #11: what Dify 1.13.3's own code reads ----------------------------------------------------------
+
+
+def test_plugin_packages_up_to_50_mib_everywhere(roles: dict[str, Any]) -> None:
+    """Issue #11 finding 2: api and worker check PLUGIN_MAX_PACKAGE_SIZE (api/configs/feature, default 15 MiB)
+    on marketplace downloads, uploads and GitHub installs; Dify's compose gives them and the daemon 50 MiB."""
+    for role in ("api", "worker"):
+        assert env(roles[role][2])["PLUGIN_MAX_PACKAGE_SIZE"] == "52428800", role
+    assert env(roles["plugin-daemon"][2])["MAX_PLUGIN_PACKAGE_SIZE"] == "52428800"
+
+
+def test_production_switches(roles: dict[str, Any]) -> None:
+    """Issue #11 finding 5: no Swagger UI (SwaggerUIConfig defaults to on, compose turns it off), no Scarf
+    analytics (RagEtlConfig defaults to "false"), no BROKER_USE_SSL (derived from the rediss:// scheme), the
+    sandbox's DEBUG off (internal/static/config.go lets DEBUG override the image's `debug: true`), and no
+    plugin-debugging address advertised while the daemon's remote installing is off."""
+    for role in ("api", "worker", "beat", "migration"):
+        variables = env(roles[role][2])
+        assert variables["SWAGGER_UI_ENABLED"] == "false", role
+        assert variables["SCARF_NO_ANALYTICS"] == "true", role
+        assert "BROKER_USE_SSL" not in variables, role
+        assert variables["PLUGIN_REMOTE_INSTALL_HOST"].endswith(".invalid"), role
+    assert env(roles["plugin-daemon"][2])["PLUGIN_REMOTE_INSTALLING_ENABLED"] == "false"
+    assert env(roles["sandbox"][2])["DEBUG"] == "false"
+
+
+def test_worker_consumes_trigger_refresh(roles: dict[str, Any]) -> None:
+    """Issue #11 finding 3: beat sends trigger_provider_refresh to `trigger_refresh_publisher` every minute
+    (api/schedule/trigger_provider_refresh_task.py), a queue the entrypoint's default list lacks."""
+    queues = env(roles["worker"][2])["CELERY_QUEUES"].split(",")
+    assert {"trigger_refresh_publisher", "dataset", "workflow", "retention"} <= set(queues)
+    assert len(queues) == len(set(queues))
+    assert all("CELERY_QUEUES" not in env(roles[r][2]) for r in ("api", "beat", "migration"))
+
+
+def test_plugins_reach_the_files_url_in_one_task(synth: Callable[[DifyConfig], SynthResult]) -> None:
+    """Issue #11 finding 1: with every role in one task, INTERNAL_FILES_URL is http://localhost:5001 and
+    plugins fetch it with the daemon's proxy variables; only that port (and the credential endpoints) go
+    around the proxy, which keeps denying loopback for everything else."""
+    from .test_dify_contract import around_the_proxy  # noqa: PLC0415
+    from .test_front_doors import main  # noqa: PLC0415
+
+    packed = containers(main(synth(config_of(services={"layout": "single_task"}))))
+    assert env(packed["api"][2])["INTERNAL_FILES_URL"] == "http://localhost:5001"
+    daemon = env(packed["plugin-daemon"][2])["NO_PROXY"]
+    for url in ("http://localhost:5001/files/x", "http://127.0.0.1:5001/", "http://169.254.170.2/v2"):
+        assert around_the_proxy(daemon, url), url
+    for url in (
+        "http://localhost/",
+        "http://localhost:6379/",
+        "http://localhost:8194/",
+        "http://127.0.0.1:5002/",
+    ):
+        assert not around_the_proxy(daemon, url), url
+    assert not around_the_proxy(env(packed["sandbox"][2])["NO_PROXY"], "http://localhost:5001/")
+
+
+def test_the_ssrf_proxy_can_reach_the_ports_it_admits(template: Template) -> None:
+    """Issue #11 finding 4: Squid admits Dify's safe ports (up to 65535), so its own task may connect out on
+    any port; the destination rules live in squid.conf, not in the security group."""
+    group_id = _sg_of(services(template)["ssrf-proxy"])["Fn::GetAtt"][0]
+    egress = res(template, "AWS::EC2::SecurityGroup")[group_id]["Properties"]["SecurityGroupEgress"]
+    assert any(e["CidrIp"] == "0.0.0.0/0" and e["IpProtocol"] == "-1" for e in egress), egress

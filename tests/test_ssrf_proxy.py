@@ -297,12 +297,30 @@ def test_invalid_port_is_named(argument: str, value: object) -> None:
 
 
 def test_ports() -> None:
-    config = squid_config(denied_cidrs=[VPC])
+    config = squid_config(denied_cidrs=[VPC], port_policy="strict")
     assert _acl(config, "ssrf_ports") == ["80", "443"]
     assert _acl(config, "ssrf_tls_ports") == ["443"]
-    extra = squid_config(denied_cidrs=[VPC], extra_ports=[8443, 8443, 443])
+    extra = squid_config(denied_cidrs=[VPC], extra_ports=[8443, 8443, 443], port_policy="strict")
     assert _acl(extra, "ssrf_ports") == ["80", "443", "8443"]
     assert _acl(extra, "ssrf_tls_ports") == ["443", "8443"]
+
+
+# Dify's own proxy (langgenius/dify docker/ssrf_proxy/squid.conf.template @02e1ae9a): Safe_ports for plain
+# HTTP, SSL_ports (443 only) for CONNECT. Written out here, not read from the code under test.
+DIFY_SAFE_PORTS = ["21", "70", "80", "210", "280", "443", "488", "591", "777", "1025-65535"]
+
+
+def test_default_ports_are_difys_own() -> None:
+    """Issue #11 finding 4: HTTP-request nodes and tools calling APIs on other ports must not fail."""
+    config = squid_config(denied_cidrs=[VPC])
+    assert _acl(config, "ssrf_ports") == DIFY_SAFE_PORTS
+    assert _acl(config, "ssrf_tls_ports") == ["443"]
+    # extra_ports inside the unregistered range add nothing to HTTP, but open CONNECT.
+    extra = squid_config(denied_cidrs=[VPC], extra_ports=[8443, 23])
+    assert _acl(extra, "ssrf_ports") == ["21", "23", *DIFY_SAFE_PORTS[1:]]
+    assert _acl(extra, "ssrf_tls_ports") == ["23", "443", "8443"]
+    with pytest.raises(ValueError, match="port_policy"):
+        squid_config(denied_cidrs=[VPC], port_policy="open")  # type: ignore[arg-type]
 
 
 def test_settings() -> None:
@@ -443,15 +461,15 @@ class _Lab:
 
     def render(self, port: int, **kwargs: object) -> str:
         kwargs.setdefault("allowed_cidrs", ["127.0.0.2/32"])
-        config = squid_config(
-            denied_cidrs=[VPC],
-            extra_ports=[self.denied.port, self.allowed.port],
-            port=port,
-            **kwargs,  # type: ignore[arg-type]
-        )
-        # Test only: names from our hosts file, no real DNS, no shutdown grace.
-        return (
-            config + f"hosts_file {self.hosts_file}\ndns_nameservers 127.0.0.1\nshutdown_lifetime 0 seconds\n"
+        # Strict ports, so off_port (an ephemeral port) shows the port rule; see test_difys_ports_live.
+        kwargs.setdefault("port_policy", "strict")
+        kwargs.setdefault("extra_ports", [self.denied.port, self.allowed.port])
+        config = squid_config(denied_cidrs=[VPC], port=port, **kwargs)  # type: ignore[arg-type]
+        # Test only: names from our hosts file, no real DNS, no shutdown grace, and a short connect timeout
+        # (an address that is wrongly allowed fails fast with 503 instead of the 403 of a denied one).
+        return config + (
+            f"hosts_file {self.hosts_file}\ndns_nameservers 127.0.0.1\nshutdown_lifetime 0 seconds\n"
+            "connect_timeout 1 seconds\n"
         )
 
 
@@ -706,3 +724,79 @@ def test_access_log_goes_to_stdout_without_query_strings(proxy: _Proxy, lab: _La
     assert "TCP_DENIED/403" in log and "http://169.254.169.254/latest/meta-data/" in log
     assert f"http://allowed.test:{lab.allowed.port}/page?" in log
     assert "secret-token" not in log
+
+
+def test_difys_ports_live(start: Callable[..., _Proxy], lab: _Lab) -> None:
+    """Issue #11 finding 4: with Dify's safe ports (the default) an API on an unregistered port is reached
+    with plain HTTP, CONNECT still goes only to 443, and denied addresses stay denied on those ports."""
+    proxy = start(port_policy="dify", extra_ports=[])
+    assert proxy.get(f"http://127.0.0.2:{lab.off_port.port}/")[:2] == (200, "")
+    before = lab.hits()
+    assert proxy.get(f"http://127.0.0.1:{lab.denied.port}/")[:2] == (403, "ERR_ACCESS_DENIED 0")
+    status, sock = proxy.connect(f"127.0.0.2:{lab.off_port.port}")
+    sock.close()
+    assert status == 403
+    assert lab.hits() == before
+
+
+# Issue #16: what must be denied is written here, independent of the code's own tables (ALWAYS_DENIED,
+# METADATA): the IPv4 special-purpose blocks that RFC 6890 (section 2.2.2, with RFC 5771 multicast) marks as
+# not globally reachable, their IPv6 peers (RFC 6890 section 2.2.3, RFC 4291, RFC 6052, RFC 8215, RFC 3879),
+# the AWS metadata and credential endpoints, and the VPC. One address of each is probed through Squid.
+INDEPENDENT_DENIALS = [
+    ("0.0.0.0/8", "0.1.2.3", "this host on this network"),
+    ("10.0.0.0/8", "10.200.0.1", "private use"),
+    ("100.64.0.0/10", "100.64.0.1", "shared address space"),
+    ("127.0.0.0/8", "127.0.0.1", "loopback"),
+    ("169.254.0.0/16", "169.254.1.1", "link local"),
+    ("172.16.0.0/12", "172.16.0.1", "private use"),
+    ("192.0.0.0/24", "192.0.0.8", "IETF protocol assignments"),
+    ("192.0.2.0/24", "192.0.2.1", "TEST-NET-1"),
+    ("192.168.0.0/16", "192.168.1.1", "private use"),
+    ("198.18.0.0/15", "198.19.0.1", "benchmarking"),
+    ("198.51.100.0/24", "198.51.100.1", "TEST-NET-2"),
+    ("203.0.113.0/24", "203.0.113.1", "TEST-NET-3"),
+    ("224.0.0.0/4", "224.0.0.1", "multicast"),
+    ("240.0.0.0/4", "240.0.0.1", "reserved"),
+    ("255.255.255.255/32", "255.255.255.255", "limited broadcast"),
+    ("::1/128", "::1", "loopback"),
+    ("::/128", "::", "unspecified"),
+    ("::ffff:0:0/96", "::ffff:10.0.0.1", "IPv4-mapped form of a private address"),
+    ("64:ff9b::/96", "64:ff9b::ac10:1", "NAT64 form of a private address"),
+    ("64:ff9b:1::/48", "64:ff9b:1::1", "local-use NAT64"),
+    ("100::/64", "100::1", "discard only"),
+    ("2001::/23", "2001:2::1", "IETF protocol assignments (benchmarking)"),
+    ("2001:db8::/32", "2001:db8::1", "documentation"),
+    ("fc00::/7", "fd12:3456::1", "unique local"),
+    ("fe80::/10", "fe80::1", "link-local unicast"),
+    ("fec0::/10", "fec0::1", "deprecated site-local"),
+    ("ff00::/8", "ff02::1", "multicast"),
+    ("169.254.169.254/32", "169.254.169.254", "EC2 instance metadata"),
+    ("fd00:ec2::254/128", "fd00:ec2::254", "EC2 instance metadata over IPv6"),
+    ("169.254.170.2/32", "169.254.170.2", "ECS task metadata and task-role credentials"),
+    (VPC, "10.0.0.2", "the VPC (denied_cidrs)"),
+]
+
+
+def _url(address: str) -> str:
+    return f"http://[{address}]/" if ":" in address else f"http://{address}/"
+
+
+@pytest.mark.parametrize(("network", "address", "why"), INDEPENDENT_DENIALS, ids=str)
+def test_independent_list_is_denied_in_the_text(network: str, address: str, why: str) -> None:
+    """The rendered configuration denies each address (runs without Squid too)."""
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(network), why
+    config = squid_config(denied_cidrs=[VPC])
+    ip = ipaddress.ip_address(address)
+    # Squid holds IPv4 as IPv4-mapped IPv6, so a mapped address is matched by the IPv4 ranges.
+    probe = ipaddress.ip_network(ip.ipv4_mapped or ip if isinstance(ip, ipaddress.IPv6Address) else ip)
+    denied = _covered(probe, config, "ssrf_denied") or _covered(probe, config, "ssrf_metadata")
+    assert denied, f"{network} ({why}) is not denied"
+
+
+@pytest.mark.parametrize(("network", "address", "why"), INDEPENDENT_DENIALS, ids=str)
+def test_independent_list_is_denied_live(proxy: _Proxy, network: str, address: str, why: str) -> None:
+    """Each address gets Squid's own 403 at once; a wrongly allowed one would be tried (503 after 1 s)."""
+    started = time.monotonic()
+    assert proxy.get(_url(address))[:2] == (403, "ERR_ACCESS_DENIED 0"), f"{network} ({why})"
+    assert time.monotonic() - started < 2, "refused by the ACL, not after a connection attempt"

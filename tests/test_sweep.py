@@ -61,6 +61,7 @@ from dify_on_aws.config.model import (
     ServiceSize,
 )
 from dify_on_aws.frontdoor.routing import API_PREFIXES, PLUGIN_PREFIXES
+from dify_on_aws.services import dify_contract
 
 from .conftest import ROOT
 from .test_secret_scan import scan_result
@@ -280,9 +281,14 @@ def valid_cases(draw: st.DrawFn, door_type: str | None = None) -> Case:
 def _images(draw: st.DrawFn) -> dict[str, Any]:
     images: dict[str, Any] = {}
     _maybe(draw, images, "registry", st.sampled_from(REGISTRIES))
-    tag = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True).filter(lambda t: t != "latest")
-    for key in ("api", "web", "sandbox", "plugin_daemon"):
-        _maybe(draw, images, key, tag)
+    _maybe(draw, images, "dify_version", st.sampled_from(dify_contract.releases()))
+    if draw(st.booleans()):
+        # Any tags, accepted only as an untested combination (images.force).
+        tag = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+        tag = tag.filter(lambda t: t != "latest")
+        for key in ("api", "web", "sandbox", "plugin_daemon"):
+            _maybe(draw, images, key, tag)
+        images["force"] = True
     return images
 
 
@@ -356,7 +362,7 @@ def _ssrf_proxy(draw: st.DrawFn) -> dict[str, Any]:
     proxy: dict[str, Any] = {}
     images = (
         "public.ecr.aws/ubuntu/squid:6.6-24.04_beta",
-        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/squid:6.6",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ubuntu/squid:6.6-24.04_beta",
     )
     _maybe(draw, proxy, "image", st.sampled_from(images))
     domains = (".example.com", "api.example.org", "pypi.org")
@@ -735,6 +741,16 @@ def _set(path: str, value: Any, *expect: str) -> Mutation:
     )
 
 
+def _unforced(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """Set `path` and take back images.force, which would accept any tag."""
+
+    def apply(config: dict[str, Any]) -> None:
+        put(config, path, value)
+        put(config, "images.force", False)
+
+    return apply
+
+
 def _door(name: str, expect: tuple[str, ...], **settings_: Any) -> Mutation:
     """A front door combination mistake: the [front_door] table replaced by `settings_`."""
 
@@ -847,6 +863,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     _set("images.api", "latest"),
     _set("images.web", "1.0 beta"),
     _set("images.registry", "https://docker.io/"),
+    *(
+        Mutation(f"{path} = {value!r} (not a known set)", _unforced(path, value), (path,), "images")
+        for path, value in (("images.web", "1.2.0"), ("images.dify_version", "0.1.0"))
+    ),
     _set("tags", {"aws:owner": "me"}),
     _set("tags", {"owner": "v" * 257}),
     _set("tags", {"owner": ""}),

@@ -53,8 +53,9 @@ def _summary(config: DifyConfig, result_dir: Path, templates: dict[str, dict[str
         + ("one service per role" if svc.layout == "per_role" else "every role in one task")
     )
     lines.append(
-        f"  Dify: api/worker {images.api}, web {images.web}, sandbox {images.sandbox}, "
-        f"plugin daemon {images.plugin_daemon} from {images.registry}"
+        f"  Dify {images.dify_version}{' (forced tags)' if images.force else ''}: api/worker {images.api}, "
+        f"web {images.web}, sandbox {images.sandbox}, plugin daemon {images.plugin_daemon} "
+        f"from {images.registry}"
     )
     lines.append(
         f"  data: Aurora PostgreSQL {config.database.engine_version} "

@@ -99,8 +99,10 @@ REACH: tuple[tuple[str, str, str], ...] = (
         "the public internet through the SSRF proxy, never the VPC or the metadata endpoints",
         "api, worker, sandbox and plugin daemon send that traffic to Squid (`ssrf-proxy:3128`), which denies "
         "the VPC CIDR, private and special-purpose ranges, link-local addresses including 169.254.169.254 "
-        "(instance metadata) and 169.254.170.2 (ECS task credentials), and every port but 80 and 443 (plus "
-        "`ssrf_proxy.extra_ports`); `ssrf_proxy.allowed_domains` narrows it to a list for closed networks",
+        "(instance metadata) and 169.254.170.2 (ECS task credentials) on every port; it admits the ports "
+        "Dify's own proxy admits (HTTP to 80, 443, 21, 70, 210, 280, 488, 591, 777 and 1025-65535, CONNECT "
+        "to 443; `ssrf_proxy.port_policy = 'strict'`: 80 and 443 only; plus `ssrf_proxy.extra_ports`); "
+        "`ssrf_proxy.allowed_domains` narrows it to a list for closed networks",
     ),
 )
 
@@ -160,7 +162,8 @@ CONTROLS: tuple[tuple[str, str, str], ...] = (
         "Server-side request forgery into the VPC, the database, the cache, the ECS credentials endpoint "
         "(169.254.170.2) and instance metadata (169.254.169.254), including through DNS names that resolve "
         "to such addresses and non-web ports",
-        "Requests to public hosts on ports 80 and 443 (limit them with `ssrf_proxy.allowed_domains`); code "
+        "Requests to public hosts on Dify's safe ports (narrow them with `ssrf_proxy.port_policy` and "
+        "`ssrf_proxy.allowed_domains`); code "
         "that ignores the proxy settings: only the per-role sandbox's security group forces traffic through "
         "the proxy, and plugins are third-party code",
     ),

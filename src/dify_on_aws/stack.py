@@ -263,9 +263,11 @@ class DifyStack(cdk.Stack):
                 allowed_domains=config.ssrf_proxy.allowed_domains,
                 allowed_cidrs=config.ssrf_proxy.allowed_cidrs,
                 extra_ports=config.ssrf_proxy.extra_ports,
+                port_policy=config.ssrf_proxy.port_policy,
             ),
             log_retention=logs.RetentionDays[_RETENTION_NAMES[svc.log_retention_days]],
             migration_timeout=MIGRATION_TIMEOUT,
+            release=images.contract_release(),
             roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],
             packed=self._packed(config),
         )

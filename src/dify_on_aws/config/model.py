@@ -15,6 +15,7 @@ from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dify_on_aws.services import dify_contract
 from dify_on_aws.services.ssrf_proxy import squid_config
 
 # Aurora PostgreSQL versions that ship pgvector >= 0.5 (HNSW) and that cfn-lint accepts for new
@@ -105,18 +106,83 @@ class _Section(BaseModel):
         return self
 
 
+_DEFAULT_SET = dify_contract.load(dify_contract.DEFAULT_RELEASE).images
+
+
 class ImagesConfig(_Section):
-    """Container images. Tags are pinned to versions that ship together in Dify's own compose file."""
+    """Container images: one Dify release picks the api, web, sandbox, plugin daemon and SSRF proxy images
+    that ship together (docs/dify-releases.md); single tags may be overridden within that set."""
 
     registry: str = Field(
         "docker.io/langgenius",
         description="Registry and namespace the images are pulled from, e.g. an ECR mirror "
         "`123456789012.dkr.ecr.us-east-1.amazonaws.com/langgenius`.",
     )
-    api: str = Field("1.13.3", description="Tag of `dify-api` (api, worker, worker beat, migrations).")
-    web: str = Field("1.13.3", description="Tag of `dify-web`.")
-    sandbox: str = Field("0.2.14", description="Tag of `dify-sandbox`.")
-    plugin_daemon: str = Field("0.5.3-local", description="Tag of `dify-plugin-daemon` (a `-local` build).")
+    # The version set: dify_version, the four tags and force (keep them together).
+    dify_version: str = Field(
+        dify_contract.DEFAULT_RELEASE,
+        description=f"The Dify release to run; one of {', '.join(dify_contract.releases())}. The tags below "
+        "and `ssrf_proxy.image` default to the images of that release, and the containers get the "
+        "environment its code reads. Setting only `api` to a supported release selects that release.",
+    )
+    api: str = Field(
+        _DEFAULT_SET["api"], description="Tag of `dify-api` (api, worker, worker beat, migrations)."
+    )
+    web: str = Field(_DEFAULT_SET["web"], description="Tag of `dify-web`.")
+    sandbox: str = Field(_DEFAULT_SET["sandbox"], description="Tag of `dify-sandbox`.")
+    plugin_daemon: str = Field(
+        _DEFAULT_SET["plugin_daemon"], description="Tag of `dify-plugin-daemon` (a `-local` build)."
+    )
+    force: bool = Field(
+        False,
+        description="Accept tags (or a `dify_version`) that are not a known set. Nothing then checks that "
+        "the images work together or read the environment they are given.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_set(cls, data: object) -> object:
+        """Unset tags come from the release's set; `api` alone names the release when it is one."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        known = dify_contract.releases()
+        if "dify_version" not in data and data.get("api") in known:
+            data["dify_version"] = data["api"]
+        version = data.get("dify_version", dify_contract.DEFAULT_RELEASE)
+        if isinstance(version, str) and version in known:
+            for key, tag in dify_contract.load(version).images.items():
+                if key in dify_contract.IMAGE_KEYS:
+                    data.setdefault(key, tag)
+        return data
+
+    def contract_release(self) -> str:
+        """The release whose contract shapes the containers' environment: `dify_version`, or the default
+        release for a forced version the project does not know."""
+        known = self.dify_version in dify_contract.releases()
+        return self.dify_version if known else dify_contract.DEFAULT_RELEASE
+
+    @model_validator(mode="after")
+    def _known_combination(self) -> ImagesConfig:
+        if self.force:
+            return self
+        known = dify_contract.releases()
+        if self.dify_version not in known:
+            raise ValueError(
+                f"images.dify_version = {self.dify_version!r} is not a supported release "
+                f"({', '.join(known)}); pick one of them, or set images.force = true and every tag yourself"
+            )
+        expected = dify_contract.load(self.dify_version).images
+        for key in dify_contract.IMAGE_KEYS:
+            tag = getattr(self, key)
+            if tag != expected[key]:
+                other = "api" if key != "api" else "dify_version"
+                raise ValueError(
+                    f"images.{key} = {tag!r} with images.{other} = {getattr(self, other)!r} is not a known "
+                    f"combination (Dify {self.dify_version} ships {key} {expected[key]!r}); use "
+                    f"{expected[key]!r}, change images.dify_version, or set images.force = true"
+                )
+        return self
 
     @field_validator("registry")
     @classmethod
@@ -125,7 +191,7 @@ class ImagesConfig(_Section):
             raise ValueError("must be a registry host with an optional path, without scheme or trailing '/'")
         return value
 
-    @field_validator("api", "web", "sandbox", "plugin_daemon")
+    @field_validator("api", "web", "sandbox", "plugin_daemon", "dify_version")
     @classmethod
     def _tag(cls, value: str) -> str:
         if value == "latest":
@@ -453,8 +519,9 @@ class SsrfProxyConfig(_Section):
     """The SSRF proxy (Squid) that every URL a Dify user types is fetched through."""
 
     image: str = Field(
-        "public.ecr.aws/ubuntu/squid:6.6-24.04_beta",
-        description="Squid image (full reference; mirror it to ECR for closed networks).",
+        _DEFAULT_SET["ssrf_proxy"],
+        description="Squid image (full reference; mirror it to ECR for closed networks). Its tag must be the "
+        "one of `images.dify_version`'s set unless `images.force = true`.",
     )
     allowed_domains: list[str] = Field(
         default_factory=list,
@@ -466,8 +533,18 @@ class SsrfProxyConfig(_Section):
         description="Private networks Dify may reach anyway (an internal API, a corporate proxy). Metadata "
         "endpoints can never be allowed.",
     )
+    port_policy: Literal["dify", "strict"] = Field(
+        "dify",
+        description="Destination ports plain HTTP may use. `dify`: the safe ports of Dify's own SSRF proxy "
+        "(80, 443, 21, 70, 210, 280, 488, 591, 777 and 1025-65535), so HTTP-request nodes and tools reach "
+        "APIs on other ports. `strict`: 80 and 443 only (plus `extra_ports`). CONNECT (TLS) goes to 443 "
+        "(plus `extra_ports`) either way; private, VPC, metadata and loopback addresses stay denied on every "
+        "port.",
+    )
     extra_ports: list[int] = Field(
-        default_factory=list, description="Destination ports allowed besides 80 and 443 (e.g. 8443)."
+        default_factory=list,
+        description="Destination ports allowed for both plain HTTP and CONNECT (TLS) on top of "
+        "`port_policy` (e.g. 8443).",
     )
 
     @model_validator(mode="after")
@@ -478,6 +555,7 @@ class SsrfProxyConfig(_Section):
             allowed_domains=self.allowed_domains,
             allowed_cidrs=self.allowed_cidrs,
             extra_ports=self.extra_ports,
+            port_policy=self.port_policy,
         )
         return self
 
@@ -745,6 +823,21 @@ class DifyConfig(_Section):
                 # Some resources (Step Functions) reject empty tag values at deploy time.
                 raise ValueError(f"tag {key!r} has an empty value; give it 1-256 characters or remove it")
         return value
+
+    @cross_check
+    def _ssrf_proxy_in_version_set(self) -> DifyConfig:
+        images = self.images
+        if images.force or images.dify_version not in dify_contract.releases():
+            return self
+        expected = dify_contract.load(images.dify_version).images["ssrf_proxy"]
+        tag, wanted = self.ssrf_proxy.image.rpartition(":")[2], expected.rpartition(":")[2]
+        if tag != wanted:
+            raise ValueError(
+                f"ssrf_proxy.image tag {tag!r} with images.api = {images.api!r} is not a known combination "
+                f"(Dify {images.dify_version} goes with {expected!r}); use the tag {wanted!r} (a mirror may "
+                "change the registry), or set images.force = true"
+            )
+        return self
 
     @cross_check
     def _single_task_scaling(self) -> DifyConfig:

@@ -119,6 +119,7 @@ class DifyServices(Construct):
         squid_conf: str,
         log_retention: logs.RetentionDays,
         migration_timeout: cdk.Duration,
+        release: str,
         roles: Sequence[Role] = SERVICE_ROLES,
         packed: PackedTask | None = None,
     ) -> None:
@@ -157,6 +158,7 @@ class DifyServices(Construct):
                 sandbox_allow_all_syscalls=sandbox_allow_all_syscalls,
                 squid_conf=squid_conf,
                 packed=packed is not None,
+                release=release,
             )
             proxy = role is Role.SSRF_PROXY
             return ContainerSpec(

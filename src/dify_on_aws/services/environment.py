@@ -15,6 +15,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
 
 from dify_on_aws.data.database import DatabaseNames
+from dify_on_aws.services import dify_contract
 from dify_on_aws.services.ssrf_proxy import squid_container
 
 
@@ -35,6 +36,12 @@ PORTS = {Role.API: 5001, Role.WEB: 3000, Role.SANDBOX: 8194, Role.PLUGIN_DAEMON:
 PLUGIN_DAEMON_PREFIXES = ("plugin", "plugin_packages", "assets", "persistence")
 # Roles running the dify-api image, which share the whole api configuration and differ only by MODE.
 API_IMAGE_ROLES = (Role.API, Role.WORKER, Role.BEAT, Role.MIGRATION)
+# Largest plugin package, for the api and worker (downloads, uploads, GitHub installs) and the daemon alike;
+# Dify's compose gives all three 50 MiB (the api's own default is 15 MiB).
+PLUGIN_MAX_PACKAGE_BYTES = 52428800
+# The plugin-debugging address the console shows. Remote installing is off (a raw TCP port no front door
+# exposes), so it names that instead of an address: `.invalid` never resolves (RFC 6761).
+PLUGIN_DEBUGGING_DISABLED_HOST = "plugin-debugging-disabled.invalid"
 
 
 def internal_url(role: Role, *, packed: bool = False) -> str:
@@ -42,20 +49,26 @@ def internal_url(role: Role, *, packed: bool = False) -> str:
     return f"http://{'localhost' if packed else role.value}:{PORTS[role]}"
 
 
-# Internal names and the ECS credential/metadata endpoints never go through the SSRF proxy.
+# The ECS credential and metadata endpoints never go through the SSRF proxy.
+_METADATA_ENDPOINTS = ["169.254.169.254", "169.254.170.2"]
+# Internal names never go through the SSRF proxy either.
 NO_PROXY = ",".join(
-    ["localhost", "127.0.0.1", "169.254.169.254", "169.254.170.2"]
+    ["localhost", "127.0.0.1", *_METADATA_ENDPOINTS]
     + [r.value for r in (Role.API, Role.PLUGIN_DAEMON, Role.SANDBOX, Role.WEB)]
 )
 
 
-def proxy_environment(*, packed: bool = False) -> dict[str, str]:
+def proxy_environment(*, packed: bool = False, reaches_api: bool = False) -> dict[str, str]:
     """For processes that fetch arbitrary URLs with the standard proxy variables (sandbox, plugins).
-    In one shared task, localhost is Dify itself, so only the credential endpoint bypasses the proxy
-    (which denies loopback)."""
+
+    In one shared task, localhost is Dify itself and the proxy denies loopback, so nothing on localhost
+    bypasses the proxy, except (`reaches_api`: plugins) the api's own port: plugins fetch and upload files
+    at INTERNAL_FILES_URL (http://localhost:5001). NO_PROXY entries with a port match only that port (Go's
+    net/http, Python's urllib, requests and httpx)."""
     url = internal_url(Role.SSRF_PROXY, packed=packed)
     names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
-    no_proxy = "169.254.169.254,169.254.170.2" if packed else NO_PROXY
+    api = [f"{host}:{PORTS[Role.API]}" for host in ("localhost", "127.0.0.1")] if reaches_api else []
+    no_proxy = ",".join([*api, *_METADATA_ENDPOINTS]) if packed else NO_PROXY
     return {**dict.fromkeys(names, url), "NO_PROXY": no_proxy, "no_proxy": no_proxy}
 
 
@@ -95,7 +108,7 @@ def _secret(secret: sm.ISecret, field: str | None = None) -> ecs.Secret:
 
 
 def _api_image(
-    role: Role, *, data: DataEndpoints, keys: AppKeys, public_url: str, packed: bool
+    role: Role, *, data: DataEndpoints, keys: AppKeys, public_url: str, packed: bool, release: str
 ) -> ContainerSettings:
     env = {
         "MODE": role.value,
@@ -104,11 +117,13 @@ def _api_image(
         "DEBUG": "false",
         "LOG_LEVEL": "INFO",
         "DEPLOY_ENV": "PRODUCTION",
+        # No API explorer on a production api (Dify's compose turns it off too), no usage analytics.
+        "SWAGGER_UI_ENABLED": "false",
+        "SCARF_NO_ANALYTICS": "true",
         # Browser-facing URLs all point at the front door.
         "CONSOLE_API_URL": public_url,
         "CONSOLE_WEB_URL": public_url,
         "SERVICE_API_URL": public_url,
-        "APP_API_URL": public_url,
         "APP_WEB_URL": public_url,
         "FILES_URL": public_url,
         "TRIGGER_URL": public_url,
@@ -131,8 +146,8 @@ def _api_image(
         "REDIS_DB": "0",
         "REDIS_USE_SSL": str(data.redis_tls).lower(),
         **({"REDIS_SSL_CERT_REQS": "CERT_OPTIONAL"} if data.redis_tls else {}),
+        # Broker TLS follows from the rediss:// scheme of CELERY_BROKER_URL (Dify derives BROKER_USE_SSL).
         "CELERY_BACKEND": "redis",
-        "BROKER_USE_SSL": str(data.redis_tls).lower(),
         # Files in S3 through the task role; no access keys anywhere.
         "STORAGE_TYPE": "s3",
         "S3_BUCKET_NAME": data.bucket_name,
@@ -141,11 +156,16 @@ def _api_image(
         "CODE_EXECUTION_ENDPOINT": internal_url(Role.SANDBOX, packed=packed),
         "PLUGIN_DAEMON_URL": internal_url(Role.PLUGIN_DAEMON, packed=packed),
         "PLUGIN_DAEMON_TIMEOUT": "600.0",
+        "PLUGIN_MAX_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
+        "PLUGIN_REMOTE_INSTALL_HOST": PLUGIN_DEBUGGING_DISABLED_HOST,
         "MARKETPLACE_ENABLED": "true",
         # URLs that users type (HTTP-request node, tools, remote files) are fetched through the SSRF proxy.
         "SSRF_PROXY_HTTP_URL": internal_url(Role.SSRF_PROXY, packed=packed),
         "SSRF_PROXY_HTTPS_URL": internal_url(Role.SSRF_PROXY, packed=packed),
     }
+    if role is Role.WORKER:
+        # Every queue something sends to has a consumer: the entrypoint's default list misses some of them.
+        env["CELERY_QUEUES"] = ",".join(dify_contract.load(release).worker_queues())
     if role is Role.API:
         env |= {
             "SERVER_WORKER_AMOUNT": "1",
@@ -186,6 +206,8 @@ def _web(public_url: str) -> ContainerSettings:
 def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool, packed: bool) -> ContainerSettings:
     env = {
         "GIN_MODE": "release",
+        # The image's conf/config.yaml says debug: true; the sandbox lets DEBUG override it.
+        "DEBUG": "false",
         "WORKER_TIMEOUT": "15",
         "ENABLE_NETWORK": "true",
         # Sandboxed code reaches the network only through the SSRF proxy (and its egress rules say so).
@@ -228,9 +250,9 @@ def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool) -> Conta
         "PLUGIN_REMOTE_INSTALLING_ENABLED": "false",
         "PLUGIN_MAX_EXECUTION_TIMEOUT": "600",
         "PYTHON_ENV_INIT_TIMEOUT": "120",
-        "MAX_PLUGIN_PACKAGE_SIZE": "52428800",
-        # Plugins fetch what users and models ask for; only internal names bypass the SSRF proxy.
-        **proxy_environment(packed=packed),
+        "MAX_PLUGIN_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
+        # Plugins fetch what users and models ask for; only internal names and Dify's files bypass the proxy.
+        **proxy_environment(packed=packed, reaches_api=True),
     }
     secrets = {
         "SERVER_KEY": _secret(keys.plugin_daemon_key),
@@ -251,12 +273,14 @@ def container_settings(
     sandbox_allow_all_syscalls: bool = False,
     squid_conf: str = "",
     packed: bool = False,
+    release: str = dify_contract.DEFAULT_RELEASE,
 ) -> ContainerSettings:
-    """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration)."""
+    """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration;
+    `release`: the Dify release, whose contract names the queues the worker consumes)."""
     if role is Role.SSRF_PROXY:
         return ContainerSettings(squid_container(squid_conf).environment, {})
     if role in API_IMAGE_ROLES:
-        return _api_image(role, data=data, keys=keys, public_url=public_url, packed=packed)
+        return _api_image(role, data=data, keys=keys, public_url=public_url, packed=packed, release=release)
     if role is Role.WEB:
         return _web(public_url)
     if role is Role.SANDBOX:

@@ -18,7 +18,7 @@ import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, TypeVar
+from typing import Final, Literal, TypeVar
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _N = TypeVar("_N", ipaddress.IPv4Network, ipaddress.IPv6Network)
@@ -38,6 +38,17 @@ EFFECTIVE_USER: Final = "proxy"
 # Destination ports: plain HTTP, and TLS through CONNECT.
 HTTP_PORT: Final = 80
 TLS_PORT: Final = 443
+# Which destination ports plain HTTP may use. `dify`: the safe ports of Dify's own proxy
+# (docker/ssrf_proxy/squid.conf.template: Squid's usual Safe_ports, i.e. 80, 21, 443, 70, 210, 280, 488, 591,
+# 777 and 1025-65535), so HTTP-request nodes and tools reach APIs on other ports. `strict`: 80 and 443 only.
+# CONNECT (TLS) goes to 443 in both, plus `extra_ports`; every destination rule applies on every port.
+PortPolicy = Literal["dify", "strict"]
+PORT_POLICIES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "dify": ("21", "70", "80", "210", "280", "443", "488", "591", "777", "1025-65535"),
+        "strict": (str(HTTP_PORT), str(TLS_PORT)),
+    }
+)
 
 # Metadata and credential endpoints: denied before anything else, and `allowed_cidrs` may not touch them.
 METADATA: Final[Mapping[str, str]] = MappingProxyType(
@@ -72,6 +83,7 @@ ALWAYS_DENIED: Final[Mapping[str, str]] = MappingProxyType(
         "::/96": "unspecified (::), loopback (::1) and deprecated IPv4-compatible addresses",
         "64:ff9b:1::/48": "local-use NAT64 (RFC 8215): may translate to any IPv4 address",
         "100::/64": "discard-only",
+        "2001::/23": "IETF protocol assignments (Teredo, benchmarking 2001:2::/48, ORCHID)",
         "2001:db8::/32": "documentation",
         "fc00::/7": "unique local addresses (includes fd00:ec2::/32, the AWS IPv6 metadata services)",
         "fe80::/10": "link-local",
@@ -101,6 +113,7 @@ def squid_config(
     allowed_cidrs: Sequence[str] = (),
     client_cidrs: Sequence[str] | None = None,
     extra_ports: Sequence[int] = (),
+    port_policy: PortPolicy = "dify",
     port: int = PORT,
     log_dir: str | None = None,
 ) -> str:
@@ -114,7 +127,8 @@ def squid_config(
         its addresses is denied; with `allowed_domains`, URLs naming an address in them are allowed as well.
         They may not cover a METADATA address.
     client_cidrs: sources allowed to use the proxy; default DEFAULT_CLIENTS plus `denied_cidrs`.
-    extra_ports: destination ports allowed besides 80 (HTTP) and 443 (HTTP and CONNECT), for both.
+    extra_ports: destination ports allowed for HTTP and CONNECT besides those of `port_policy`.
+    port_policy: the destination ports plain HTTP may use (PORT_POLICIES); CONNECT only to 443.
     port: where Squid listens.
     log_dir: None logs to the container's stdout (access) and stderr (Squid's own messages); a directory
         writable by EFFECTIVE_USER gets access.log and cache.log instead.
@@ -131,6 +145,9 @@ def squid_config(
         raise ValueError("client_cidrs: at least one network must be allowed to use the proxy")
     domains = _domains(allowed_domains)
     ports = _ports("extra_ports", extra_ports)
+    if port_policy not in PORT_POLICIES:
+        raise ValueError(f"port_policy: {port_policy!r} is not one of {', '.join(PORT_POLICIES)}")
+    http_ports = _port_ranges([*PORT_POLICIES[port_policy], *map(str, ports)])
     _ports("port", [port])
     if log_dir is not None and not _LOG_DIR.fullmatch(log_dir):
         raise ValueError(f"log_dir: {log_dir!r} is not an absolute path of letters, digits, '.', '_', '-'")
@@ -155,10 +172,11 @@ def squid_config(
             [f"acl ssrf_clients src {n}" for n in _sorted(_prune(clients))],
         ),
         *_section(
-            f"Destination ports: HTTP on {HTTP_PORT} and {TLS_PORT}, CONNECT (TLS) only to {TLS_PORT}"
+            f"Destination ports ({port_policy}): HTTP on {', '.join(PORT_POLICIES[port_policy])};\n"
+            f"CONNECT (TLS) only to {TLS_PORT}"
             + (f"; extra_ports for both: {', '.join(map(str, ports))}." if ports else "."),
             [
-                *(f"acl ssrf_ports port {p}" for p in sorted({HTTP_PORT, TLS_PORT, *ports})),
+                *(f"acl ssrf_ports port {p}" for p in http_ports),
                 *(f"acl ssrf_tls_ports port {p}" for p in sorted({TLS_PORT, *ports})),
                 "acl ssrf_connect method CONNECT",
             ],
@@ -379,6 +397,13 @@ def _ports(name: str, values: Sequence[int]) -> list[int]:
             raise ValueError(f"{name}: {value!r} is not a TCP port (1-65535)")
         ports.add(value)
     return sorted(ports)
+
+
+def _port_ranges(values: Iterable[str]) -> list[str]:
+    """Squid port ACL values ("80", "1025-65535"), sorted, without ports inside a listed range."""
+    spans = sorted({(int(v.split("-")[0]), int(v.split("-")[-1])) for v in values})
+    kept = [s for s in spans if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)]
+    return [str(low) if low == high else f"{low}-{high}" for low, high in kept]
 
 
 def _subtract(networks: Iterable[IPNetwork], holes: Sequence[IPNetwork]) -> list[IPNetwork]:
