@@ -196,6 +196,7 @@ class MigrationGate(Construct):
             self, "SecurityGroup", vpc=vpc, description="Dify migration task"
         )
         self.connections = ec2.Connections(security_groups=[self.security_group])
+        tasks = f"arn:{cdk.Aws.PARTITION}:ecs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:task/{cluster.cluster_name}/*"
         start, wait = (
             python_function(
                 self,
@@ -215,9 +216,7 @@ class MigrationGate(Construct):
             fn.add_to_role_policy(
                 cdk.aws_iam.PolicyStatement(
                     actions=["ecs:DescribeTasks"],
-                    resources=[
-                        f"arn:{cdk.Aws.PARTITION}:ecs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:task/{cluster.cluster_name}/*"
-                    ],
+                    resources=[tasks],
                 )
             )
             assert fn.role is not None
@@ -227,6 +226,15 @@ class MigrationGate(Construct):
                 f"<{logical_id(cluster)}>/*]",
                 "Task IDs are not known before RunTask; the statement is limited to tasks of this cluster.",
             )
+        # RunTask with propagateTags applies the task definition's tags to the new task, which needs
+        # ecs:TagResource for that create action ("Grant permission to tag resources on creation", ECS).
+        start.add_to_role_policy(
+            cdk.aws_iam.PolicyStatement(
+                actions=["ecs:TagResource"],
+                resources=[tasks],
+                conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
+            )
+        )
         task_definition.grant_run(start)
         provider = cr.Provider(
             self,
