@@ -268,6 +268,11 @@ class DifyStack(cdk.Stack):
             migration_timeout=MIGRATION_TIMEOUT,
             roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],
             packed=self._packed(config),
+            docker_hub_credentials=(
+                sm.Secret.from_secret_complete_arn(self, "DockerHubCredentials", images.docker_hub_secret_arn)
+                if images.docker_hub_secret_arn
+                else None
+            ),
         )
         self._scaling(config, sizes)
         if svc.sandbox_allow_all_syscalls:
