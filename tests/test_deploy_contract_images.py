@@ -192,3 +192,46 @@ def test_synth_summary_says_cloudfront_default_certificate_is_tlsv1() -> None:
         door = config.front_door
         expected = door.type in {"cloudfront", "lambda", "lambda_proxy"} and door.domain is None
         assert any("TLSv1" in n for n in deploy_notes(config)) == expected, path.name
+
+
+# --- the Celery broker URL secret -----------------------------------------------------------------------
+
+
+def _dynamic_reference_targets(value: Any) -> list[Any]:
+    """The secrets a `{{resolve:secretsmanager:...}}` reference inside an Fn::Join names."""
+    if not (isinstance(value, dict) and "Fn::Join" in value):
+        return []
+    parts = value["Fn::Join"][1]
+    return [
+        parts[i + 1]
+        for i, part in enumerate(parts[:-1])
+        if isinstance(part, str) and part.endswith("{{resolve:secretsmanager:")
+    ]
+
+
+def test_broker_url_follows_the_cache_token(example_results: dict[str, SynthResult]) -> None:
+    """AWS docs "Get a secret or secret value from Secrets Manager" (dynamic references): CloudFormation
+    resolves `{{resolve:secretsmanager:...}}` when it creates or updates the resource that holds it, so the
+    broker URL secret keeps the token it was written with. It must therefore reference the very secret the
+    cache uses (replacing that secret changes the broker's template value, and CloudFormation rewrites both
+    in one deployment), that token must have no rotation schedule (a rotation outside CloudFormation would
+    leave the broker URL stale), and the broker secret must say so."""
+    for name, result in example_results.items():
+        resources = list(result.templates.values())[-1]["Resources"]  # the Dify stack comes last
+        brokers = [
+            r["Properties"]
+            for r in resources.values()
+            if r["Type"] == "AWS::SecretsManager::Secret"
+            and "CELERY_BROKER_URL" in r["Properties"].get("Description", "")
+        ]
+        assert len(brokers) == 1, name
+        (broker,) = brokers
+        (token,) = _dynamic_reference_targets(broker["SecretString"])
+        token_id = token["Ref"]
+        assert resources[token_id]["Type"] == "AWS::SecretsManager::Secret"
+        assert "as resolved when CloudFormation last wrote this secret" in broker["Description"]
+        for resource in resources.values():
+            if resource["Type"] == "AWS::ElastiCache::ReplicationGroup":
+                assert _dynamic_reference_targets(resource["Properties"]["AuthToken"]) == [token], name
+            if resource["Type"] == "AWS::SecretsManager::RotationSchedule":
+                assert resource["Properties"]["SecretId"] != token, name

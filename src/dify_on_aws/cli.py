@@ -86,8 +86,8 @@ def deploy_notes(config: DifyConfig) -> list[str]:
         notes.append(
             f"images are pulled anonymously from docker.io ({', '.join(anonymous)}): Docker Hub limits "
             "anonymous pulls per IP address, and every task start pulls again through the same NAT address. "
-            "Set images.docker_hub_secret_arn (a Secrets Manager secret with a Docker Hub username and access "
-            "token) or mirror the images to ECR (images.registry)."
+            "Set images.docker_hub_secret_arn (a Secrets Manager secret with a Docker Hub username and "
+            "access token) or mirror the images to ECR (images.registry)."
         )
     door = config.front_door
     if door.type in CLOUDFRONT_FRONT_DOORS and door.domain is None:
