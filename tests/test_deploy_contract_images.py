@@ -235,3 +235,23 @@ def test_broker_url_follows_the_cache_token(example_results: dict[str, SynthResu
                 assert _dynamic_reference_targets(resource["Properties"]["AuthToken"]) == [token], name
             if resource["Type"] == "AWS::SecretsManager::RotationSchedule":
                 assert resource["Properties"]["SecretId"] != token, name
+
+
+# --- the first-deploy runbook --------------------------------------------------------------------------
+
+
+def test_runbook_says_when_us_east_1_needs_bootstrapping(example_results: dict[str, SynthResult]) -> None:
+    """AWS CDK docs "Bootstrapping your environment": every environment (account and region) a stack
+    deploys to must be bootstrapped, so the us-east-1 Edge stack needs its own bootstrap. The README's
+    runbook names that command and every setting that creates the Edge stack."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    runbook = readme.split("## First deploy (runbook)", 1)[1].split("\n## ", 1)[0]
+    assert "cdk bootstrap aws://123456789012/us-east-1" in runbook
+    edge = [name for name, result in example_results.items() if len(result.stacks) > 1]
+    assert edge, "no example has an Edge stack"
+    for name in edge:
+        (stack,) = [s for s in example_results[name].stacks if s.stack_name.endswith("-Edge")]
+        assert stack.region == "us-east-1", name
+    for setting in ("`lambda` front door", "front_door.domain", "certificate_arn", "allowed_cidrs",
+                    "allowed_countries", "waf_managed_rules", "--no-rollback", "removal_policy"):  # fmt: skip
+        assert setting in runbook, setting
