@@ -327,7 +327,90 @@ def _data_api_needs(call: Call, statements: list[dict[str, Any]], runner: Runner
     return missing
 
 
+# Actions whose targets the function learns from its environment or its custom resources' properties:
+# every such resource of these types must be covered by a statement allowing the action.
+TARGET_TYPES = {
+    "secretsmanager:GetSecretValue": {
+        "AWS::SecretsManager::Secret",
+        "AWS::SecretsManager::SecretTargetAttachment",
+    },
+    "ssm:GetParameter": {"AWS::SSM::Parameter"},
+    "ecs:UpdateService": {"AWS::ECS::Service"},
+    "lambda:GetFunctionConfiguration": {"AWS::Lambda::Function"},
+    "lambda:UpdateFunctionConfiguration": {"AWS::Lambda::Function"},
+}
+
+
+def _references(value: Any) -> set[str]:
+    """Logical IDs a template value refers to (Ref, Fn::GetAtt), at any depth."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if isinstance(value.get("Ref"), str):
+            found.add(value["Ref"])
+        if isinstance(value.get("Fn::GetAtt"), list):
+            found.add(str(value["Fn::GetAtt"][0]))
+        for item in value.values():
+            found |= _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
+
+
+def _literals(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_literals(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_literals(v) for v in value)) if value else set()
+    return set()
+
+
+def _targets(runner: Runner, types: set[str]) -> set[str]:
+    """Resources of these types the function is told about (by reference, or an SSM parameter by name)."""
+    sources = [
+        runner.properties.get("Environment", {}),
+        *custom_resources_of(runner.resources, runner.function),
+    ]
+    named = {
+        runner.resources[logical]["Properties"].get("Name"): logical
+        for logical in runner.resources
+        if runner.resources[logical]["Type"] == "AWS::SSM::Parameter"
+    }
+    found = {
+        r
+        for source in sources
+        for r in _references(source)
+        if runner.resources.get(r, {}).get("Type") in types
+    }
+    if "AWS::SSM::Parameter" in types:
+        found |= {named[text] for source in sources for text in _literals(source) if text in named}
+    return found
+
+
+def _covers_target(statements: list[dict[str, Any]], runner: Runner, target: str) -> bool:
+    name = runner.resources[target]["Properties"].get("Name")
+    for statement in statements:
+        for resource in _as_list(statement["Resource"]):
+            if resource == "*" or target in _references(resource):
+                return True
+            if isinstance(name, str) and any(name.lstrip("/") in text for text in _literals(resource)):
+                return True
+    return False
+
+
+def _target_needs(call: Call, statements: list[dict[str, Any]], runner: Runner) -> list[str]:
+    allowed = granting(statements, call.action)
+    return [
+        f"{call.action} on {target}"
+        for target in sorted(_targets(runner, TARGET_TYPES[call.action]))
+        if not _covers_target(allowed, runner, target)
+    ]
+
+
 EXTRA_NEEDS = {
+    **dict.fromkeys(TARGET_TYPES, _target_needs),
     "ecs:RunTask": _run_task_needs,
     "rds-data:ExecuteStatement": _data_api_needs,
     "rds-data:BatchExecuteStatement": _data_api_needs,
@@ -394,3 +477,19 @@ def test_function_roles_allow_every_call(covered: dict[str, SynthResult]) -> Non
         if (missing := missing_grants(runner))
     }
     assert gaps == {}
+
+
+def test_call_targets_are_found(covered: dict[str, SynthResult]) -> None:
+    """The resource checks above are not vacuous: the api function of the `lambda` front door is told about
+    its secrets and the public-URL parameter, and the redeploy function about the services and functions."""
+    counts: dict[tuple[str, str], int] = {}
+    for runner in runners(covered):
+        if runner.example != "lambda + rotation":
+            continue
+        for action, types in TARGET_TYPES.items():
+            key = (runner.module.parent.name, action)
+            counts[key] = max(counts.get(key, 0), len(_targets(runner, types)))
+    assert counts[("lambda_bootstrap", "secretsmanager:GetSecretValue")] >= 5
+    assert counts[("lambda_bootstrap", "ssm:GetParameter")] == 1
+    assert counts[("redeploy", "ecs:UpdateService")] >= 3
+    assert counts[("redeploy", "lambda:UpdateFunctionConfiguration")] >= 1
