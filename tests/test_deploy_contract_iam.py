@@ -43,6 +43,7 @@ from dify_on_aws.app import SynthResult
 from dify_on_aws.config import DifyConfig
 
 from .conftest import ROOT, config_of
+from .test_hardening import _refs
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "dify_on_aws"
 RUNTIME_MODULES = sorted(
@@ -341,22 +342,6 @@ TARGET_TYPES = {
 }
 
 
-def _references(value: Any) -> set[str]:
-    """Logical IDs a template value refers to (Ref, Fn::GetAtt), at any depth."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        if isinstance(value.get("Ref"), str):
-            found.add(value["Ref"])
-        if isinstance(value.get("Fn::GetAtt"), list):
-            found.add(str(value["Fn::GetAtt"][0]))
-        for item in value.values():
-            found |= _references(item)
-    elif isinstance(value, list):
-        for item in value:
-            found |= _references(item)
-    return found
-
-
 def _literals(value: Any) -> set[str]:
     if isinstance(value, str):
         return {value}
@@ -379,10 +364,7 @@ def _targets(runner: Runner, types: set[str]) -> set[str]:
         if runner.resources[logical]["Type"] == "AWS::SSM::Parameter"
     }
     found = {
-        r
-        for source in sources
-        for r in _references(source)
-        if runner.resources.get(r, {}).get("Type") in types
+        r for source in sources for r in _refs(source) if runner.resources.get(r, {}).get("Type") in types
     }
     if "AWS::SSM::Parameter" in types:
         found |= {named[text] for source in sources for text in _literals(source) if text in named}
@@ -393,7 +375,7 @@ def _covers_target(statements: list[dict[str, Any]], runner: Runner, target: str
     name = runner.resources[target]["Properties"].get("Name")
     for statement in statements:
         for resource in _as_list(statement["Resource"]):
-            if resource == "*" or target in _references(resource):
+            if resource == "*" or target in _refs(resource):
                 return True
             if isinstance(name, str) and any(name.lstrip("/") in text for text in _literals(resource)):
                 return True

@@ -106,12 +106,13 @@ def front_door(request: pytest.FixtureRequest) -> Iterator[str]:
         server.server_close()
 
 
-def _by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
-    return {r.name: r for r in results}
+def _smoke(url: str, api_key: str = "app-key") -> dict[str, CheckResult]:
+    """Every check against the server, by name."""
+    return {r.name: r for r in run_smoke(url, api_key=api_key, timeout=5, upload_mb=UPLOAD_MB)}
 
 
 def test_good_front_door_passes(front_door: str) -> None:
-    results = _by_name(run_smoke(front_door, api_key="app-key", timeout=5, upload_mb=UPLOAD_MB))
+    results = _smoke(front_door)
     assert {name: r.status for name, r in results.items()} == dict.fromkeys(results, PASS)
     assert f"{EVENTS} events" in results["streaming (SSE)"].detail
 
@@ -138,8 +139,7 @@ def test_slow_answer_fails_with_the_timeout(front_door: str, capsys: pytest.Capt
 
 @pytest.mark.parametrize("front_door", ["buffered"], indirect=True)
 def test_buffered_stream_fails(front_door: str) -> None:
-    results = _by_name(run_smoke(front_door, api_key="app-key", timeout=5, upload_mb=UPLOAD_MB))
-    streaming = results["streaming (SSE)"]
+    streaming = _smoke(front_door)["streaming (SSE)"]
     assert streaming.status == FAIL
     assert "arrived at once" in streaming.detail
     assert "buffers" in streaming.detail
@@ -159,7 +159,7 @@ def test_failing_origin_fails_every_check(front_door: str, capsys: pytest.Captur
 
 @pytest.mark.parametrize("front_door", ["refusing"], indirect=True)
 def test_refused_large_body_reports_the_limit(front_door: str) -> None:
-    results = _by_name(run_smoke(front_door, api_key="app-key", timeout=5, upload_mb=UPLOAD_MB))
+    results = _smoke(front_door)
     upload = results["upload near body limit"]
     assert upload.status == WARN
     assert f"{UPLOAD_MB:g} MB" in upload.detail
@@ -168,7 +168,7 @@ def test_refused_large_body_reports_the_limit(front_door: str) -> None:
 
 @pytest.mark.parametrize("front_door", ["web-only"], indirect=True)
 def test_wrong_api_key_and_web_app_on_plugin_route_fail(front_door: str) -> None:
-    results = _by_name(run_smoke(front_door, api_key="wrong", timeout=5, upload_mb=UPLOAD_MB))
+    results = _smoke(front_door, "wrong")
     assert results["streaming (SSE)"].status == FAIL
     assert "401" in results["streaming (SSE)"].detail
     assert results["plugin daemon route"].status == FAIL
