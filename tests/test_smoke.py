@@ -62,8 +62,9 @@ class FrontDoor(BaseHTTPRequestHandler):
         if self.behaviour == "failing":
             self._send(503, b"<html>503</html>", "text/html")
         elif self.path == "/console/api/files/upload":
-            if self.behaviour == "refusing" and length > BODY_LIMIT:
-                self._send(413, b"<html>413 Request Entity Too Large</html>", "text/html")
+            if self.behaviour in {"refusing", "firewall"} and length > BODY_LIMIT:
+                status = 413 if self.behaviour == "refusing" else 403
+                self._send(status, b"<html>Request blocked</html>", "text/html")
                 self.close_connection = True
                 return
             self.rfile.read(length)
@@ -118,8 +119,9 @@ def test_good_front_door_passes(front_door: str) -> None:
 
 
 def test_without_api_key_streaming_is_skipped_and_exit_is_zero(
-    front_door: str, capsys: pytest.CaptureFixture[str]
+    front_door: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("DIFY_APP_API_KEY", raising=False)
     code = main(["smoke", "--url", front_door, "--timeout", "5", "--upload-mb", str(UPLOAD_MB)])
     out = capsys.readouterr().out
     assert code == 0
@@ -157,7 +159,7 @@ def test_failing_origin_fails_every_check(front_door: str, capsys: pytest.Captur
     assert "origin behind the front door is failing" in captured.err
 
 
-@pytest.mark.parametrize("front_door", ["refusing"], indirect=True)
+@pytest.mark.parametrize("front_door", ["refusing", "firewall"], indirect=True)
 def test_refused_large_body_reports_the_limit(front_door: str) -> None:
     results = _smoke(front_door)
     upload = results["upload near body limit"]

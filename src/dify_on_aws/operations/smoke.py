@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import socket
 import sys
 import time
@@ -38,6 +39,7 @@ PLUGIN_PROBE = "/e/dify-on-aws-smoke"
 # Events that arrive closer together than this are taken as delivered at once.
 MIN_STREAM_SPREAD_SECONDS = 0.1
 USER_AGENT = "dify-on-aws-smoke"
+API_KEY_VARIABLE = "DIFY_APP_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,12 @@ def check_upload(target: Target, megabytes: float) -> tuple[str, str]:
         )
     if response.status >= 500:
         raise CheckError(f"{path} answered {response.status} to a {megabytes:g} MB body")
+    if response.status >= 400 and "json" not in response.headers.get("content-type", ""):
+        # Dify answers in JSON; a page is the front door's or the firewall's (e.g. WAF body inspection).
+        return (
+            WARN,
+            f"the front door answered {response.status} to {megabytes:g} MB (not Dify): check its body limit",
+        )
     return PASS, f"{megabytes:g} MB reached Dify ({response.status} without credentials)"
 
 
@@ -284,7 +292,10 @@ def add_smoke_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         "--url", required=True, help="the DifyUrl output of the stack, e.g. https://d123.cloudfront.net"
     )
     parser.add_argument(
-        "--api-key", help="an app's API key (chat or agent app) to check streaming through /v1"
+        "--api-key",
+        default=os.environ.get(API_KEY_VARIABLE),
+        help="an app's API key (chat or agent app) to check streaming through /v1; default "
+        f"${API_KEY_VARIABLE} (keeps the key out of the shell history)",
     )
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per request (default 30)"
