@@ -11,6 +11,7 @@ import pytest
 from dify_on_aws.app import SynthResult
 from dify_on_aws.cli import deploy_notes
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
+from dify_on_aws.security import AWS_FIXED_LIMITS
 from dify_on_aws.services.images import ecr_repository, is_docker_hub
 from dify_on_aws.services.service import ECR_PULL_ACTIONS
 
@@ -255,3 +256,14 @@ def test_runbook_says_when_us_east_1_needs_bootstrapping(example_results: dict[s
     for setting in ("`lambda` front door", "front_door.domain", "certificate_arn", "allowed_cidrs",
                     "allowed_countries", "waf_managed_rules", "--no-rollback", "removal_policy"):  # fmt: skip
         assert setting in runbook, setting
+
+
+def test_security_page_states_the_limits_aws_fixes() -> None:
+    """The security page says what AWS fixes and no option changes: the TLSv1 minimum of the default
+    CloudFront certificate ("Supported protocols and ciphers between viewers and CloudFront"), the broker
+    URL's embedded token (dynamic references resolve when the resource is written) and Docker Hub's
+    anonymous pull limit."""
+    page = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    assert AWS_FIXED_LIMITS in page
+    for fact in ("TLSv1.", "broker URL", "docker_hub_secret_arn"):
+        assert fact in AWS_FIXED_LIMITS

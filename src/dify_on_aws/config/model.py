@@ -89,8 +89,9 @@ class ImagesConfig(_Section):
         description='Full ARN of a Secrets Manager secret `{"username": ..., "password": ...}` (a Docker '
         "Hub user and access token) used as the ECS repository credentials of every image pulled from "
         "`docker.io`, so pulls count against that account instead of the NAT address's anonymous limit. "
-        "Only the task execution roles may read it. Unset: Docker Hub images are pulled anonymously (the "
-        "synth summary says so).",
+        "Only the task execution roles may read it; encrypt it with the default `aws/secretsmanager` key "
+        "(a customer managed key also needs `kms:Decrypt` for those roles, which is not granted). Unset: "
+        "Docker Hub images are pulled anonymously (the synth summary says so).",
     )
 
     @field_validator("registry")
