@@ -13,10 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
+from dify_on_aws.config.model import CLOUDFRONT_FRONT_DOORS
 from dify_on_aws.cost import summary_line
 from dify_on_aws.cost.command import add_cost_parser
 from dify_on_aws.diagram.command import add_diagram_parser
 from dify_on_aws.inputs import config_path, default_config
+from dify_on_aws.operations.smoke import add_smoke_parser
+from dify_on_aws.services.images import is_docker_hub
 from dify_on_aws.toolchain import installed_node_version, node_warning
 
 EXIT_CONFIG = 2
@@ -69,7 +72,33 @@ def _summary(config: DifyConfig, result_dir: Path, templates: dict[str, dict[str
         + f"removal policy {config.removal_policy}"
     )
     lines.append(summary_line(templates, config.region or "us-east-1"))
+    lines += [f"  note: {note}" for note in deploy_notes(config)]
     return "\n".join(lines)
+
+
+def deploy_notes(config: DifyConfig) -> list[str]:
+    """What a deploy of this config runs into that the templates cannot fix."""
+    notes: list[str] = []
+    images = config.images
+    anonymous = [
+        reference
+        for reference in (f"{images.registry}/dify-*", config.ssrf_proxy.image)
+        if is_docker_hub(reference) and images.docker_hub_secret_arn is None
+    ]
+    if anonymous:
+        notes.append(
+            f"images are pulled anonymously from docker.io ({', '.join(anonymous)}): Docker Hub limits "
+            "anonymous pulls per IP address, and every task start pulls again through the same NAT address. "
+            "Set images.docker_hub_secret_arn (a Secrets Manager secret with a Docker Hub username and "
+            "access token) or mirror the images to ECR (images.registry)."
+        )
+    door = config.front_door
+    if door.type in CLOUDFRONT_FRONT_DOORS and door.domain is None:
+        notes.append(
+            "the default *.cloudfront.net certificate fixes the minimum TLS protocol at TLSv1 (CloudFront "
+            "ignores the configured minimum for it); set front_door.domain to serve TLSv1.2_2021 or later."
+        )
+    return notes
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -149,6 +178,7 @@ def parser() -> argparse.ArgumentParser:
     docs.set_defaults(func=cmd_docs)
     add_cost_parser(sub)
     add_diagram_parser(sub)
+    add_smoke_parser(sub)
     return root
 
 

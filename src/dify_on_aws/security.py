@@ -246,6 +246,28 @@ USER_DUTIES = """## What you must still do
 """
 
 
+# Limits AWS sets that no option of this project changes (kept as its own piece of the page).
+AWS_FIXED_LIMITS = """## Limits AWS fixes
+
+- **The default `*.cloudfront.net` certificate fixes the viewer TLS minimum at TLSv1.** On the
+  `cloudfront`, `lambda` and `lambda_proxy` front doors without `front_door.domain`, CloudFront ignores the
+  minimum protocol version and serves the TLSv1 policy (AWS: "Supported protocols and ciphers between
+  viewers and CloudFront"; CDK prints a warning at deploy). Browsers negotiate TLS 1.2 or 1.3 anyway, but
+  old clients may connect with TLS 1.0/1.1. Set `front_door.domain` (and a certificate) to get
+  TLSv1.2_2021; `dify-on-aws synth` says so in its summary.
+- **The Celery broker URL secret embeds the Valkey AUTH token as it was when the secret was written.**
+  CloudFormation resolves the token's dynamic reference when it creates or updates the broker secret, not
+  when the token changes. The token is therefore never rotated: it has no rotation schedule, and a token
+  replaced through CloudFormation (a new token secret) changes the broker secret's template value, so both
+  are rewritten in the same deployment. Do not change the token in Secrets Manager by hand: ElastiCache,
+  the broker URL and the tasks would disagree until the next such deployment.
+- **Docker Hub limits anonymous pulls per IP address.** All tasks behind one NAT gateway share one address,
+  and every task start pulls again. Set `images.docker_hub_secret_arn` (a secret with a Docker Hub
+  username and access token; only the task execution roles may read it) or mirror the images to ECR
+  (`images.registry`; the execution roles then get pull rights on exactly those repositories).
+"""
+
+
 def _counted_rules_section() -> str:
     """The AWS managed rules `waf_managed_rules` counts instead of blocking, and why (from the edge stack)."""
     from dify_on_aws.frontdoor import edge  # noqa: PLC0415
@@ -353,6 +375,7 @@ def render_security_page(results: Mapping[str, Sequence[cdk.Stack]]) -> str:
             _table("## What each control stops", ("control", "stops", "does not stop"), CONTROLS),
             _counted_rules_section(),
             USER_DUTIES,
+            AWS_FIXED_LIMITS,
             _acknowledgements_section(results),
         ]
     )

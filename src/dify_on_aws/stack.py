@@ -58,6 +58,10 @@ _RETENTION_NAMES = {
     3653: "TEN_YEARS",
 }  # fmt: skip
 MIGRATION_TIMEOUT = cdk.Duration.minutes(30)
+BROKER_DESCRIPTION = (
+    "Dify CELERY_BROKER_URL (Valkey database 1). Embeds the cache AUTH token as resolved when CloudFormation "
+    "last wrote this secret; do not change the token by hand."
+)
 BEDROCK_ACTIONS = [
     "bedrock:InvokeModel",
     "bedrock:InvokeModelWithResponseStream",
@@ -185,11 +189,13 @@ class DifyStack(cdk.Stack):
         vpc = self.network.vpc
         cache = self.cache
         # The Celery broker URL embeds the AUTH token, so it is a secret too; the template holds only
-        # CloudFormation dynamic references, resolved at deploy time.
+        # CloudFormation dynamic references, resolved when CloudFormation writes this secret, not when the
+        # token changes. The token is never rotated (no schedule); replacing its secret through CloudFormation
+        # changes this value's reference too, so both are rewritten in one deployment (docs/security.md).
         broker = sm.Secret(
             self,
             "CeleryBrokerUrl",
-            description="Dify CELERY_BROKER_URL (Valkey database 1)",
+            description=BROKER_DESCRIPTION,
             secret_string_value=cdk.SecretValue.unsafe_plain_text(
                 f"{'rediss' if cache.tls else 'redis'}://:{cache.auth_token.secret_value.unsafe_unwrap()}"
                 f"@{cache.host}:{cache.port}/1{'?ssl_cert_reqs=optional' if cache.tls else ''}"
@@ -270,6 +276,11 @@ class DifyStack(cdk.Stack):
             release=images.contract_release(),
             roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],
             packed=self._packed(config),
+            docker_hub_credentials=(
+                sm.Secret.from_secret_complete_arn(self, "DockerHubCredentials", images.docker_hub_secret_arn)
+                if images.docker_hub_secret_arn
+                else None
+            ),
         )
         self._scaling(config, sizes)
         if svc.sandbox_allow_all_syscalls:

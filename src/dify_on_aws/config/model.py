@@ -62,6 +62,9 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _TAG_KEY = re.compile(r"^[\w\s+=.:/@-]{1,128}$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)*$")
+_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
+)
 _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
 
 
@@ -184,11 +187,32 @@ class ImagesConfig(_Section):
                 )
         return self
 
+    docker_hub_secret_arn: str | None = Field(
+        None,
+        description='Full ARN of a Secrets Manager secret `{"username": ..., "password": ...}` (a Docker '
+        "Hub user and access token) used as the ECS repository credentials of every image pulled from "
+        "`docker.io`, so pulls count against that account instead of the NAT address's anonymous limit. "
+        "Only the task execution roles may read it; encrypt it with the default `aws/secretsmanager` key "
+        "(a customer managed key also needs `kms:Decrypt` for those roles, which is not granted). Unset: "
+        "Docker Hub images are pulled anonymously (the synth summary says so).",
+    )
+
     @field_validator("registry")
     @classmethod
     def _registry(cls, value: str) -> str:
         if not _REGISTRY.fullmatch(value):
             raise ValueError("must be a registry host with an optional path, without scheme or trailing '/'")
+        return value
+
+    @field_validator("docker_hub_secret_arn")
+    @classmethod
+    def _secret_arn(cls, value: str | None) -> str | None:
+        if value is not None and not _SECRET_ARN.fullmatch(value):
+            raise ValueError(
+                "must be the full ARN of a Secrets Manager secret, e.g. "
+                "'arn:aws:secretsmanager:us-east-1:123456789012:secret:dockerhub-AbCdEf' (ECS repository "
+                "credentials take the complete ARN, with its 6-character suffix)"
+            )
         return value
 
     @field_validator("api", "web", "sandbox", "plugin_daemon", "dify_version")

@@ -15,6 +15,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
@@ -122,6 +123,7 @@ class DifyServices(Construct):
         release: str,
         roles: Sequence[Role] = SERVICE_ROLES,
         packed: PackedTask | None = None,
+        docker_hub_credentials: sm.ISecret | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -170,6 +172,7 @@ class DifyServices(Construct):
                 health_check=HEALTH_CHECKS.get(role),
                 entry_point=squid.entry_point if proxy else None,
                 command=squid.command if proxy else None,
+                docker_hub_credentials=docker_hub_credentials,
             )
 
         def task(role: Role) -> TaskSpec:

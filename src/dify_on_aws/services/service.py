@@ -9,12 +9,15 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.runtime_support import acknowledge_provider, logical_id, python_function
+from dify_on_aws.services.images import ecr_repository, is_docker_hub
 
 MIGRATION_RUNTIME = Path(__file__).parent / "runtime" / "migration"
 
@@ -36,6 +39,8 @@ class ContainerSpec:
     health_check: ecs.HealthCheck | None = None
     command: Sequence[str] | None = None
     entry_point: Sequence[str] | None = None
+    # Repository credentials for the image when it is on Docker Hub (ignored for other registries).
+    docker_hub_credentials: sm.ISecret | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,9 @@ def _add_container(
 ) -> ecs.ContainerDefinition:
     return definition.add_container(
         container.name,
-        image=ecs.ContainerImage.from_registry(container.image),
+        image=pull_image(
+            definition, container.image, docker_hub_credentials=container.docker_hub_credentials
+        ),
         environment=dict(container.environment),
         secrets=dict(container.secrets),
         command=list(container.command) if container.command else None,
@@ -91,6 +98,40 @@ def _add_container(
         ),
         essential=True,
     )
+
+
+ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+
+
+def pull_image(
+    definition: ecs.TaskDefinition, image: str, *, docker_hub_credentials: sm.ISecret | None
+) -> ecs.ContainerImage:
+    """An image by reference, with what pulling it needs: for a private ECR repository, the execution role
+    may get an authorization token and pull from exactly that repository ("Amazon ECR task execution IAM
+    role" permissions; `from_registry` grants none); for Docker Hub, the repository credentials secret if
+    one is configured (CDK grants its read to the execution role only)."""
+    repository = ecr_repository(image)
+    if repository is not None:
+        role = definition.obtain_execution_role()
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(ECR_PULL_ACTIONS),
+                resources=[
+                    f"arn:{cdk.Aws.PARTITION}:ecr:{repository.region}:{repository.account}:repository/"
+                    f"{repository.name}"
+                ],
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource ARN; pulls are limited to the image repositories.",
+        )
+    credentials = docker_hub_credentials if is_docker_hub(image) else None
+    return ecs.ContainerImage.from_registry(image, credentials=credentials)
 
 
 class DifyService(Construct):
@@ -196,6 +237,9 @@ class MigrationGate(Construct):
             self, "SecurityGroup", vpc=vpc, description="Dify migration task"
         )
         self.connections = ec2.Connections(security_groups=[self.security_group])
+        tasks = (
+            f"arn:{cdk.Aws.PARTITION}:ecs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:task/{cluster.cluster_name}/*"
+        )
         start, wait = (
             python_function(
                 self,
@@ -213,11 +257,9 @@ class MigrationGate(Construct):
         )
         for fn in (start, wait):
             fn.add_to_role_policy(
-                cdk.aws_iam.PolicyStatement(
+                iam.PolicyStatement(
                     actions=["ecs:DescribeTasks"],
-                    resources=[
-                        f"arn:{cdk.Aws.PARTITION}:ecs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:task/{cluster.cluster_name}/*"
-                    ],
+                    resources=[tasks],
                 )
             )
             assert fn.role is not None
@@ -227,6 +269,15 @@ class MigrationGate(Construct):
                 f"<{logical_id(cluster)}>/*]",
                 "Task IDs are not known before RunTask; the statement is limited to tasks of this cluster.",
             )
+        # RunTask with propagateTags applies the task definition's tags to the new task, which needs
+        # ecs:TagResource for that create action ("Grant permission to tag resources on creation", ECS).
+        start.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ecs:TagResource"],
+                resources=[tasks],
+                conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
+            )
+        )
         task_definition.grant_run(start)
         provider = cr.Provider(
             self,

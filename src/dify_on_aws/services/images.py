@@ -1,0 +1,63 @@
+"""Where a container image reference points: an Amazon ECR repository (whose pull the execution role needs
+permission for) or Docker Hub (which limits anonymous pulls per IP address). Pure functions, no CDK.
+
+Reference grammar as Docker normalizes it: the first path component is a registry host when it contains
+`.` or `:` or is `localhost`; otherwise the image is on Docker Hub (`docker.io`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+# Private ECR registry hosts: <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn] ("Amazon ECR private
+# registry", Amazon ECR User Guide: "https://aws_account_id.dkr.ecr.region.amazonaws.com").
+_ECR_HOST = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$"
+)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    host: str
+    repository: str
+    tag: str
+
+
+@dataclass(frozen=True)
+class EcrRepository:
+    account: str
+    region: str
+    name: str
+
+
+def parse_image(reference: str) -> ImageRef:
+    """Split `host/path/name:tag` (digests and a missing tag are kept in `tag` as given)."""
+    first, _, rest = reference.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        host, path = first, rest
+    else:
+        host, path = "docker.io", reference
+    if "@" in path:
+        path, _, digest = path.partition("@")
+        tag = f"@{digest}"
+    else:
+        name, colon, tag = path.rpartition(":")
+        path, tag = (name, tag) if colon and "/" not in tag else (path, "latest")
+    if host in DOCKER_HUB_HOSTS and "/" not in path:
+        path = f"library/{path}"
+    return ImageRef(host, path, tag)
+
+
+def ecr_repository(reference: str) -> EcrRepository | None:
+    """The ECR repository an image is pulled from, or None for any other registry."""
+    image = parse_image(reference)
+    match = _ECR_HOST.fullmatch(image.host)
+    if match is None:
+        return None
+    return EcrRepository(match["account"], match["region"], image.repository)
+
+
+def is_docker_hub(reference: str) -> bool:
+    return parse_image(reference).host in DOCKER_HUB_HOSTS
