@@ -23,7 +23,7 @@ from dify_on_aws.cost.model import (
     Usage,
     default_prices,
 )
-from dify_on_aws.cost.rules import price_templates
+from dify_on_aws.cost.pricer import price_templates
 
 
 def as_stacks(templates: Mapping[str, Template] | Sequence[Template]) -> dict[str, Template]:

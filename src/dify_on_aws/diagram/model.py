@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dify_on_aws.inputs import number
+from dify_on_aws.templates import number
 
 ROLES = ("api", "worker", "beat", "web", "sandbox", "plugin-daemon", "ssrf-proxy")
 # The AWS managed cache policy "CachingDisabled" (its ID is the same in every account).
