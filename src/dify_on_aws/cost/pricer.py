@@ -190,25 +190,3 @@ class Pricer:
                 "discount floats and tasks can be interrupted."
             )
         return notes
-
-
-def price_templates(
-    templates: Mapping[str, Template],
-    *,
-    region: str,
-    usage: Usage,
-    hours: float,
-    prices: PriceBook,
-    fallback_region: str | None,
-    stack_regions: Mapping[str, str],
-) -> Estimate:
-    """Run every rule over the templates (stack name -> template) of one deployment."""
-    return Pricer(
-        templates,
-        region=region,
-        usage=usage,
-        hours=hours,
-        prices=prices,
-        fallback_region=fallback_region,
-        stack_regions=stack_regions,
-    ).run()

@@ -87,14 +87,8 @@ def _ecs_cluster(p: Pricer, res: Resource) -> None:
         if s.get("Name") == "containerInsights"
     ]
     if insights and insights[0] in ("enabled", "enhanced"):
-        p.add(
-            res,
-            f"Container Insights ({insights[0]})",
-            "cloudwatch.container_insights",
-            1,
-            "cluster",
-            usage=False,
-        )
+        mode = insights[0]
+        p.add(res, f"Container Insights ({mode})", "cloudwatch.container_insights", 1, "cluster", usage=False)
     else:
         p.free(res, "no charge (Container Insights off)")
 

@@ -25,8 +25,6 @@ def _replication_group(p: Pricer, res: Resource) -> None:
     if res.props.get("PrimaryClusterId"):
         p.free(res, "nodes are priced on the cache cluster it is built from")
         return
-    engine = _engine_key(res.text("Engine", "redis"))
-    node = res.text("CacheNodeType", "unknown")
     note = ""
     groups = res.num("NumNodeGroups")
     node_groups = res.props.get("NodeGroupConfiguration")
@@ -39,6 +37,17 @@ def _replication_group(p: Pricer, res: Resource) -> None:
         nodes = res.num("NumCacheClusters") or 0.0
     else:
         nodes, note = 1.0, "node count not set: 1 assumed"
+    _cache_nodes(p, res, nodes, note)
+
+
+def _cache_cluster(p: Pricer, res: Resource) -> None:
+    _cache_nodes(p, res, res.num("NumCacheNodes") or 1.0)
+
+
+def _cache_nodes(p: Pricer, res: Resource, nodes: float, note: str = "") -> None:
+    """Node-hours of a cache cluster or replication group (CacheNodeType and Engine name the price)."""
+    engine = _engine_key(res.text("Engine", "redis"))
+    node = res.text("CacheNodeType", "unknown")
     p.add(
         res,
         f"ElastiCache {engine} {node} nodes",
@@ -47,21 +56,6 @@ def _replication_group(p: Pricer, res: Resource) -> None:
         "node-h",
         usage=False,
         note="; ".join(n for n in (f"{nodes:g} node(s)", note) if n),
-    )
-
-
-def _cache_cluster(p: Pricer, res: Resource) -> None:
-    engine = _engine_key(res.text("Engine", "redis"))
-    node = res.text("CacheNodeType", "unknown")
-    nodes = res.num("NumCacheNodes") or 1.0
-    p.add(
-        res,
-        f"ElastiCache {engine} {node} nodes",
-        f"elasticache.{engine}.{key_part(node)}.hour",
-        nodes * p.hours,
-        "node-h",
-        usage=False,
-        note=f"{nodes:g} node(s)",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import TYPE_CHECKING
 
 from dify_on_aws.cost.rules.common import Rule
@@ -25,24 +26,11 @@ def _distribution(p: Pricer, res: Resource) -> None:
     note = "North America rate; always-free tier (1 TB, 10M requests) not subtracted"
     if res.value(config.get("Enabled")) in (False, "false"):
         note = "distribution disabled; " + note
-    p.add(
-        res,
-        "CloudFront HTTPS requests",
-        "cloudfront.https_requests_na.per_10k",
-        p.usage.requests / share / 10_000,
-        "10k req",
-        usage=True,
-        note=note,
-    )
-    p.add(
-        res,
-        "CloudFront data transfer out",
-        "cloudfront.data_out_na_first_10tb.gb",
-        p.usage.gb_out / share,
-        "GB",
-        usage=True,
-        note="North America, first 10 TB; other edge regions cost more",
-    )
+    requests, gb = p.usage.requests / share / 10_000, p.usage.gb_out / share
+    add = partial(p.add, res, usage=True)
+    add("CloudFront HTTPS requests", "cloudfront.https_requests_na.per_10k", requests, "10k req", note=note)
+    na_rate = "North America, first 10 TB; other edge regions cost more"
+    add("CloudFront data transfer out", "cloudfront.data_out_na_first_10tb.gb", gb, "GB", note=na_rate)
 
 
 def _cloudfront_function(p: Pricer, res: Resource) -> None:
@@ -95,16 +83,8 @@ def _web_acl(p: Pricer, res: Resource) -> None:
         region=region,
         note=f"{', '.join(paid)} also bill subscription and request fees (not included)" if paid else "",
     )
-    p.add(
-        res,
-        "WAF requests inspected",
-        "waf.per_million_requests",
-        p.usage.requests / acls / 1e6,
-        "1M req",
-        usage=True,
-        region=region,
-        note="every front-door request inspected",
-    )
+    inspected = partial(p.add, res, usage=True, region=region, note="every front-door request inspected")
+    inspected("WAF requests inspected", "waf.per_million_requests", p.usage.requests / acls / 1e6, "1M req")
 
 
 RULES: dict[str, Rule] = {

@@ -134,14 +134,8 @@ def _instance(p: Pricer, res: Resource) -> None:
 
 def _volume(p: Pricer, res: Resource) -> None:
     kind = res.text("VolumeType", "gp2")
-    p.add(
-        res,
-        f"EBS {kind} volume",
-        f"ebs.{key_part(kind)}.gb_month",
-        res.num("Size") or 0,
-        "GB-month",
-        usage=False,
-    )
+    size = res.num("Size") or 0
+    p.add(res, f"EBS {kind} volume", f"ebs.{key_part(kind)}.gb_month", size, "GB-month", usage=False)
 
 
 def _vpc_endpoint(p: Pricer, res: Resource) -> None:

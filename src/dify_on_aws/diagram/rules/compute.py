@@ -6,24 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dify_on_aws.diagram.graph import (
-    CACHE,
-    CONTAINER,
-    PUBLIC,
-    ROLES,
-    SERVICE,
-    TASK,
-    Node,
-)
+from dify_on_aws.diagram import graph
 from dify_on_aws.diagram.rules.table import Step
-from dify_on_aws.diagram.text import (
-    as_list,
-    fmt,
-    image_name,
-    plural,
-    slug,
-    summarize,
-)
+from dify_on_aws.diagram.text import as_list, fmt, image_name, plural, slug, summarize
 from dify_on_aws.templates import Key, number
 
 if TYPE_CHECKING:
@@ -51,21 +36,21 @@ def services(d: Deriver) -> None:
             size.append(arch)
         network = p.get("NetworkConfiguration", {}).get("AwsvpcConfiguration", {})
         public_ip = network.get("AssignPublicIp") == "ENABLED"
-        cluster = PUBLIC if public_ip else d.placement(key[0], network.get("Subnets"))
+        cluster = graph.PUBLIC if public_ip else d.placement(key[0], network.get("Subnets"))
         details = [
             " · ".join(size),
             " · ".join(filter(None, [_count(key, p, autoscaling), _capacity(p)])),
             _public_ip(d, key[0], network.get("SecurityGroups")) if public_ip else "",
         ]
-        if len([n for n in names if n in ROLES]) > 1:
+        if len([n for n in names if n in graph.ROLES]) > 1:
             node = _task(d, key, tasks, essential, details=[*details, _discovery(d, key, p)], cluster=cluster)
         else:
-            role = next((n for n in names if n in ROLES), names[0] if names else "service")
+            role = next((n for n in names if n in graph.ROLES), names[0] if names else "service")
             main = next((c for c in essential if c.get("Name") == role), {})
             node = d.add(
-                Node(
+                graph.Node(
                     f"svc_{slug(role)}",
-                    SERVICE,
+                    graph.SERVICE,
                     role,
                     tuple(x for x in [image_name(main.get("Image")), *details] if x),
                     cluster,
@@ -90,12 +75,14 @@ def _task(
     *,
     details: list[str],
     cluster: str,
-) -> Node:
+) -> graph.Node:
     """A task with several role containers: a TASK node (the box) and a node per container in it."""
     names = [str(c.get("Name", "")) for c in containers]
-    roles = [n for n in names if n in ROLES]
-    what = "every role" if set(ROLES) - {"ssrf-proxy"} <= set(roles) else summarize(roles, 4)
-    task = d.add(Node("dify_task", TASK, f"Dify task ({what})", tuple(details), cluster), key, *tasks)
+    roles = [n for n in names if n in graph.ROLES]
+    what = "every role" if set(graph.ROLES) - {"ssrf-proxy"} <= set(roles) else summarize(roles, 4)
+    task = d.add(
+        graph.Node("dify_task", graph.TASK, f"Dify task ({what})", tuple(details), cluster), key, *tasks
+    )
     d.task_roles[task.id] = set(roles)
     aliases = _service_connect_names(d, d.t.props(key))
     for container, name in zip(containers, names, strict=True):
@@ -106,11 +93,13 @@ def _task(
         detail = " · ".join(filter(None, [image, *listens]))
         if re.search(r"valkey|redis", f"{name} {image}", re.IGNORECASE):
             engine = "Valkey" if "valkey" in f"{name} {image}".lower() else "Redis"
-            node = Node(f"{task.id}_{slug(name)}", CACHE, f"{engine} (container, in-task)", (detail,))
+            node = graph.Node(
+                f"{task.id}_{slug(name)}", graph.CACHE, f"{engine} (container, in-task)", (detail,)
+            )
         else:
-            role = name if name in ROLES else ""
-            node = Node(f"{task.id}_{slug(name)}", CONTAINER, name, (detail,), role=role)
-        added = d.add(Node(node.id, node.kind, node.title, node.details, task.id, node.role))
+            role = name if name in graph.ROLES else ""
+            node = graph.Node(f"{task.id}_{slug(name)}", graph.CONTAINER, name, (detail,), role=role)
+        added = d.add(graph.Node(node.id, node.kind, node.title, node.details, task.id, node.role))
         d.task_containers[(task.id, name)] = added.id
         for port in ports:
             d.task_ports.setdefault((task.id, port), added.id)

@@ -6,19 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from dify_on_aws.diagram.graph import (
-    BUCKET,
-    CACHE,
-    DATABASE,
-    LOG_BUCKET,
-    Node,
-)
+from dify_on_aws.diagram import graph
 from dify_on_aws.diagram.rules.table import Step
-from dify_on_aws.diagram.text import (
-    as_list,
-    fmt,
-    plural,
-)
+from dify_on_aws.diagram.text import as_list, fmt, plural
 from dify_on_aws.templates import Key, number
 
 if TYPE_CHECKING:
@@ -52,7 +42,9 @@ def _db_clusters(d: Deriver) -> None:
             details.append("+ pgvector (vector store)")
         cluster = d.subnet_group_placement(key, p.get("DBSubnetGroupName"))
         node = d.add(
-            Node("database", DATABASE, title, tuple(x for x in details if x), cluster), key, *instances
+            graph.Node("database", graph.DATABASE, title, tuple(x for x in details if x), cluster),
+            key,
+            *instances,
         )
         d.own_security_groups(node.id, key[0], p.get("VpcSecurityGroupIds"))
 
@@ -66,7 +58,9 @@ def _db_instances(d: Deriver) -> None:
         details = (str(p.get("EngineVersion", "")), str(p.get("DBInstanceClass", "")))
         title = f"RDS {p.get('Engine', '')}".strip()
         cluster = d.subnet_group_placement(key, p.get("DBSubnetGroupName"))
-        node = d.add(Node("database", DATABASE, title, tuple(x for x in details if x), cluster), key)
+        node = d.add(
+            graph.Node("database", graph.DATABASE, title, tuple(x for x in details if x), cluster), key
+        )
         d.own_security_groups(node.id, key[0], p.get("VPCSecurityGroups"))
 
 
@@ -93,7 +87,7 @@ def _caches(d: Deriver) -> None:
         if p.get("TransitEncryptionEnabled") is True:
             details.append("TLS in transit")
         title = f"ElastiCache {engine.title() if engine.islower() else engine}"
-        node = d.add(Node("cache", CACHE, title, tuple(details), cluster), key)
+        node = d.add(graph.Node("cache", graph.CACHE, title, tuple(details), cluster), key)
         d.own_security_groups(node.id, key[0], p.get("SecurityGroupIds"))
 
 
@@ -120,9 +114,9 @@ def buckets(d: Deriver) -> None:
             details.append("encrypted")
         files = key in env_buckets
         node_id, title = ("s3_files", "S3 files bucket") if files else ("s3_bucket", "S3 bucket")
-        d.add(Node(node_id, BUCKET, title, (" · ".join(details),), d.cluster_for(key)), key)
+        d.add(graph.Node(node_id, graph.BUCKET, title, (" · ".join(details),), d.cluster_for(key)), key)
     for log in sorted(log_buckets):
-        node = d.add(Node("s3_logs", LOG_BUCKET, "S3 access logs", (), d.cluster_for(log)), log)
+        node = d.add(graph.Node("s3_logs", graph.LOG_BUCKET, "S3 access logs", (), d.cluster_for(log)), log)
         for source in log_buckets[log]:
             if source in d.node_of:
                 d.link(d.node_of[source], node.id, dashed=True)

@@ -6,27 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from dify_on_aws.diagram.graph import (
-    API_GATEWAY,
-    AWS,
-    CACHING_DISABLED,
-    CDN,
-    FUNCTION,
-    LOAD_BALANCER,
-    REGION,
-    USERS,
-    VPC_LINK,
-    WAF,
-    Node,
-)
+from dify_on_aws.diagram import graph
 from dify_on_aws.diagram.rules.table import Step
-from dify_on_aws.diagram.text import (
-    as_list,
-    find,
-    plural,
-    short_paths,
-    summarize,
-)
+from dify_on_aws.diagram.text import as_list, find, plural, short_paths, summarize
 from dify_on_aws.templates import Key
 
 if TYPE_CHECKING:
@@ -51,11 +33,14 @@ def distributions(d: Deriver) -> None:
         cached = short_paths(
             str(b.get("PathPattern"))
             for b in behaviors
-            if b.get("PathPattern") and b.get("CachePolicyId") not in (None, CACHING_DISABLED)
+            if b.get("PathPattern") and b.get("CachePolicyId") not in (None, graph.CACHING_DISABLED)
         )
         if cached:
             details.append(f"cached: {summarize(cached, 2)}")
-        d.add(Node("cloudfront", CDN, "CloudFront", tuple(details), d.cluster_for(key, AWS)), key)
+        d.add(
+            graph.Node("cloudfront", graph.CDN, "CloudFront", tuple(details), d.cluster_for(key, graph.AWS)),
+            key,
+        )
 
 
 def web_acls(d: Deriver) -> None:
@@ -82,8 +67,8 @@ def web_acls(d: Deriver) -> None:
         if "Block" in p.get("DefaultAction", {}):
             details.append("default: block")
         scope = p.get("Scope")
-        cluster = d.cluster_for(key, AWS if scope == "CLOUDFRONT" else REGION)
-        d.add(Node("waf", WAF, "AWS WAF", tuple(details), cluster), key)
+        cluster = d.cluster_for(key, graph.AWS if scope == "CLOUDFRONT" else graph.REGION)
+        d.add(graph.Node("waf", graph.WAF, "AWS WAF", tuple(details), cluster), key)
 
 
 def api_gateways(d: Deriver) -> None:
@@ -95,12 +80,17 @@ def api_gateways(d: Deriver) -> None:
         details = [f"{protocol} API", *hosts.get(key, [])]
         if t.referencing("AWS::ApiGatewayV2::Authorizer", "ApiId", key):
             details.append("Lambda authorizer")
-        node = d.add(Node("apigw", API_GATEWAY, "API Gateway", tuple(details), d.cluster_for(key)), key)
+        node = d.add(
+            graph.Node("apigw", graph.API_GATEWAY, "API Gateway", tuple(details), d.cluster_for(key)), key
+        )
         for stage in t.referencing("AWS::ApiGatewayV2::Stage", "ApiId", key):
             d.node_of[stage] = node.id
     for key in t.keys_of("AWS::ApiGatewayV2::VpcLink"):
         p = t.props(key)
-        node = d.add(Node("vpc_link", VPC_LINK, "VPC link", (), d.placement(key[0], p.get("SubnetIds"))), key)
+        node = d.add(
+            graph.Node("vpc_link", graph.VPC_LINK, "VPC link", (), d.placement(key[0], p.get("SubnetIds"))),
+            key,
+        )
         d.own_security_groups(node.id, key[0], p.get("SecurityGroupIds"))
 
 
@@ -189,34 +179,36 @@ def web_acl_links(d: Deriver) -> dict[str, str]:
 
 def entry(d: Deriver) -> None:
     """Users -> (web ACL ->) every entry point that is not itself behind another front door."""
-    entries = [n for n in d.nodes.values() if n.kind in (CDN, API_GATEWAY)]
-    entries += [n for n in d.nodes.values() if n.kind == LOAD_BALANCER and "internet-facing" in n.details]
+    entries = [n for n in d.nodes.values() if n.kind in (graph.CDN, graph.API_GATEWAY)]
+    entries += [
+        n for n in d.nodes.values() if n.kind == graph.LOAD_BALANCER and "internet-facing" in n.details
+    ]
     entries += [
         n
         for n in d.nodes.values()
-        if n.kind == FUNCTION and any(x.startswith("function URL") for x in n.details)
+        if n.kind == graph.FUNCTION and any(x.startswith("function URL") for x in n.details)
     ]
     fronted = {e.dst for e in d.edges.values()}
     entries = sorted(n for n in entries if n.id not in fronted)
     private = sorted(
         n
         for n in d.nodes.values()
-        if n.kind == LOAD_BALANCER and "internal" in n.details and n.id not in fronted
+        if n.kind == graph.LOAD_BALANCER and "internal" in n.details and n.id not in fronted
     )
     if not entries and not private:
         return
     who = "browsers, API clients" if entries else "VPN, Direct Connect, peered VPCs"
-    d.add(Node(USERS, USERS, "Users", (who,), ""))
+    d.add(graph.Node(graph.USERS, graph.USERS, "Users", (who,), ""))
     protected = web_acl_links(d)
     for node in entries:
         waf = protected.get(node.id)
         if waf:
-            d.link(USERS, waf, "HTTPS")
+            d.link(graph.USERS, waf, "HTTPS")
             d.link(waf, node.id)
         else:
-            d.link(USERS, node.id, "HTTPS")
+            d.link(graph.USERS, node.id, "HTTPS")
     for node in private:
-        d.link(USERS, node.id, "private network")
+        d.link(graph.USERS, node.id, "private network")
 
 
 STEPS = (

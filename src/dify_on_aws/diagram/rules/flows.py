@@ -7,25 +7,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dify_on_aws.diagram.graph import (
-    AWS_SERVICE,
-    BUCKET,
-    CACHE,
-    CONTAINER,
-    DATABASE,
-    EXTERNAL,
-    FUNCTION,
-    INTERNET,
-    PRIVATE,
-    PUBLIC,
-    REGION,
-    SERVICE,
-    Node,
-)
+from dify_on_aws.diagram import graph
 from dify_on_aws.diagram.rules.table import Step
-from dify_on_aws.diagram.text import (
-    as_list,
-)
+from dify_on_aws.diagram.text import as_list
 from dify_on_aws.templates import Key
 
 if TYPE_CHECKING:
@@ -34,10 +18,10 @@ if TYPE_CHECKING:
 
 # How Dify's roles talk to each other, used only for nodes the templates say nothing about.
 _KNOWN_FLOWS: dict[str, tuple[str, ...]] = {
-    "api": (DATABASE, CACHE, BUCKET, "sandbox", "plugin-daemon", "ssrf-proxy"),
-    "worker": (DATABASE, CACHE, BUCKET, "sandbox", "plugin-daemon", "ssrf-proxy"),
-    "beat": (DATABASE, CACHE),
-    "plugin-daemon": (DATABASE, CACHE, BUCKET, "api"),
+    "api": (graph.DATABASE, graph.CACHE, graph.BUCKET, "sandbox", "plugin-daemon", "ssrf-proxy"),
+    "worker": (graph.DATABASE, graph.CACHE, graph.BUCKET, "sandbox", "plugin-daemon", "ssrf-proxy"),
+    "beat": (graph.DATABASE, graph.CACHE),
+    "plugin-daemon": (graph.DATABASE, graph.CACHE, graph.BUCKET, "api"),
     "sandbox": ("ssrf-proxy",),
 }
 # Roles that call out of the VPC (model providers, marketplace, HTTP tools) when there is no SSRF proxy.
@@ -60,11 +44,13 @@ def permission_flows(d: Deriver) -> None:
                 bedrock_users.update(owners)
             if any(a.lower().startswith("s3:") for a in actions):
                 for bucket in t.refs(key[0], statement.get("Resource")):
-                    if bucket in d.node_of and d.nodes[d.node_of[bucket]].kind == BUCKET:
+                    if bucket in d.node_of and d.nodes[d.node_of[bucket]].kind == graph.BUCKET:
                         for owner in owners:
                             d.link(owner, d.node_of[bucket])
     if any(_grants_bedrock(s) for _, _, st in _policies(d) for s in st):
-        bedrock = d.add(Node("bedrock", AWS_SERVICE, "Amazon Bedrock", ("foundation models",), REGION))
+        bedrock = d.add(
+            graph.Node("bedrock", graph.AWS_SERVICE, "Amazon Bedrock", ("foundation models",), graph.REGION)
+        )
         for owner in sorted(bedrock_users):
             d.link(owner, bedrock.id)
 
@@ -100,27 +86,27 @@ def fallback_flows(d: Deriver) -> None:
         for target in wanted:
             if target in own:
                 continue
-            if target == BUCKET:
+            if target == graph.BUCKET:
                 if node.id in iam_known:
                     continue
-                targets = [n.id for n in d.nodes.values() if n.kind == BUCKET]
-            elif target in (DATABASE, CACHE):
+                targets = [n.id for n in d.nodes.values() if n.kind == graph.BUCKET]
+            elif target in (graph.DATABASE, graph.CACHE):
                 targets = [n.id for n in d.nodes.values() if n.kind == target]
             else:
                 targets = [
                     n.id
                     for n in d.nodes.values()
-                    if n.role == target and n.kind in (SERVICE, FUNCTION, CONTAINER)
+                    if n.role == target and n.kind in (graph.SERVICE, graph.FUNCTION, graph.CONTAINER)
                 ]
             for dst in sorted(targets):
-                if target == BUCKET or not (node.id in d.sg_known and dst in d.restricted):
+                if target == graph.BUCKET or not (node.id in d.sg_known and dst in d.restricted):
                     d.link(node.id, dst)
 
 
 def egress(d: Deriver) -> None:
     """Outbound calls: through the SSRF proxy when there is one, out through NAT to the internet."""
     hop = "nat" if "nat" in d.nodes else ""
-    proxies = [n for n in d.nodes.values() if n.role == "ssrf-proxy" and n.kind != CONTAINER]
+    proxies = [n for n in d.nodes.values() if n.role == "ssrf-proxy" and n.kind != graph.CONTAINER]
     clients = _proxy_clients(d, proxies)
     outbound = [n.id for n in proxies]
     # A multi-role task leaves through its own network interface, whichever container calls out.
@@ -128,16 +114,19 @@ def egress(d: Deriver) -> None:
     outbound += [
         n.id
         for n in d.nodes.values()
-        if (n.kind == SERVICE or (n.kind == FUNCTION and n.cluster in (PRIVATE, PUBLIC)))
+        if (
+            n.kind == graph.SERVICE
+            or (n.kind == graph.FUNCTION and n.cluster in (graph.PRIVATE, graph.PUBLIC))
+        )
         and n.role in _EGRESS_ROLES
         and (n.id not in clients or n.role == "plugin-daemon")
     ]
     outbound = [n for n in outbound if _may_leave(d, n)]
-    if not outbound or not (hop or any(d.nodes[n].cluster == PUBLIC for n in outbound)):
+    if not outbound or not (hop or any(d.nodes[n].cluster == graph.PUBLIC for n in outbound)):
         return
     externals = _externals(d)
     for src in sorted(set(outbound)):
-        if hop and d.nodes[src].cluster != PUBLIC:
+        if hop and d.nodes[src].cluster != graph.PUBLIC:
             d.link(src, hop)
         else:
             for ext in externals:
@@ -147,20 +136,22 @@ def egress(d: Deriver) -> None:
             d.link(hop, ext.id, "HTTPS" if ext.id == "model_apis" else "")
 
 
-def _proxy_clients(d: Deriver, proxies: list[Node]) -> set[str]:
+def _proxy_clients(d: Deriver, proxies: list[graph.Node]) -> set[str]:
     """Nodes that reach the SSRF proxy (from its security group rules, else Dify's defaults)."""
     clients: set[str] = set()
     for proxy in proxies:
         incoming = {e.src for e in d.edges.values() if e.dst == proxy.id}
         if not incoming:
-            incoming = {n.id for n in d.nodes.values() if n.kind == SERVICE and n.role in _PROXY_CLIENTS}
+            incoming = {
+                n.id for n in d.nodes.values() if n.kind == graph.SERVICE and n.role in _PROXY_CLIENTS
+            }
             for src in sorted(incoming):
                 d.link(src, proxy.id)
         clients |= incoming
     return clients
 
 
-def _externals(d: Deriver) -> list[Node]:
+def _externals(d: Deriver) -> list[graph.Node]:
     """Model provider APIs, and the plugin marketplace when plugins can be installed from it."""
     env = d.container_env
     marketplace = "true" in env.get("MARKETPLACE_ENABLED", set()) or any(
@@ -169,10 +160,20 @@ def _externals(d: Deriver) -> list[Node]:
     urls = sorted(env.get("MARKETPLACE_API_URL", set()) | env.get("MARKETPLACE_URL", set()))
     host = re.sub(r"^https?://", "", urls[0]).rstrip("/") if urls else "marketplace.dify.ai"
     externals = [
-        d.add(Node("model_apis", EXTERNAL, "Model provider APIs", ("LLM, embedding, tools",), INTERNET))
+        d.add(
+            graph.Node(
+                "model_apis",
+                graph.EXTERNAL,
+                "Model provider APIs",
+                ("LLM, embedding, tools",),
+                graph.INTERNET,
+            )
+        )
     ]
     if marketplace:
-        externals.append(d.add(Node("marketplace", EXTERNAL, "Dify Marketplace", (host,), INTERNET)))
+        externals.append(
+            d.add(graph.Node("marketplace", graph.EXTERNAL, "Dify Marketplace", (host,), graph.INTERNET))
+        )
     return externals
 
 

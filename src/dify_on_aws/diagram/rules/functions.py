@@ -7,19 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dify_on_aws.diagram.graph import (
-    FUNCTION,
-    ROLES,
-    Node,
-)
+from dify_on_aws.diagram import graph
 from dify_on_aws.diagram.rules.table import Step
-from dify_on_aws.diagram.text import (
-    as_list,
-    fmt,
-    image_name,
-    slug,
-    summarize,
-)
+from dify_on_aws.diagram.text import as_list, fmt, image_name, slug, summarize
 from dify_on_aws.templates import Key, number
 
 if TYPE_CHECKING:
@@ -55,13 +45,13 @@ def functions(d: Deriver) -> None:
         vpc = p.get("VpcConfig", {})
         cluster = d.placement(key[0], vpc.get("SubnetIds")) if vpc else d.cluster_for(key)
         node = d.add(
-            Node(
+            graph.Node(
                 node_id,
-                FUNCTION,
+                graph.FUNCTION,
                 title,
                 tuple(x for x in details if x and x != title),
                 cluster,
-                role if role in ROLES else "",
+                role if role in graph.ROLES else "",
             ),
             key,
         )
@@ -135,10 +125,10 @@ def _edge_functions(d: Deriver) -> dict[Key, str]:
 def _function_role(d: Deriver, p: Mapping[str, Any], how: str) -> str:
     variables = p.get("Environment", {}).get("Variables", {})
     mode = variables.get("MODE") if isinstance(variables, dict) else None
-    if isinstance(mode, str) and mode in ROLES:
+    if isinstance(mode, str) and mode in graph.ROLES:
         return mode
     image = str(p.get("Code", {}).get("ImageUri", ""))
-    for role in ROLES:
+    for role in graph.ROLES:
         if f"dify-{role}" in image:
             return role
     if how == "authorizer":
@@ -148,9 +138,9 @@ def _function_role(d: Deriver, p: Mapping[str, Any], how: str) -> str:
     purpose = dify_purpose(p.get("Description"))
     if purpose:
         first = purpose[0].split(" ", 1)[0]
-        return first if first in ROLES else "function"
+        return first if first in graph.ROLES else "function"
     text = f"{p.get('Description', '')} {p.get('Handler', '')}".lower()
-    return next((r for r in ROLES if re.search(rf"\b{re.escape(r)}\b", text)), "function")
+    return next((r for r in graph.ROLES if re.search(rf"\b{re.escape(r)}\b", text)), "function")
 
 
 def dify_purpose(description: Any) -> tuple[str, str] | None:

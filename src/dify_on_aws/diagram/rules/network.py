@@ -7,30 +7,10 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dify_on_aws.diagram.graph import (
-    CONTAINER,
-    ENDPOINTS,
-    FUNCTION,
-    ISOLATED,
-    LOAD_BALANCER,
-    NAT,
-    PRIVATE,
-    PUBLIC,
-    REGION,
-    SECRETS,
-    SERVICE,
-    TASK,
-    Node,
-)
+from dify_on_aws.diagram import graph
 from dify_on_aws.diagram.rules import edge
 from dify_on_aws.diagram.rules.table import Step
-from dify_on_aws.diagram.text import (
-    as_list,
-    plural,
-    short_paths,
-    strings,
-    summarize,
-)
+from dify_on_aws.diagram.text import as_list, plural, short_paths, strings, summarize
 from dify_on_aws.templates import Key, Templates, attributes
 
 if TYPE_CHECKING:
@@ -47,25 +27,25 @@ def classify_subnets(t: Templates) -> dict[Key, str]:
         targets = {t.type(k) for k in t.refs(route[0], [p.get("GatewayId"), p.get("NatGatewayId")])}
         for table in t.refs(route[0], p.get("RouteTableId")):
             if "AWS::EC2::InternetGateway" in targets:
-                route_kind[table] = PUBLIC
+                route_kind[table] = graph.PUBLIC
             elif "AWS::EC2::NatGateway" in targets or p.get("NatGatewayId") is not None:
-                route_kind.setdefault(table, PRIVATE)
+                route_kind.setdefault(table, graph.PRIVATE)
     kinds: dict[Key, str] = {}
     for assoc in t.keys_of("AWS::EC2::SubnetRouteTableAssociation"):
         p = t.props(assoc)
         tables = t.refs(assoc[0], p.get("RouteTableId"))
         for subnet in t.refs(assoc[0], p.get("SubnetId")):
-            kinds[subnet] = route_kind.get(tables[0], ISOLATED) if tables else ISOLATED
+            kinds[subnet] = route_kind.get(tables[0], graph.ISOLATED) if tables else graph.ISOLATED
     for subnet in t.keys_of("AWS::EC2::Subnet"):
         if subnet in kinds:
             continue
         p = t.props(subnet)
         tags = {tag.get("Key"): tag.get("Value") for tag in as_list(p.get("Tags")) if isinstance(tag, dict)}
         declared = str(tags.get("aws-cdk:subnet-type", "")).lower()
-        if declared in (PUBLIC, PRIVATE, ISOLATED):
+        if declared in (graph.PUBLIC, graph.PRIVATE, graph.ISOLATED):
             kinds[subnet] = declared
         else:
-            kinds[subnet] = PUBLIC if p.get("MapPublicIpOnLaunch") is True else PRIVATE
+            kinds[subnet] = graph.PUBLIC if p.get("MapPublicIpOnLaunch") is True else graph.PRIVATE
     return kinds
 
 
@@ -95,9 +75,11 @@ def load_balancers(d: Deriver) -> None:
         timeout = attrs.get("idle_timeout.timeout_seconds")
         if timeout:
             details.append(f"idle timeout {timeout} s")
-        cluster = d.placement(key[0], p.get("Subnets"), PUBLIC if public else PRIVATE)
+        cluster = d.placement(key[0], p.get("Subnets"), graph.PUBLIC if public else graph.PRIVATE)
         node = d.add(
-            Node("alb", LOAD_BALANCER, f"{kind} Load Balancer", tuple(x for x in details if x), cluster),
+            graph.Node(
+                "alb", graph.LOAD_BALANCER, f"{kind} Load Balancer", tuple(x for x in details if x), cluster
+            ),
             key,
         )
         d.own_security_groups(node.id, key[0], p.get("SecurityGroups"))
@@ -110,13 +92,18 @@ def shared(d: Deriver) -> None:
     secrets = t.keys_of("AWS::SecretsManager::Secret")
     if secrets:
         d.add(
-            Node("secrets", SECRETS, "Secrets Manager", (plural(len(secrets), "secret"),), REGION),
+            graph.Node(
+                "secrets", graph.SECRETS, "Secrets Manager", (plural(len(secrets), "secret"),), graph.REGION
+            ),
             *secrets,
         )
     nats = t.keys_of("AWS::EC2::NatGateway")
     if nats:
-        cluster = d.placement(nats[0][0], [t.props(n).get("SubnetId") for n in nats], PUBLIC)
-        d.add(Node("nat", NAT, "NAT gateway", (f"\N{MULTIPLICATION SIGN} {len(nats)}",), cluster), *nats)
+        cluster = d.placement(nats[0][0], [t.props(n).get("SubnetId") for n in nats], graph.PUBLIC)
+        d.add(
+            graph.Node("nat", graph.NAT, "NAT gateway", (f"\N{MULTIPLICATION SIGN} {len(nats)}",), cluster),
+            *nats,
+        )
     endpoints = t.keys_of("AWS::EC2::VPCEndpoint")
     if endpoints:
         names = []
@@ -125,7 +112,13 @@ def shared(d: Deriver) -> None:
             text = service if isinstance(service, str) else " ".join(strings(service))
             names.append(text.rsplit(".", 1)[-1] or "endpoint")
         d.add(
-            Node("vpc_endpoints", ENDPOINTS, "VPC endpoints", (summarize(sorted(set(names)), 4),), PRIVATE),
+            graph.Node(
+                "vpc_endpoints",
+                graph.ENDPOINTS,
+                "VPC endpoints",
+                (summarize(sorted(set(names)), 4),),
+                graph.PRIVATE,
+            ),
             *endpoints,
         )
 
@@ -222,7 +215,7 @@ def _cloud_map_by_name(d: Deriver, integration: Key) -> list[str]:
     uri = d.t.props(integration).get("IntegrationUri")
     names = [str(d.t.props(k).get("Name", "")) for k in d.t.refs(integration[0], uri)]
     names += [attr for _, attr in attributes(uri)]
-    services = [n for n in d.nodes.values() if n.kind in (SERVICE, CONTAINER) and n.role]
+    services = [n for n in d.nodes.values() if n.kind in (graph.SERVICE, graph.CONTAINER) and n.role]
     out: set[str] = set()
     for name in names:
         matches = [n for n in services if name == n.role or name.startswith(n.role)]
@@ -259,10 +252,10 @@ def security_group_flows(d: Deriver) -> None:
                     port = rule.get("FromPort")
                     dst = d.task_ports.get((owner, port), owner) if isinstance(port, int) else owner
                     service_to_service = {d.nodes[src].kind, d.nodes[dst].kind} <= {
-                        SERVICE,
-                        FUNCTION,
-                        TASK,
-                        CONTAINER,
+                        graph.SERVICE,
+                        graph.FUNCTION,
+                        graph.TASK,
+                        graph.CONTAINER,
                     }
                     label = f":{port}" if service_to_service and isinstance(port, int) else ""
                     d.link(src, dst, label)
