@@ -22,6 +22,8 @@ Key = tuple[str, str]  # (stack name, logical ID)
 Template = Mapping[str, Any]
 EXPORT_READER = "Custom::CrossRegionExportReader"
 EXPORT_WRITER = "Custom::CrossRegionExportWriter"
+# The functions that name a logical ID (Fn::Sub through its variables).
+REFERENCING = ("Ref", "Fn::GetAtt", "Fn::Sub")
 
 
 @dataclass(frozen=True)
@@ -128,12 +130,27 @@ class Templates:
         return self.resources.get((stack, lid))
 
     def refs(self, stack: str, value: Any) -> list[Key]:
-        """Resources a value of `stack` references (parameters and unknown IDs dropped), sorted; values
-        handed over from another stack lead to the resources they reference there."""
-        found = {(stack, lid) for lid in intrinsics.referenced_ids(value) if (stack, lid) in self.resources}
-        for other, handed in self._cross_stack(stack, value):
-            found.update(self.refs(other, handed))
-        return sorted(found)
+        """Resources a value of `stack` references (parameters and unknown IDs dropped), sorted; a value
+        handed over from another stack leads to the resources it references there (not to the import or
+        the reader that carries it)."""
+        return sorted(self._refs(stack, value))
+
+    def _refs(self, stack: str, value: Any) -> set[Key]:
+        found: set[Key] = set()
+        if isinstance(value, Mapping):
+            handed = self._handed_over(stack, value)
+            if handed is not None:
+                return self._refs(*handed)
+            for name, inner in value.items():
+                if name in REFERENCING:
+                    ids = intrinsics.referenced_ids({name: inner})
+                    found.update((stack, lid) for lid in ids if (stack, lid) in self.resources)
+                else:
+                    found |= self._refs(stack, inner)
+        elif isinstance(value, list):
+            for inner in value:
+                found |= self._refs(stack, inner)
+        return found
 
     def references(self, key: Key) -> list[Key]:
         """What a resource references in its properties."""
@@ -166,16 +183,3 @@ class Templates:
             if self.type((stack, lid)) == EXPORT_READER:
                 return self._exports.get(attribute)
         return None
-
-    def _cross_stack(self, stack: str, value: Any) -> Iterator[tuple[str, Any]]:
-        """Every (stack, value) handed over to a value through imports and cross-region references."""
-        if isinstance(value, Mapping):
-            handed = self._handed_over(stack, value)
-            if handed is not None and handed[0] != stack:
-                yield handed
-                return
-            for inner in value.values():
-                yield from self._cross_stack(stack, inner)
-        elif isinstance(value, list):
-            for inner in value:
-                yield from self._cross_stack(stack, inner)
