@@ -145,3 +145,11 @@ def test_read_assembly_reads_templates_and_construct_metadata(tmp_path: Path) ->
     ]
     with pytest.raises(TemplateInputError, match="not a cloud assembly"):
         read_assembly(tmp_path / "nowhere")
+
+
+def test_an_import_inside_a_join_keeps_the_other_references() -> None:
+    t = Templates(deployment())
+    joined = {"Fn::Join": ["", [{"Fn::ImportValue": "shared-bucket"}, {"Ref": "Role"}]]}
+    assert t.refs("Consumer", joined) == [("Consumer", "Role"), ("Producer", "Bucket")]
+    bucket = t.target("Consumer", {"Fn::ImportValue": "shared-bucket"})
+    assert bucket is not None and bucket.key == ("Producer", "Bucket")

@@ -69,6 +69,20 @@ def referenced_ids(value: Any) -> set[str]:
     return found
 
 
+def lone_attribute(value: Any) -> tuple[str, str] | None:
+    """(logical ID, attribute) of a value that is a list-form Fn::GetAtt and nothing else."""
+    att = value.get("Fn::GetAtt") if isinstance(value, Mapping) and len(value) == 1 else None
+    if isinstance(att, list) and len(att) == 2 and all(isinstance(a, str) for a in att):
+        return (att[0], att[1])
+    return None
+
+
+def imported_name(value: Any) -> str | None:
+    """The export name of a value that is a Fn::ImportValue of a literal name."""
+    name = value.get("Fn::ImportValue") if isinstance(value, Mapping) and len(value) == 1 else None
+    return name if isinstance(name, str) else None
+
+
 def attributes(value: Any) -> list[tuple[str, str]]:
     """(logical ID, attribute) of every list-form Fn::GetAtt inside a value."""
     found: list[tuple[str, str]] = []

@@ -121,13 +121,11 @@ class Templates:
 
     def target(self, stack: str, value: Any) -> Resource | None:
         """The resource a value names directly (a lone Ref or Fn::GetAtt), following a cross-stack value."""
-        lid = intrinsics.direct_target(value)
-        if lid is None:
-            return None
         handed = self._handed_over(stack, value)
         if handed is not None:
             return self.target(*handed)
-        return self.resources.get((stack, lid))
+        lid = intrinsics.direct_target(value)
+        return self.resources.get((stack, lid)) if lid else None
 
     def refs(self, stack: str, value: Any) -> list[Key]:
         """Resources a value of `stack` references (parameters and unknown IDs dropped), sorted; a value
@@ -174,12 +172,10 @@ class Templates:
 
     def _handed_over(self, stack: str, value: Any) -> tuple[str, Any] | None:
         """(stack, value) that a lone import or cross-region reference stands for."""
-        if not isinstance(value, Mapping) or len(value) != 1:
-            return None
-        imported = value.get("Fn::ImportValue")
-        if isinstance(imported, str):
+        imported = intrinsics.imported_name(value)
+        if imported is not None:
             return self._exports.get(imported)
-        for lid, attribute in intrinsics.attributes(value):
-            if self.type((stack, lid)) == EXPORT_READER:
-                return self._exports.get(attribute)
+        attribute = intrinsics.lone_attribute(value)
+        if attribute is not None and self.type((stack, attribute[0])) == EXPORT_READER:
+            return self._exports.get(attribute[1])
         return None

@@ -167,7 +167,7 @@ def web_acl_links(d: Deriver) -> dict[str, str]:
             for target in d.resolve(assoc[0], p.get("ResourceArn")):
                 protected[target] = waf
     # A CloudFront web ACL in another stack (us-east-1) protects the distribution through a
-    # cross-region reference the templates cannot resolve.
+    # cross-region reference; when the writing stack is not among the templates the model cannot follow it.
     global_acls = [k for k in t.keys_of("AWS::WAFv2::WebACL") if t.props(k).get("Scope") == "CLOUDFRONT"]
     dists = [d.node_of[k] for k in t.keys_of("AWS::CloudFront::Distribution")]
     unprotected = [n for n in dists if n not in protected]

@@ -111,8 +111,8 @@ def _edge_functions(d: Deriver) -> dict[Key, str]:
                     unresolved.append(event)
         if not unresolved:
             continue
-        # A cross-region reference (SSM parameter) hides the version: take every versioned function
-        # of the stacks without a VPC.
+        # A cross-region reference (SSM parameter) the model cannot follow (its writer is not among the
+        # templates) hides the version: take every versioned function of the stacks without a VPC.
         event = summarize(sorted(set(unresolved)))
         for version in t.keys_of("AWS::Lambda::Version"):
             if version[0] in d.edge_stacks:
