@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from dify_on_aws.cost.rules import FREE_TYPES, RULES, compute, data, edge, network
+from dify_on_aws.diagram.rules import STEPS
+
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "dify_on_aws"
 TEMPLATE_READERS = ("cost", "diagram", "security")
 # The construct layers a template reader must not import: it reads what they synthesized instead.
@@ -83,3 +86,35 @@ def test_only_the_template_model_interprets_intrinsics(path: Path) -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
             assert node.value != "Ref" and not node.value.startswith("Fn::"), f"{path.name}: {node.value!r}"
+
+
+MAX_FILE_LINES = 400
+MAX_CLASS_LINES = 200
+
+
+@pytest.mark.parametrize(
+    "path", modules(*TEMPLATE_READERS, "templates"), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_template_readers_stay_small(path: Path) -> None:
+    """Issue 15: one small module per resource family; no file over ~400 lines, no class over ~200."""
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= MAX_FILE_LINES, f"{path.name}: split it by resource family"
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ClassDef):
+            size = (node.end_lineno or node.lineno) - node.lineno + 1
+            assert size <= MAX_CLASS_LINES, f"{path.name}: class {node.name} has {size} lines"
+
+
+def test_each_resource_type_has_one_pricing_rule() -> None:
+    """The families' tables do not overlap (a merged table would silently keep the last rule), and no
+    priced type is also listed as free."""
+    tables = [compute.RULES, data.RULES, network.RULES, edge.RULES]
+    assert sum(len(t) for t in tables) == len(RULES)
+    assert not set(RULES) & set(FREE_TYPES)
+
+
+def test_diagram_steps_draw_nodes_before_edges() -> None:
+    orders = [step.order for step in STEPS]
+    assert len(set(orders)) == len(orders), "two steps share an order"
+    names = [step.draw.__name__ for step in STEPS]
+    assert names.index("services") < names.index("routing") < names.index("egress")
