@@ -15,8 +15,8 @@ from typing import Any, get_args
 
 import pytest
 
-from dify_on_aws.app import SynthResult
-from dify_on_aws.config import DifyConfig
+from dify_on_aws.app import SynthResult, synthesize
+from dify_on_aws.config import DifyConfig, load_config
 from dify_on_aws.config.model import FrontDoorConfig
 from dify_on_aws.cost import command
 from dify_on_aws.cost.command import add_cost_parser
@@ -1006,3 +1006,31 @@ def test_price_book_falls_back_to_global_entries() -> None:
     book = PriceBook({"regions": {"global": {"x": {"price": 1, "unit": "u", "source": "s", "date": "d"}}}})
     assert book.get("x", "eu-west-1").price == 1
     assert book.get("y", "eu-west-1").price is None
+
+
+def test_a_cloud_assembly_folder_prices_only_the_stacks_of_its_last_synth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17: cdk.out keeps the templates of earlier synths; its manifest.json lists the last synth's
+    stacks (AWS CDK cloud assembly: artifacts of type aws:cloudformation:stack name their templateFile)."""
+    synthesize(load_config(ROOT / "examples" / "production.toml"), tmp_path, nag=False)
+    last = synthesize(DifyConfig(), tmp_path, nag=False)
+    assert len(list(tmp_path.glob("*.template.json"))) > len(last.templates)  # a stale template is there
+    assert run("--template", str(tmp_path), "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["totals"]["by_stack"]) == set(last.templates)
+    assert data["totals"]["total"] == pytest.approx(round(estimate(last.templates).total, 4))
+
+
+def test_a_manifest_without_stacks_and_a_plain_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder without manifest.json is read as every *.template.json in it; an assembly whose manifest
+    lists no stack has nothing to price."""
+    (tmp_path / "Old.template.json").write_text(json.dumps(tpl(Key=("AWS::KMS::Key", {}))), encoding="utf-8")
+    assert run("--template", str(tmp_path), "--json") == 0
+    assert set(json.loads(capsys.readouterr().out)["totals"]["by_stack"]) == {"Old"}
+    manifest = {"version": "36.0.0", "artifacts": {}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert run("--template", str(tmp_path)) == 2
+    assert "lists no CloudFormation stack" in capsys.readouterr().err

@@ -938,3 +938,28 @@ def test_install_script_is_idempotent(needs_dot: None) -> None:
     proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "already installed" in proc.stdout
+
+
+def test_command_draws_only_the_stacks_of_the_last_synth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: a cloud assembly folder (cdk.out) is drawn from the stacks its manifest.json lists
+    (artifacts of type aws:cloudformation:stack), not from templates left by earlier synths."""
+    for name, body in lambda_templates().items():
+        write_template(tmp_path, name, body)
+    write_template(tmp_path, "DifyProd", {"Resources": {}})  # left by an earlier synth
+    artifacts = {
+        name: {"type": "aws:cloudformation:stack", "properties": {"templateFile": f"{name}.template.json"}}
+        for name in lambda_templates()
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": artifacts}), encoding="utf-8")
+    drawn: list[str] = []
+
+    def write(text: str, prefix: str) -> list[Path]:
+        drawn.append(text)
+        return []
+
+    monkeypatch.setattr(command, "write_diagram", write)
+    assert command.run(parse("--template", str(tmp_path), "--out", str(tmp_path / "x"))) == 0
+    assert "Dify on AWS: Dify + Dify-Edge" in drawn[0]
+    assert "DifyProd" not in drawn[0]

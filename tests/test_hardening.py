@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dify_on_aws.app import SynthResult
+from dify_on_aws.templates import Key, Templates
 
 from .conftest import EXAMPLES
 
@@ -19,46 +20,29 @@ def _resources(result: SynthResult) -> dict[str, dict[str, Any]]:
     return {k: v for body in result.templates.values() for k, v in body["Resources"].items()}
 
 
-def _refs(value: Any) -> set[str]:
-    """Logical IDs referenced anywhere in a value (Ref and Fn::GetAtt)."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        if "Ref" in value and isinstance(value["Ref"], str):
-            found.add(value["Ref"])
-        if "Fn::GetAtt" in value:
-            found.add(value["Fn::GetAtt"][0])
-        for item in value.values():
-            found |= _refs(item)
-    elif isinstance(value, list):
-        for item in value:
-            found |= _refs(item)
-    return found
-
-
 @pytest.mark.parametrize("name", [p.name for p in EXAMPLES])
 def test_execution_roles_read_only_their_own_secrets(
     example_results: dict[str, SynthResult], name: str
 ) -> None:
-    resources = _resources(example_results[name])
-    secrets = {k for k, v in resources.items() if v["Type"] == "AWS::SecretsManager::Secret"}
+    t = Templates(example_results[name].templates)
+    secrets = set(t.keys_of("AWS::SecretsManager::Secret"))
     attachments = {
-        k: _refs(v["Properties"]["SecretId"])
-        for k, v in resources.items()
-        if v["Type"] == "AWS::SecretsManager::SecretTargetAttachment"
+        a.key: set(t.refs(a.stack, a.props["SecretId"]))
+        for a in t.of("AWS::SecretsManager::SecretTargetAttachment")
     }
     checked = 0
-    for task in (v for v in resources.values() if v["Type"] == "AWS::ECS::TaskDefinition"):
-        props = task["Properties"]
-        used = _refs([c.get("Secrets", []) for c in props["ContainerDefinitions"]])
+    for task in t.of("AWS::ECS::TaskDefinition"):
+        props = task.props
+        used = set(t.refs(task.stack, [c.get("Secrets", []) for c in props["ContainerDefinitions"]]))
         used |= {s for a in used & set(attachments) for s in attachments[a]}
-        role = next(iter(_refs(props["ExecutionRoleArn"])))
-        granted: set[str] = set()
-        for policy in (v for v in resources.values() if v["Type"] == "AWS::IAM::Policy"):
-            if role not in _refs(policy["Properties"].get("Roles", [])):
+        role = t.refs(task.stack, props["ExecutionRoleArn"])[0]
+        granted: set[Key] = set()
+        for policy in t.of("AWS::IAM::Policy"):
+            if role not in t.refs(policy.stack, policy.props.get("Roles", [])):
                 continue
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            for statement in policy.props["PolicyDocument"]["Statement"]:
                 if "secretsmanager:GetSecretValue" in json.dumps(statement["Action"]):
-                    granted |= _refs(statement["Resource"]) & (secrets | set(attachments))
+                    granted |= set(t.refs(policy.stack, statement["Resource"])) & (secrets | set(attachments))
         names = [c["Name"] for c in props["ContainerDefinitions"]]
         assert granted <= used, f"{names}: execution role may read secrets it does not use: {granted - used}"
         checked += bool(granted)

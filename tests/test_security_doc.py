@@ -9,6 +9,7 @@ import pytest
 
 from dify_on_aws.app import SynthResult
 from dify_on_aws.security import acknowledgement_groups, render_security_page
+from dify_on_aws.templates import read_assembly
 
 from .conftest import EXAMPLES, ROOT
 
@@ -19,7 +20,9 @@ _ROW = re.compile(r"^\| `(?P<rule>[^`]+)` \| (?P<reason>.*?) \| (?P<where>.*) \|
 
 @pytest.fixture(scope="module")
 def rendered(example_results: dict[str, SynthResult]) -> str:
-    return render_security_page({name: result.stacks for name, result in example_results.items()})
+    return render_security_page(
+        {name: read_assembly(result.outdir) for name, result in example_results.items()}
+    )
 
 
 def _rows(page: str) -> list[re.Match[str]]:
@@ -44,7 +47,7 @@ def test_every_acknowledgement_has_a_reason() -> None:
 def test_page_lists_every_acknowledgement_of_every_example(
     example_results: dict[str, SynthResult], rendered: str
 ) -> None:
-    groups = acknowledgement_groups({name: r.stacks for name, r in example_results.items()})
+    groups = acknowledgement_groups({name: read_assembly(r.outdir) for name, r in example_results.items()})
     assert len(_rows(rendered)) == len(groups) > 0
     paths = {path for group in groups for path, _ in group.paths}
     # The paths are relative to the stack: no example's stack name leads them ("Dify" is also the id of the

@@ -1,17 +1,11 @@
-"""What the CLI commands read: the configuration path rule and synthesized CloudFormation templates."""
+"""The configuration path rule of the CLI commands (templates are read by `dify_on_aws.templates`)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 DEFAULT_CONFIG = "dify.toml"
-
-
-class TemplateInputError(ValueError):
-    """A template path or file that cannot be used; the message names the file and the problem."""
 
 
 def default_config() -> str:
@@ -24,48 +18,3 @@ def config_path(given: str | None) -> str | None:
     if given and given != DEFAULT_CONFIG:
         return given
     return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None
-
-
-def read_templates(paths: list[str]) -> dict[str, dict[str, Any]]:
-    """Stack name (file name without .template.json) -> template, from files and directories."""
-    files: list[Path] = []
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            found = sorted(path.glob("*.template.json"))
-            if not found:
-                raise TemplateInputError(f"{path}: no *.template.json in this directory")
-            files.extend(found)
-        elif not path.exists():
-            raise TemplateInputError(f"{path}: cannot read (not found)")
-        else:
-            files.append(path)
-    templates: dict[str, dict[str, Any]] = {}
-    for file in files:
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise TemplateInputError(f"{file}: cannot read ({exc.strerror or exc})") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TemplateInputError(f"{file}: not a JSON CloudFormation template ({exc})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
-            raise TemplateInputError(f"{file}: not a CloudFormation template (no Resources section)")
-        name = file.name.removesuffix(".json").removesuffix(".template")
-        while name in templates:
-            name += "'"
-        templates[name] = data
-    return templates
-
-
-def number(value: Any) -> float | None:
-    """A template property as a number (CloudFormation often writes numbers as strings)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None

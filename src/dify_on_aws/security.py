@@ -1,9 +1,10 @@
 """The security page, docs/security.md: a written threat model and the cdk-nag acknowledgements.
 
 The threat model, the table of controls and the list of what the user must still do are written here by
-hand; the acknowledgements are generated from the construct tree of every example configuration (each
-`dify_on_aws.nag.acknowledge` call leaves its rule and reason as node metadata), so the page lists exactly
-what the code accepts. A test keeps the committed page equal to the render.
+hand; the acknowledgements are generated from the synthesized cloud assembly of every example
+configuration (each `dify_on_aws.nag.acknowledge` call leaves its rule and reason as construct metadata,
+which the assembly keeps per stack and the template model reads), so the page lists exactly what the code
+accepts. A test keeps the committed page equal to the render.
 
 Regenerate with `python -m dify_on_aws.security > docs/security.md`.
 """
@@ -12,18 +13,17 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from dify_on_aws.nag import acknowledgements
-
-if TYPE_CHECKING:
-    import aws_cdk as cdk
+from dify_on_aws.templates import Assembly, read_assembly
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 EDGE_SUFFIX = "-Edge"
+# The construct metadata type `dify_on_aws.nag.acknowledge` writes: {"rule": ..., "reason": ...}.
+ACKNOWLEDGEMENT = "dify:nag-acknowledgement"
 
 HEADER = """# Security
 
@@ -302,20 +302,23 @@ class AcknowledgementGroup:
     paths: tuple[tuple[str, tuple[str, ...]], ...]
 
 
-def _path(stack: cdk.Stack, path: str) -> str:
+def _path(stack_name: str, path: str) -> str:
     """A construct path without the stack name, marked when it is in the us-east-1 edge stack."""
+    path = path.lstrip("/")
     local = path.split("/", 1)[1] if "/" in path else path
-    return f"{local} (edge stack)" if stack.stack_name.endswith(EDGE_SUFFIX) else local
+    return f"{local} (edge stack)" if stack_name.endswith(EDGE_SUFFIX) else local
 
 
-def acknowledgement_groups(results: Mapping[str, Sequence[cdk.Stack]]) -> list[AcknowledgementGroup]:
+def acknowledgement_groups(results: Mapping[str, Assembly]) -> list[AcknowledgementGroup]:
     """Acknowledgements of all stacks by rule and reason, paths deduplicated across examples and sorted."""
     found: dict[tuple[str, str], dict[str, set[str]]] = {}
-    for example, stacks in results.items():
-        for stack in stacks:
-            for ack in acknowledgements(stack):
-                paths = found.setdefault((ack.rule, ack.reason), {})
-                paths.setdefault(_path(stack, ack.path), set()).add(example)
+    for example, assembly in results.items():
+        for stack_name, entries in assembly.metadata.items():
+            for entry in entries:
+                if entry.type != ACKNOWLEDGEMENT or not isinstance(entry.data, Mapping):
+                    continue
+                paths = found.setdefault((str(entry.data["rule"]), str(entry.data["reason"])), {})
+                paths.setdefault(_path(stack_name, entry.path), set()).add(example)
     return [
         AcknowledgementGroup(
             rule, reason, tuple((path, tuple(sorted(examples))) for path, examples in sorted(paths.items()))
@@ -339,7 +342,7 @@ def _table(title: str, head: tuple[str, str, str], rows: tuple[tuple[str, str, s
     return "\n".join(lines) + "\n"
 
 
-def _acknowledgements_section(results: Mapping[str, Sequence[cdk.Stack]]) -> str:
+def _acknowledgements_section(results: Mapping[str, Assembly]) -> str:
     groups = acknowledgement_groups(results)
     everywhere = tuple(sorted(results))
     lines = [
@@ -364,8 +367,8 @@ def _acknowledgements_section(results: Mapping[str, Sequence[cdk.Stack]]) -> str
     return "\n".join(lines) + "\n"
 
 
-def render_security_page(results: Mapping[str, Sequence[cdk.Stack]]) -> str:
-    """docs/security.md for the stacks of each example (example file name -> its stacks)."""
+def render_security_page(results: Mapping[str, Assembly]) -> str:
+    """docs/security.md for the stacks of each example (example file name -> its cloud assembly)."""
     return "\n".join(
         [
             HEADER,
@@ -381,21 +384,23 @@ def render_security_page(results: Mapping[str, Sequence[cdk.Stack]]) -> str:
     )
 
 
-def example_stacks(directory: Path = EXAMPLES_DIR) -> dict[str, list[cdk.Stack]]:
-    """The stacks of every example, constructed (not synthesized): acknowledgements are node metadata."""
-    from dify_on_aws.app import build_app  # noqa: PLC0415 - jsii starts only when the page is built
+def example_assemblies(directory: Path = EXAMPLES_DIR) -> dict[str, Assembly]:
+    """The synthesized stacks of every example (acknowledgements are construct metadata they keep)."""
+    from dify_on_aws.app import synthesize  # noqa: PLC0415 - jsii starts only when the page is built
     from dify_on_aws.config import load_config  # noqa: PLC0415
 
-    found: dict[str, list[cdk.Stack]] = {}
-    for path in sorted(directory.glob("*.toml")):
-        _, stacks = build_app(load_config(path), nag=False)
-        found[path.name] = stacks
+    found: dict[str, Assembly] = {}
+    with tempfile.TemporaryDirectory(prefix="dify-security-") as scratch:
+        for path in sorted(directory.glob("*.toml")):
+            outdir = Path(scratch) / path.stem
+            synthesize(load_config(path), outdir, nag=False)
+            found[path.name] = read_assembly(outdir)
     return found
 
 
 def main() -> int:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    sys.stdout.write(render_security_page(example_stacks()))
+    sys.stdout.write(render_security_page(example_assemblies()))
     return 0
 
 

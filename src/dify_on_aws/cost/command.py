@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, get_args
 from dify_on_aws.cost.estimate import estimate, render_json, render_text
 from dify_on_aws.cost.model import DEFAULT_REGION, HOURS_PER_MONTH, Template, Usage, default_prices
 from dify_on_aws.cost.plot import render_plot
-from dify_on_aws.inputs import TemplateInputError, config_path, default_config, read_templates
+from dify_on_aws.inputs import config_path, default_config
+from dify_on_aws.templates import TemplateInputError, read_templates
 
 if TYPE_CHECKING:
     from dify_on_aws.config import DifyConfig

@@ -23,7 +23,7 @@ from dify_on_aws.cost.model import (
     Usage,
     default_prices,
 )
-from dify_on_aws.cost.rules import price_templates
+from dify_on_aws.cost.pricer import Pricer
 
 
 def as_stacks(templates: Mapping[str, Template] | Sequence[Template]) -> dict[str, Template]:
@@ -52,7 +52,7 @@ def estimate(
     """
     if hours <= 0:
         raise ValueError(f"hours per month must be positive, got {hours!r}")
-    return price_templates(
+    return Pricer(
         as_stacks(templates),
         region=region,
         usage=usage or Usage(),
@@ -60,7 +60,7 @@ def estimate(
         prices=prices or default_prices(),
         fallback_region=fallback_region,
         stack_regions=stack_regions or {},
-    )
+    ).run()
 
 
 def money(value: float) -> str:

@@ -17,8 +17,9 @@ from typing import Any
 from dify_on_aws.config import DifyConfig, load_config
 from dify_on_aws.diagram.model import derive
 from dify_on_aws.diagram.render import GraphvizNotFoundError, to_dot, write_diagram
-from dify_on_aws.inputs import TemplateInputError, default_config, read_templates
 from dify_on_aws.inputs import config_path as resolve_config_path
+from dify_on_aws.inputs import default_config
+from dify_on_aws.templates import TemplateInputError, read_templates
 
 DEFAULT_DIR = "docs/diagrams"
 EXIT_RENDER = 1
