@@ -41,9 +41,9 @@ from botocore import xform_name
 
 from dify_on_aws.app import SynthResult
 from dify_on_aws.config import DifyConfig
+from dify_on_aws.templates.intrinsics import referenced_ids as _refs
 
 from .conftest import ROOT, config_of
-from .test_hardening import _refs
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "dify_on_aws"
 RUNTIME_MODULES = sorted(
