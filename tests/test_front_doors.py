@@ -18,7 +18,7 @@ from dify_on_aws.frontdoor.edge import COUNTED_COMMON_RULES, MANAGED_RULE_GROUPS
 from dify_on_aws.frontdoor.routing import API_PREFIXES, PLUGIN_PREFIXES
 from dify_on_aws.frontdoor.runtime.edge_signer.index import PRESERVED_AUTHORIZATION_HEADER
 
-from .conftest import ROOT, config_of
+from .conftest import ROOT, config_of, recorded_zones
 from .test_services import containers, res, services
 
 ZONE_ID = "Z0123456789ABCDEFGHIJ"
@@ -161,9 +161,12 @@ def test_hosted_zone_lookup_uses_recorded_context(tmp_path: Path) -> None:
         region="us-west-2",
         front_door={"type": "alb", "domain": "dify.example.com", "hosted_zone": "example.com"},
     )
-    missing = synthesize(config, tmp_path / "missing", nag=False)
+    zones = recorded_zones(config)
+    missing = synthesize(config, tmp_path / "missing", nag=False, context=zones)
     assert missing.missing_context == [LOOKUP_KEY]
-    recorded = synthesize(config, tmp_path / "recorded", nag=False, context={LOOKUP_KEY: RECORDED_ZONE})
+    recorded = synthesize(
+        config, tmp_path / "recorded", nag=False, context={LOOKUP_KEY: RECORDED_ZONE, **zones}
+    )
     assert recorded.missing_context == []
     record = one(main(recorded), "AWS::Route53::RecordSet")
     assert record["HostedZoneId"] == "ZRECORDED1234"

@@ -62,7 +62,7 @@ from dify_on_aws.config.model import (
 )
 from dify_on_aws.frontdoor.routing import API_PREFIXES, PLUGIN_PREFIXES
 
-from .conftest import ROOT
+from .conftest import ROOT, recorded_zones
 from .test_secret_scan import scan_result
 
 SWEEP_EXAMPLES = int(os.environ.get("DIFY_SWEEP_EXAMPLES", "6"))
@@ -628,7 +628,8 @@ def test_valid_configurations_synthesize_cleanly(
         config = parse_config(case.config, "<sweep>")
         label = json.dumps(case.config, sort_keys=True)
         started = time.monotonic()
-        result = synthesize(config, base / f"v{next(counter)}", nag=True, context=case.context)
+        context = {**case.context, **recorded_zones(config)}
+        result = synthesize(config, base / f"v{next(counter)}", nag=True, context=context)
         REPORT["synth_seconds"].append(round(time.monotonic() - started, 2))
         assert result.missing_context == [], result.missing_context
         assert result.violations == [], "\n".join(

@@ -87,10 +87,11 @@ class DifyStack(cdk.Stack):
         self.config = config
         self.edge = edge
         retention = DataRetention.named(config.removal_policy)
-        zones = config.network.availability_zones
-        if zones is None and config.region is not None:
-            zones = [f"{config.region}{suffix}" for suffix in "abc"[: config.network.max_azs]]
-        self._zones = zones if config.account and config.region else None
+        # With an account and region, zones are the configured ones or CDK's availability-zones lookup
+        # (recorded in cdk.context.json); names are never guessed, since `<region>b` may not exist for
+        # the account. Without both, the template stays environment-agnostic (Fn::GetAZs).
+        env_specific = bool(config.account and config.region)
+        self._zones = config.network.availability_zones if env_specific else None
 
         self.network = Network(
             self,
@@ -98,7 +99,8 @@ class DifyStack(cdk.Stack):
             cidr=config.network.cidr,
             max_azs=config.network.max_azs,
             nat_gateways=config.network.nat_gateways,
-            availability_zones=zones if config.account and config.region else None,
+            availability_zones=self._zones,
+            named_zones=env_specific,
             flow_logs=config.network.flow_logs,
             log_retention=LOG_RETENTION,
         )
@@ -176,7 +178,8 @@ class DifyStack(cdk.Stack):
 
     @property
     def availability_zones(self) -> list[str]:
-        """Configured zones instead of a context lookup, so environment-specific synths stay offline."""
+        """Configured zones, else CDK's own: the recorded context lookup (account and region) or
+        Fn::GetAZs (environment-agnostic)."""
         return list(self._zones) if self._zones else list(super().availability_zones)
 
     def _services(self, config: DifyConfig, secret_removal: cdk.RemovalPolicy) -> None:

@@ -1,0 +1,94 @@
+"""Deploy contract, network and front doors: rules AWS enforces at deploy or run time that a synthesized
+template can break. One test per rule, over every example configuration where the rule applies; each
+docstring names its source (AWS documentation title or public issue)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dify_on_aws.app import SynthResult, synthesize
+from dify_on_aws.config import DifyConfig, load_config
+
+from .conftest import EXAMPLES, config_of, recorded_zones, zones_key
+
+Resources = dict[str, dict[str, Any]]
+
+
+def resources(template: dict[str, Any], kind: str) -> Resources:
+    return {k: v for k, v in template.get("Resources", {}).items() if v["Type"] == kind}
+
+
+def main_template(result: SynthResult) -> dict[str, Any]:
+    """The regional Dify stack (the last one; the us-east-1 edge stack, when present, comes first)."""
+    return result.templates[result.stacks[-1].stack_name]
+
+
+def examples(results: dict[str, SynthResult]) -> Iterator[tuple[str, DifyConfig, SynthResult]]:
+    for path in EXAMPLES:
+        yield path.name, load_config(path), results[path.name]
+
+
+# --- 3. availability zones ----------------------------------------------------------------------------
+
+ZONED = config_of(name="Zoned", account="111111111111", region="ap-northeast-1")
+
+
+def subnet_zones(template: dict[str, Any]) -> set[str]:
+    """Literal zone names of the subnets; `Fn::GetAZs` selections (env-agnostic) as "<GetAZs>"."""
+    zones = (s["Properties"]["AvailabilityZone"] for s in resources(template, "AWS::EC2::Subnet").values())
+    return {z if isinstance(z, str) else "<GetAZs>" for z in zones}
+
+
+def test_zones_come_from_the_account_never_guessed(
+    example_results: dict[str, SynthResult], synth: Callable[[DifyConfig], SynthResult], tmp_path: Path
+) -> None:
+    """EC2 "Regions and Zones" (AZ names map to different physical zones per account; new accounts in
+    ap-northeast-1 cannot use ap-northeast-1b) and the CDK guide "Context values" (availability-zones lookup
+    recorded in cdk.context.json): with account and region, subnets use the configured zones or the
+    recorded lookup, and without either synth reports the missing lookup instead of guessing."""
+    for name, config, result in examples(example_results):
+        zones = subnet_zones(main_template(result))
+        if config.account and config.region:
+            assert config.network.availability_zones, f"{name}: examples name their zones (offline synth)"
+            assert zones == set(config.network.availability_zones), name
+        else:
+            assert zones == {"<GetAZs>"}, f"{name}: env-agnostic Fn::GetAZs"
+    # Without configured zones: the recorded lookup (no `1b` in this account), never <region>a/b/c.
+    recorded = recorded_zones(ZONED)
+    assert subnet_zones(main_template(synth(ZONED))) == set(
+        recorded[zones_key("111111111111", "ap-northeast-1")][:2]
+    )
+    unrecorded = synthesize(ZONED, tmp_path / "unrecorded", nag=False)
+    assert unrecorded.missing_context == [zones_key("111111111111", "ap-northeast-1")]
+
+
+def test_cli_stops_on_a_missing_zone_lookup(tmp_path: Path) -> None:
+    """CDK guide "Context values": a lookup not in cdk.context.json yields dummy values; `dify-on-aws synth`
+    must stop (exit 2) and name the lookup instead of writing a template with dummy zones."""
+    config = tmp_path / "zones.toml"
+    config.write_text('account = "111111111111"\nregion = "ap-northeast-1"\n', encoding="utf-8")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dify_on_aws.cli",
+            "synth",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "availability-zones:account=111111111111:region=ap-northeast-1" in proc.stderr
+    assert "network.availability_zones" in proc.stderr and "Traceback" not in proc.stderr
