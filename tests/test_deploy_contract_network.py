@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from dify_on_aws.app import SynthResult, synthesize
 from dify_on_aws.config import DifyConfig, load_config
 

@@ -73,8 +73,8 @@ def build_app(
     context: dict[str, Any] | None = None,
 ) -> tuple[cdk.App, list[cdk.Stack]]:
     """Create the app and its stacks. With `nag`, cdk-nag AwsSolutions runs as a validation plugin.
-    `context` carries recorded lookups (hosted zones, availability zones); without them a lookup yields a placeholder and
-    `SynthResult.missing_context` says which lookup is missing."""
+    `context` carries recorded lookups (hosted zones, availability zones); without them a lookup yields
+    a placeholder and `SynthResult.missing_context` says which lookup is missing."""
     app = cdk.App(outdir=outdir, analytics_reporting=False, context={**(context or {}), **FEATURE_FLAGS})
     env = None
     if config.account or config.region:
