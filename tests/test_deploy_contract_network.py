@@ -90,3 +90,56 @@ def test_cli_stops_on_a_missing_zone_lookup(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "availability-zones:account=111111111111:region=ap-northeast-1" in proc.stderr
     assert "network.availability_zones" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- 4. CloudFront VPC origin -> internal ALB -----------------------------------------------------------
+
+
+def _ref(value: Any) -> str | None:
+    """The logical ID a Ref or Fn::GetAtt points at."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+    return None
+
+
+def ingress_rules(template: dict[str, Any], group: str) -> list[dict[str, Any]]:
+    """Inline and standalone ingress rules of one security group."""
+    inline = template["Resources"][group]["Properties"].get("SecurityGroupIngress", [])
+    standalone = [
+        r["Properties"]
+        for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+        if _ref(r["Properties"]["GroupId"]) == group
+    ]
+    return [*inline, *standalone]
+
+
+def test_vpc_origin_alb_admits_cloudfront_origin_facing_prefix_list(
+    example_results: dict[str, SynthResult],
+) -> None:
+    """CloudFront Developer Guide, "Restrict access with VPC origins": the origin's security group must
+    admit the VPC origin through the managed prefix list `com.amazonaws.global.cloudfront.origin-facing`
+    (or the `CloudFront-VPCOrigins-Service-SG` group); CIDR rules of the subnets do not pass the traffic.
+    VPC "Managed prefix lists" / "Amazon VPC quotas": the list weighs about 55 rules against the group's
+    inbound rule quota (60), so that group holds that rule alone."""
+    checked = 0
+    for name, _config, result in examples(example_results):
+        template = main_template(result)
+        for origin in resources(template, "AWS::CloudFront::VpcOrigin").values():
+            alb = _ref(origin["Properties"]["VpcOriginEndpointConfig"]["Arn"])
+            assert alb is not None, name
+            groups = [_ref(g) for g in template["Resources"][alb]["Properties"]["SecurityGroups"]]
+            rules = [(g, r) for g in groups if g for r in ingress_rules(template, g)]
+            listed = [(g, r) for g, r in rules if "SourcePrefixListId" in r]
+            assert listed, f"{name}: no ingress from CloudFront's origin-facing prefix list"
+            for group, rule in listed:
+                lookup = template["Resources"][_ref(rule["SourcePrefixListId"]) or ""]
+                assert "com.amazonaws.global.cloudfront.origin-facing" in lookup["Properties"]["Create"], name
+                assert rule["FromPort"] <= origin["Properties"]["VpcOriginEndpointConfig"]["HTTPPort"]
+                assert ingress_rules(template, group) == [rule], (
+                    f"{name}: the prefix-list group holds it alone"
+                )
+            checked += 1
+    assert checked, "some example uses a VPC origin"

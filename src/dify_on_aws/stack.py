@@ -14,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_secretsmanager as sm
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
@@ -587,6 +588,8 @@ def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrat
 def acknowledge_cdk_singletons(stack: cdk.Stack) -> None:
     """Functions CDK adds once per stack (log retention, default-SG restriction) are CDK's own design."""
     for child in stack.node.children:
+        if child.node.id == f"AWS{cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace('-', '')}":
+            acknowledge(child, BASIC_EXECUTION_ROLE, "CDK's AwsCustomResource function logs with the basic role")
         if child.node.id.startswith("LogRetention"):
             acknowledge(child, BASIC_EXECUTION_ROLE, "CDK's log-retention function logs with the basic role.")
             acknowledge(
