@@ -589,7 +589,9 @@ def acknowledge_cdk_singletons(stack: cdk.Stack) -> None:
     """Functions CDK adds once per stack (log retention, default-SG restriction) are CDK's own design."""
     for child in stack.node.children:
         if child.node.id == f"AWS{cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace('-', '')}":
-            acknowledge(child, BASIC_EXECUTION_ROLE, "CDK's AwsCustomResource function logs with the basic role")
+            acknowledge(
+                child, BASIC_EXECUTION_ROLE, "CDK's AwsCustomResource function logs with the basic role"
+            )
         if child.node.id.startswith("LogRetention"):
             acknowledge(child, BASIC_EXECUTION_ROLE, "CDK's log-retention function logs with the basic role.")
             acknowledge(
