@@ -143,3 +143,37 @@ def test_vpc_origin_alb_admits_cloudfront_origin_facing_prefix_list(
                 )
             checked += 1
     assert checked, "some example uses a VPC origin"
+
+
+# --- 7. Lambda@Edge versions ----------------------------------------------------------------------------
+
+
+def edge_functions(template: dict[str, Any]) -> set[str]:
+    """Functions whose role Lambda@Edge may assume (edgelambda.amazonaws.com)."""
+    edge_roles = {
+        role_id
+        for role_id, role in resources(template, "AWS::IAM::Role").items()
+        if "edgelambda.amazonaws.com" in str(role["Properties"]["AssumeRolePolicyDocument"])
+    }
+    return {
+        fn_id
+        for fn_id, fn in resources(template, "AWS::Lambda::Function").items()
+        if _ref(fn["Properties"]["Role"]) in edge_roles
+    }
+
+
+def test_lambda_edge_versions_are_retained(example_results: dict[str, SynthResult]) -> None:
+    """CloudFront Developer Guide, "Delete Lambda@Edge functions and replicas": a version cannot be deleted
+    while CloudFront replicas still use it, which lasts hours after the distribution moves on, so a stack
+    update that deletes the old version fails. Every Lambda@Edge version is retained on replace and delete."""
+    checked = 0
+    for name, _config, result in examples(example_results):
+        for template in result.templates.values():
+            functions = edge_functions(template)
+            for version in resources(template, "AWS::Lambda::Version").values():
+                if _ref(version["Properties"]["FunctionName"]) not in functions:
+                    continue
+                assert version.get("DeletionPolicy") == "Retain", name
+                assert version.get("UpdateReplacePolicy") == "Retain", name
+                checked += 1
+    assert checked, "some example uses Lambda@Edge"

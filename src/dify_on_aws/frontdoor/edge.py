@@ -267,6 +267,9 @@ class EdgeStack(cdk.Stack):
             memory_size=256,
             timeout=cdk.Duration.seconds(5),
             role=role,
+            # CloudFront replicas keep running a version after the distribution moves to the next one, and
+            # a replicated version cannot be deleted: each update leaves the old version in place.
+            current_version_options=lambda_.VersionOptions(removal_policy=cdk.RemovalPolicy.RETAIN),
         )
         logs.LogGroup(
             self,
