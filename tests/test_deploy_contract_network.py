@@ -177,3 +177,58 @@ def test_lambda_edge_versions_are_retained(example_results: dict[str, SynthResul
                 assert version.get("UpdateReplacePolicy") == "Retain", name
                 checked += 1
     assert checked, "some example uses Lambda@Edge"
+
+
+# --- 8. names that are global or live in us-east-1 ------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    """A name as text; pseudo parameters of Fn::Join show as ${AWS::...}."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return "${" + str(value["Ref"]) + "}"
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(_text(p) for p in parts)
+    return str(value)
+
+
+def global_names(result: SynthResult) -> set[str]:
+    """Names CloudFront keeps account-wide (origin access controls, VPC origins) and the names of the
+    us-east-1 edge stack and the functions in it, shared by every region an instance may run in."""
+    names: set[str] = set()
+    for stack in result.stacks:
+        template = result.templates[stack.stack_name]
+        for oac in resources(template, "AWS::CloudFront::OriginAccessControl").values():
+            names.add(_text(oac["Properties"]["OriginAccessControlConfig"]["Name"]))
+        for origin in resources(template, "AWS::CloudFront::VpcOrigin").values():
+            names.add(_text(origin["Properties"]["VpcOriginEndpointConfig"]["Name"]))
+        if stack is not result.stacks[-1]:
+            names.add(stack.stack_name)
+            for fn in resources(template, "AWS::Lambda::Function").values():
+                if "FunctionName" in fn["Properties"]:
+                    names.add(_text(fn["Properties"]["FunctionName"]))
+    return names
+
+
+def test_global_names_include_the_region(
+    example_results: dict[str, SynthResult], synth: Callable[[DifyConfig], SynthResult]
+) -> None:
+    """CloudFront Developer Guide, "Quotas" and the CreateOriginAccessControl / CreateVpcOrigin API
+    references (names are unique per account, CloudFront being global); CloudFormation "Stack name" and
+    Lambda "Function name" (unique per account and region, and the edge stack and its functions all live in
+    us-east-1): one `name` deployed in two regions must not collide, so those names carry the region."""
+    checked = 0
+    for name, config, result in examples(example_results):
+        region = config.region or "${AWS::Region}"
+        for global_name in global_names(result):
+            assert region in global_name, f"{name}: {global_name} lacks the region"
+            checked += 1
+    assert checked, "some example has global names"
+    for door in ({"type": "lambda"}, {"type": "cloudfront", "allowed_cidrs": ["192.0.2.0/24"]}):
+        tokyo, ireland = (
+            global_names(synth(config_of(account="111111111111", region=r, front_door=door)))
+            for r in ("ap-northeast-1", "eu-west-1")
+        )
+        assert tokyo and not tokyo & ireland, door

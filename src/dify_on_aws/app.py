@@ -86,7 +86,8 @@ def build_app(
         # Config validation guarantees account and region here (cross-region references need both).
         edge = EdgeStack(
             app,
-            f"{config.name}-Edge",
+            # One us-east-1 stack per instance and region: the same `name` may run in two regions.
+            f"{config.name}-{config.region}-Edge",
             settings=EdgeSettings(
                 domain=door.domain,
                 zone_name=door.hosted_zone,

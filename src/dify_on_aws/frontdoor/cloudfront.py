@@ -9,7 +9,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients
+from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, global_name
 from dify_on_aws.frontdoor.cdn import DifyDistribution
 from dify_on_aws.frontdoor.load_balancer import DifyLoadBalancer
 from dify_on_aws.nag import acknowledge
@@ -54,6 +54,7 @@ class CloudFrontFrontDoor(Construct):
         )
         origin = origins.VpcOrigin.with_application_load_balancer(
             self.load_balancer.alb,
+            vpc_origin_name=global_name(self, "vpc-origin"),
             protocol_policy=cloudfront.OriginProtocolPolicy.HTTP_ONLY,
             http_port=80,
             read_timeout=cdk.Duration.seconds(origin_read_timeout_seconds),

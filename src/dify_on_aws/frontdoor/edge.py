@@ -231,7 +231,8 @@ class EdgeStack(cdk.Stack):
 
     def _signer(self) -> lambda_.IVersion:
         """Lambda@Edge origin-request function that lets OAC sign bodies for Lambda function URLs."""
-        name = f"{self.stack_name}-payload-signer"[:64]
+        # The stack name carries the instance's region (a Lambda name has at most 64 characters).
+        name = f"{self.stack_name}-signer"
         role = iam.Role(
             self,
             "SignerRole",
