@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dify_on_aws.app import SynthResult, synthesize
-from dify_on_aws.config import DifyConfig, load_config
+from dify_on_aws.config import ConfigError, DifyConfig, load_config
 
 from .conftest import EXAMPLES, config_of, recorded_zones, zones_key
 
@@ -232,3 +234,29 @@ def test_global_names_include_the_region(
             for r in ("ap-northeast-1", "eu-west-1")
         )
         assert tokyo and not tokyo & ireland, door
+
+
+# --- 9. IPv6 allow-list entries on an IPv4-only ALB -----------------------------------------------------
+
+
+def test_ipv4_only_alb_has_no_ipv6_rules(example_results: dict[str, SynthResult]) -> None:
+    """Elastic Load Balancing User Guide, "IP address types for your Application Load Balancer": an `ipv4`
+    load balancer (the default, and the only type a VPC without IPv6 CIDRs allows) never receives IPv6
+    clients, so IPv6 rules in its security group admit nobody. They are rejected at validation, naming the
+    key, the value and the fix, and no such rule is synthesized."""
+    checked = 0
+    for name, _config, result in examples(example_results):
+        template = main_template(result)
+        for alb in resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer").values():
+            if alb["Properties"].get("IpAddressType", "ipv4") != "ipv4":
+                continue
+            for group in alb["Properties"]["SecurityGroups"]:
+                rules = ingress_rules(template, _ref(group) or "")
+                assert not [r for r in rules if "CidrIpv6" in r], name
+            checked += 1
+    assert checked, "some example has an ALB"
+    with pytest.raises(ConfigError) as info:
+        config_of(front_door={"type": "alb", "allowed_cidrs": ["203.0.113.0/24", "2001:db8::/32"]})
+    (problem,) = info.value.problems
+    assert "front_door" in problem and "'2001:db8::/32'" in problem and "IPv4-only" in problem
+    assert "type = 'cloudfront'" in problem

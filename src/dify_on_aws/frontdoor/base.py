@@ -88,9 +88,5 @@ def warn(scope: IConstruct, code: str, message: str) -> None:
     cdk.Annotations.of(scope).add_warning_v2(f"dify:{code}", message)
 
 
-def any_ip() -> Sequence[ec2.IPeer]:
-    return (ec2.Peer.any_ipv4(), ec2.Peer.any_ipv6())
-
-
 def peers(cidrs: Sequence[str]) -> list[ec2.IPeer]:
     return [ec2.Peer.ipv6(c) if ":" in c else ec2.Peer.ipv4(c) for c in cidrs]
