@@ -4,6 +4,7 @@ docstring names its source (AWS documentation title or public issue)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -260,3 +261,53 @@ def test_ipv4_only_alb_has_no_ipv6_rules(example_results: dict[str, SynthResult]
     (problem,) = info.value.problems
     assert "front_door" in problem and "'2001:db8::/32'" in problem and "IPv4-only" in problem
     assert "type = 'cloudfront'" in problem
+
+
+# --- 5. what Lambda functions can resolve ---------------------------------------------------------------
+
+
+def service_connect_names(template: dict[str, Any]) -> set[str]:
+    """Names that exist only inside tasks of ECS services in the Service Connect namespace."""
+    names: set[str] = set()
+    for service in resources(template, "AWS::ECS::Service").values():
+        config = service["Properties"].get("ServiceConnectConfiguration") or {}
+        for entry in config.get("Services", []):
+            names |= {str(entry.get("PortName")), str(entry.get("DiscoveryName", entry.get("PortName")))}
+            names |= {str(alias["DnsName"]) for alias in entry.get("ClientAliases", []) if "DnsName" in alias}
+    return names
+
+
+def _hosts(value: str) -> set[str]:
+    return {host for host in re.findall(r"https?://([A-Za-z0-9.-]+)", value)}
+
+
+def test_lambda_environments_hold_no_service_connect_names(example_results: dict[str, SynthResult]) -> None:
+    """ECS Developer Guide, "Service Connect" (it only interconnects Amazon ECS services; client aliases
+    resolve inside tasks of the namespace through the Service Connect proxy) and aws/containers-roadmap#1960
+    (Lambda cannot use Service Connect names): a function's environment may hold only names it can resolve,
+    here Cloud Map A records in the cluster's private DNS namespace that the VPC resolver answers."""
+    checked = 0
+    for name, _config, result in examples(example_results):
+        template = main_template(result)
+        forbidden = service_connect_names(template)
+        namespaces = [
+            n["Properties"]["Name"]
+            for n in resources(template, "AWS::ServiceDiscovery::PrivateDnsNamespace").values()
+        ]
+        registered = {
+            f"{s['Properties']['Name']}.{namespace}"
+            for s in resources(template, "AWS::ServiceDiscovery::Service").values()
+            if s["Properties"].get("DnsConfig", {}).get("DnsRecords")
+            for namespace in namespaces
+        }
+        for fn_id, fn in resources(template, "AWS::Lambda::Function").items():
+            variables = fn["Properties"].get("Environment", {}).get("Variables", {})
+            for key, value in variables.items():
+                if not isinstance(value, str):
+                    continue
+                for host in _hosts(value):
+                    assert host not in forbidden, f"{name}: {fn_id} {key}={value} is a Service Connect name"
+                    if host.endswith(tuple(namespaces)):
+                        assert host in registered, f"{name}: {fn_id} {key}: {host} has no DNS record"
+                        checked += 1
+    assert checked, "some example's function calls Dify roles by private DNS name"

@@ -272,6 +272,7 @@ class DifyStack(cdk.Stack):
             migration_timeout=MIGRATION_TIMEOUT,
             roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],
             packed=self._packed(config),
+            dns_roles=sorted(self.front_door.reaches),
         )
         self._scaling(config, sizes)
         if svc.sandbox_allow_all_syscalls:
@@ -363,11 +364,14 @@ class DifyStack(cdk.Stack):
             memory_mib=svc.single_task.memory_mib,
             cache=self.cache.spec() if isinstance(self.cache, ContainerCache) else None,
             service_connect=door == "api_gateway",
-            register_dns=door == "lambda_proxy",
+            register_dns=door == "lambda_proxy" or bool(self.front_door.reaches),
         )
 
     def _settings(self, role: Role, data: DataEndpoints, keys: AppKeys) -> ContainerSettings:
-        return container_settings(role, data=data, keys=keys, public_url=self.front_door.url)
+        # Front-door compute (Lambda) reaches the roles by their private DNS names, not Service Connect's.
+        return container_settings(
+            role, data=data, keys=keys, public_url=self.front_door.url, hosts=self.dify.dns_hosts
+        )
 
     def _front_door(self, config: DifyConfig, data: DataEndpoints, keys: AppKeys) -> FrontDoor:
         door = config.front_door

@@ -19,6 +19,7 @@ class AlbFrontDoor(Construct):
     """Allow-lists are security group rules; without a domain the ALB serves plain HTTP (with a warning)."""
 
     replaces: frozenset[Role] = frozenset()
+    reaches: frozenset[Role] = frozenset()
 
     def __init__(
         self,

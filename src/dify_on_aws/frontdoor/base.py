@@ -62,6 +62,8 @@ class FrontDoor(Protocol):
     url: str
     # Roles served by the front door's own compute, so they need no ECS service (Lambda runs web).
     replaces: frozenset[Role]
+    # Roles the front door's own compute calls directly, outside Service Connect (private DNS names).
+    reaches: frozenset[Role]
     clients: FrontDoorClients
 
     def connect(self, backends: Backends) -> None: ...

@@ -23,6 +23,7 @@ class CloudFrontFrontDoor(Construct):
     """The default front door."""
 
     replaces: frozenset[Role] = frozenset()
+    reaches: frozenset[Role] = frozenset()
 
     def __init__(
         self,

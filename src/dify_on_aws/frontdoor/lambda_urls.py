@@ -43,6 +43,9 @@ class LambdaFrontDoor(Construct):
     """Web runs on Lambda only; the api on Lambda for users and on ECS for the plugin daemon."""
 
     replaces: frozenset[Role] = frozenset({Role.WEB})
+    # The api function calls these (and hands the api's own URL to the plugin daemon) outside Service
+    # Connect, whose names resolve only inside tasks of the namespace: they get private DNS names too.
+    reaches: frozenset[Role] = frozenset({Role.API, Role.SANDBOX, Role.PLUGIN_DAEMON, Role.SSRF_PROXY})
 
     def __init__(
         self,

@@ -86,8 +86,13 @@ class PackedTask:
     cache: ContainerSpec | None
     # Service Connect names for front doors that find the roles in Cloud Map (API Gateway).
     service_connect: bool
-    # Register the task as `dify.<cluster namespace>` in private DNS (the Lambda proxy finds it there).
+    # Register the task as `dify.<cluster namespace>` in private DNS (Lambda front doors find it there).
     register_dns: bool
+
+
+# Suffix of the private DNS names (Cloud Map A records) of roles reached from outside Service Connect;
+# Service Connect already owns the plain role names in the namespace.
+DNS_SUFFIX = "-vpc"
 
 
 class DifyServices(Construct):
@@ -121,6 +126,7 @@ class DifyServices(Construct):
         migration_timeout: cdk.Duration,
         roles: Sequence[Role] = SERVICE_ROLES,
         packed: PackedTask | None = None,
+        dns_roles: Sequence[Role] = (),
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -177,6 +183,9 @@ class DifyServices(Construct):
 
         on_demand = [ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)]
         self.services: dict[Role, DifyService] = {}
+        # Private DNS names (resolvable anywhere in the VPC) of the roles in `dns_roles`, for callers
+        # outside Service Connect (a Lambda function cannot resolve Service Connect names).
+        self.dns_hosts: dict[Role, str] = {}
         if packed is None:
             for role in roles:
                 beat = role is Role.BEAT
@@ -196,7 +205,10 @@ class DifyServices(Construct):
                     single_task=beat,
                     health_check_grace=cdk.Duration.seconds(180) if role in PORTS else None,
                     allow_all_outbound=role not in EGRESS_RESTRICTED,
+                    cloud_map=self._dns_record(f"{role.value}{DNS_SUFFIX}") if role in dns_roles else None,
                 )
+                if role in dns_roles:
+                    self.dns_hosts[role] = f"{role.value}{DNS_SUFFIX}.{namespace}"
         else:
             self._packed(
                 packed=packed,
@@ -261,14 +273,7 @@ class DifyServices(Construct):
         worker beat must never run twice; a deployment stops the old task before starting the new one."""
         main, *others = [spec(role) for role in roles]
         sidecars = [*others, *([packed.cache] if packed.cache is not None else [])]
-        cloud_map = None
-        if packed.register_dns:
-            cloud_map = ecs.CloudMapOptions(
-                name="dify",
-                cloud_map_namespace=self.namespace,
-                dns_record_type=servicediscovery.DnsRecordType.A,
-                dns_ttl=cdk.Duration.seconds(10),
-            )
+        cloud_map = self._dns_record("dify") if packed.register_dns else None
         service = DifyService(
             self,
             "Dify",
@@ -287,6 +292,17 @@ class DifyServices(Construct):
             cloud_map=cloud_map,
         )
         self.services = dict.fromkeys(roles, service)
+        if packed.register_dns:
+            self.dns_hosts = {role: f"dify.{self.namespace.namespace_name}" for role in roles}
+
+    def _dns_record(self, name: str) -> ecs.CloudMapOptions:
+        """An A record per task in the cluster's private DNS namespace (Cloud Map service discovery)."""
+        return ecs.CloudMapOptions(
+            name=name,
+            cloud_map_namespace=self.namespace,
+            dns_record_type=servicediscovery.DnsRecordType.A,
+            dns_ttl=cdk.Duration.seconds(10),
+        )
 
     def _sandbox_dependencies(
         self, definition: ecs.TaskDefinition, sandbox: ecs.ContainerDefinition, packages: Sequence[str]

@@ -7,7 +7,7 @@ services (SECRET_KEY; sandbox key; plugin daemon key; inner API key) are read fr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -37,9 +37,11 @@ PLUGIN_DAEMON_PREFIXES = ("plugin", "plugin_packages", "assets", "persistence")
 API_IMAGE_ROLES = (Role.API, Role.WORKER, Role.BEAT, Role.MIGRATION)
 
 
-def internal_url(role: Role, *, packed: bool = False) -> str:
-    """How roles reach each other: Service Connect names, or localhost when they share one task."""
-    return f"http://{'localhost' if packed else role.value}:{PORTS[role]}"
+def internal_url(role: Role, *, packed: bool = False, hosts: Mapping[Role, str] | None = None) -> str:
+    """How roles reach each other: Service Connect names, localhost when they share one task, or `hosts`
+    (private DNS names, for callers outside Service Connect such as a Lambda function)."""
+    host = (hosts or {}).get(role) or ("localhost" if packed else role.value)
+    return f"http://{host}:{PORTS[role]}"
 
 
 # Internal names and the ECS credential/metadata endpoints never go through the SSRF proxy.
@@ -95,7 +97,13 @@ def _secret(secret: sm.ISecret, field: str | None = None) -> ecs.Secret:
 
 
 def _api_image(
-    role: Role, *, data: DataEndpoints, keys: AppKeys, public_url: str, packed: bool
+    role: Role,
+    *,
+    data: DataEndpoints,
+    keys: AppKeys,
+    public_url: str,
+    packed: bool,
+    hosts: Mapping[Role, str] | None,
 ) -> ContainerSettings:
     env = {
         "MODE": role.value,
@@ -113,7 +121,7 @@ def _api_image(
         "FILES_URL": public_url,
         "TRIGGER_URL": public_url,
         "ENDPOINT_URL_TEMPLATE": f"{public_url}/e/{{hook_id}}",
-        "INTERNAL_FILES_URL": internal_url(Role.API, packed=packed),
+        "INTERNAL_FILES_URL": internal_url(Role.API, packed=packed, hosts=hosts),
         # Database; pre-ping and a short recycle survive Aurora pauses and failovers.
         "DB_HOST": data.db_host,
         "DB_PORT": str(data.db_port),
@@ -138,13 +146,13 @@ def _api_image(
         "S3_BUCKET_NAME": data.bucket_name,
         "S3_REGION": data.region,
         "S3_USE_AWS_MANAGED_IAM": "true",
-        "CODE_EXECUTION_ENDPOINT": internal_url(Role.SANDBOX, packed=packed),
-        "PLUGIN_DAEMON_URL": internal_url(Role.PLUGIN_DAEMON, packed=packed),
+        "CODE_EXECUTION_ENDPOINT": internal_url(Role.SANDBOX, packed=packed, hosts=hosts),
+        "PLUGIN_DAEMON_URL": internal_url(Role.PLUGIN_DAEMON, packed=packed, hosts=hosts),
         "PLUGIN_DAEMON_TIMEOUT": "600.0",
         "MARKETPLACE_ENABLED": "true",
         # URLs that users type (HTTP-request node, tools, remote files) are fetched through the SSRF proxy.
-        "SSRF_PROXY_HTTP_URL": internal_url(Role.SSRF_PROXY, packed=packed),
-        "SSRF_PROXY_HTTPS_URL": internal_url(Role.SSRF_PROXY, packed=packed),
+        "SSRF_PROXY_HTTP_URL": internal_url(Role.SSRF_PROXY, packed=packed, hosts=hosts),
+        "SSRF_PROXY_HTTPS_URL": internal_url(Role.SSRF_PROXY, packed=packed, hosts=hosts),
     }
     if role is Role.API:
         env |= {
@@ -251,12 +259,14 @@ def container_settings(
     sandbox_allow_all_syscalls: bool = False,
     squid_conf: str = "",
     packed: bool = False,
+    hosts: Mapping[Role, str] | None = None,
 ) -> ContainerSettings:
-    """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration)."""
+    """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration;
+    `hosts`: private DNS names of other roles for callers outside Service Connect)."""
     if role is Role.SSRF_PROXY:
         return ContainerSettings(squid_container(squid_conf).environment, {})
     if role in API_IMAGE_ROLES:
-        return _api_image(role, data=data, keys=keys, public_url=public_url, packed=packed)
+        return _api_image(role, data=data, keys=keys, public_url=public_url, packed=packed, hosts=hosts)
     if role is Role.WEB:
         return _web(public_url)
     if role is Role.SANDBOX:
