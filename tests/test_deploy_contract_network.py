@@ -4,6 +4,7 @@ docstring names its source (AWS documentation title or public issue)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -311,3 +312,95 @@ def test_lambda_environments_hold_no_service_connect_names(example_results: dict
                         assert host in registered, f"{name}: {fn_id} {key}: {host} has no DNS record"
                         checked += 1
     assert checked, "some example's function calls Dify roles by private DNS name"
+
+
+# --- 6. Service Connect: providers before clients -------------------------------------------------------
+
+
+def _references(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        target = _ref(value)
+        if target is not None:
+            yield target
+        for item in value.values():
+            yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+def created_after(template: dict[str, Any], logical_id: str) -> set[str]:
+    """Every resource CloudFormation creates before `logical_id` (DependsOn and references, transitively)."""
+    found: set[str] = set()
+    todo = [logical_id]
+    while todo:
+        body = template["Resources"].get(todo.pop(), {})
+        depends = body.get("DependsOn", [])
+        for target in [
+            *([depends] if isinstance(depends, str) else depends),
+            *_references(body.get("Properties")),
+        ]:
+            if target in template["Resources"] and target not in found:
+                found.add(target)
+                todo.append(target)
+    return found
+
+
+def service_connect_calls(template: dict[str, Any]) -> set[tuple[str, str]]:
+    """(client, provider) service pairs: the client's containers hold the provider's Service Connect URL."""
+    urls: dict[str, str] = {}
+    for sid, service in resources(template, "AWS::ECS::Service").items():
+        for entry in (service["Properties"].get("ServiceConnectConfiguration") or {}).get("Services", []):
+            for alias in entry.get("ClientAliases", []):
+                urls[f"http://{alias['DnsName']}:{alias['Port']}"] = sid
+    calls: set[tuple[str, str]] = set()
+    for sid, service in resources(template, "AWS::ECS::Service").items():
+        if not (service["Properties"].get("ServiceConnectConfiguration") or {}).get("Enabled"):
+            continue
+        task = template["Resources"][_ref(service["Properties"]["TaskDefinition"]) or ""]
+        values = [
+            str(variable["Value"])
+            for container in task["Properties"]["ContainerDefinitions"]
+            for variable in container.get("Environment", [])
+        ]
+        calls |= {(sid, p) for url, p in urls.items() if p != sid and any(url in v for v in values)}
+    return calls
+
+
+def rolled_once_after(template: dict[str, Any], early: str, late: str) -> bool:
+    """A custom resource that, on create only, forces a new deployment of `early` after `late` exists."""
+    for rid, body in template["Resources"].items():
+        create = json.dumps(body.get("Properties", {}).get("Create", ""))
+        if (
+            body["Type"].startswith("Custom::")
+            and "updateService" in create
+            and "forceNewDeployment" in create
+            and early in create
+            and "Update" not in body["Properties"]
+            and late in created_after(template, rid)
+        ):
+            return True
+    return False
+
+
+def test_service_connect_providers_start_before_their_clients(
+    example_results: dict[str, SynthResult],
+) -> None:
+    """ECS Developer Guide, "Service Connect concepts": existing tasks can't resolve and connect to an
+    endpoint created after they started (aws/containers-roadmap#2692; start order matters). Each ECS service
+    is created after the services whose Service Connect URLs it holds (CloudFormation waits for a new service
+    to be stable); of a pair that calls each other, the one created first is redeployed once after the other
+    exists, on stack creation only."""
+    checked = 0
+    for name, _config, result in examples(example_results):
+        template = main_template(result)
+        calls = service_connect_calls(template)
+        for client, provider in calls:
+            if provider in created_after(template, client):
+                checked += 1
+                continue
+            assert client in created_after(template, provider), (
+                f"{name}: {client} may start before {provider}"
+            )
+            assert rolled_once_after(template, client, provider), f"{name}: {client} never learns {provider}"
+    assert checked, "some example uses Service Connect between services"

@@ -8,14 +8,16 @@ name (`http://api:5001`, `http://sandbox:8194`, `http://plugin-daemon:5002`) tha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_servicediscovery as servicediscovery
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
@@ -26,6 +28,7 @@ from dify_on_aws.services.environment import (
     Role,
     container_settings,
     image_uri,
+    internal_url,
     sandbox_requirements,
 )
 from dify_on_aws.services.service import (
@@ -90,6 +93,9 @@ class PackedTask:
     register_dns: bool
 
 
+# Service Connect clients that start before one of their providers (the pair calls each other), and that
+# provider: they are redeployed once after it exists, when the stack is created.
+ROLLED_AFTER = {Role.PLUGIN_DAEMON: Role.API}
 # Suffix of the private DNS names (Cloud Map A records) of roles reached from outside Service Connect;
 # Service Connect already owns the plain role names in the namespace.
 DNS_SUFFIX = "-vpc"
@@ -187,6 +193,7 @@ class DifyServices(Construct):
         # outside Service Connect (a Lambda function cannot resolve Service Connect names).
         self.dns_hosts: dict[Role, str] = {}
         if packed is None:
+            specs = {role: spec(role) for role in roles}
             for role in roles:
                 beat = role is Role.BEAT
                 self.services[role] = DifyService(
@@ -194,7 +201,7 @@ class DifyServices(Construct):
                     role.name.title().replace("_", ""),
                     cluster=self.cluster,
                     task=task(role),
-                    container=spec(role),
+                    container=specs[role],
                     # Exactly one beat, on regular Fargate: two would schedule every periodic task twice.
                     desired_count=1 if beat else sizes[role][2],
                     capacity=on_demand if beat else capacity,
@@ -209,6 +216,7 @@ class DifyServices(Construct):
                 )
                 if role in dns_roles:
                     self.dns_hosts[role] = f"{role.value}{DNS_SUFFIX}.{namespace}"
+            self._providers_first(specs)
         else:
             self._packed(
                 packed=packed,
@@ -253,9 +261,7 @@ class DifyServices(Construct):
         gate = self.migration.resource.node.default_child
         assert isinstance(gate, cdk.CfnResource)
         for service in {id(s): s for s in self.services.values()}.values():
-            cfn_service = service.service.node.default_child
-            assert isinstance(cfn_service, cdk.CfnResource)
-            cfn_service.add_resource_dependency(gate)
+            _cfn(service).add_resource_dependency(gate)
 
     def _packed(
         self,
@@ -295,6 +301,45 @@ class DifyServices(Construct):
         if packed.register_dns:
             self.dns_hosts = {role: f"dify.{self.namespace.namespace_name}" for role in roles}
 
+    def _providers_first(self, specs: Mapping[Role, ContainerSpec]) -> None:
+        """A task learns only the Service Connect endpoints that exist when it starts, so each service is
+        created after the services whose Service Connect URLs are in its environment (CloudFormation waits
+        for a new ECS service to be stable). The plugin daemon and the api call each other: the daemon comes
+        first and is redeployed once, on the stack's creation, after the api exists."""
+        urls = {role: internal_url(role) for role in self.services if role in PORTS}
+        for client, spec in specs.items():
+            for provider, url in urls.items():
+                if provider is client or not any(url in value for value in spec.environment.values()):
+                    continue
+                if ROLLED_AFTER.get(client) is provider:
+                    self._roll_once_after(self.services[client], self.services[provider])
+                else:
+                    # The ECS service resources only: their security groups reference each other.
+                    _cfn(self.services[client]).add_resource_dependency(_cfn(self.services[provider]))
+
+    def _roll_once_after(self, early: DifyService, late: DifyService) -> None:
+        """Force one new deployment of `early` once `late` is stable, only when the stack is created."""
+        call = cr.AwsSdkCall(
+            service="ECS",
+            action="updateService",
+            parameters={
+                "cluster": self.cluster.cluster_name,
+                "service": early.service.service_name,
+                "forceNewDeployment": True,
+            },
+            physical_resource_id=cr.PhysicalResourceId.of(f"{early.role_name}-after-{late.role_name}"),
+        )
+        roll = cr.AwsCustomResource(
+            self,
+            f"Roll{early.node.id}After{late.node.id}",
+            on_create=call,
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [iam.PolicyStatement(actions=["ecs:UpdateService"], resources=[early.service.service_arn])]
+            ),
+            install_latest_aws_sdk=False,
+        )
+        roll.node.add_dependency(_cfn(late))
+
     def _dns_record(self, name: str) -> ecs.CloudMapOptions:
         """An A record per task in the cluster's private DNS namespace (Cloud Map service discovery)."""
         return ecs.CloudMapOptions(
@@ -328,3 +373,9 @@ class DifyServices(Construct):
 
     def service(self, role: Role) -> ecs.FargateService:
         return self.services[role].service
+
+
+def _cfn(service: DifyService) -> cdk.CfnResource:
+    resource = service.service.node.default_child
+    assert isinstance(resource, cdk.CfnResource)
+    return resource
