@@ -594,7 +594,7 @@ def acknowledge_cdk_singletons(stack: cdk.Stack) -> None:
     for child in stack.node.children:
         if child.node.id == f"AWS{cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace('-', '')}":
             acknowledge(
-                child, BASIC_EXECUTION_ROLE, "CDK's AwsCustomResource function logs with the basic role"
+                child, BASIC_EXECUTION_ROLE, "CDK's AwsCustomResource function logs with the basic role."
             )
         if child.node.id.startswith("LogRetention"):
             acknowledge(child, BASIC_EXECUTION_ROLE, "CDK's log-retention function logs with the basic role.")
