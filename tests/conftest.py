@@ -4,6 +4,8 @@ each further synth ~0.5 s), with cdk-nag attached, and its templates reused by e
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -60,6 +62,20 @@ def recorded_zones(config: DifyConfig) -> dict[str, list[str]]:
     if not (config.account and config.region) or config.network.availability_zones:
         return {}
     return {zones_key(config.account, config.region): [f"{config.region}{z}" for z in "acd"]}
+
+
+def cli_synth(tmp_path: Path, toml: str) -> subprocess.CompletedProcess[str]:
+    """`dify-on-aws synth` on a config file with this text, run in `tmp_path` (no cdk.context.json)."""
+    config = tmp_path / "config.toml"
+    config.write_text(toml, encoding="utf-8")
+    command = ["synth", "--config", str(config), "--out", str(tmp_path / "o")]
+    return subprocess.run(
+        [sys.executable, "-m", "dify_on_aws.cli", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
 
 
 def config_of(**data: object) -> DifyConfig:

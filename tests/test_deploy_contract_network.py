@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ import pytest
 from dify_on_aws.app import SynthResult, synthesize
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
 
-from .conftest import EXAMPLES, config_of, recorded_zones, zones_key
+from .conftest import EXAMPLES, cli_synth, config_of, recorded_zones, zones_key
 
 Resources = dict[str, dict[str, Any]]
 
@@ -73,24 +71,7 @@ def test_zones_come_from_the_account_never_guessed(
 def test_cli_stops_on_a_missing_zone_lookup(tmp_path: Path) -> None:
     """CDK guide "Context values": a lookup not in cdk.context.json yields dummy values; `dify-on-aws synth`
     must stop (exit 2) and name the lookup instead of writing a template with dummy zones."""
-    config = tmp_path / "zones.toml"
-    config.write_text('account = "111111111111"\nregion = "ap-northeast-1"\n', encoding="utf-8")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dify_on_aws.cli",
-            "synth",
-            "--config",
-            str(config),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
+    proc = cli_synth(tmp_path, 'account = "111111111111"\nregion = "ap-northeast-1"\n')
     assert proc.returncode == 2, proc.stderr
     assert "availability-zones:account=111111111111:region=ap-northeast-1" in proc.stderr
     assert "network.availability_zones" in proc.stderr and "Traceback" not in proc.stderr

@@ -18,7 +18,7 @@ from dify_on_aws.frontdoor.edge import COUNTED_COMMON_RULES, MANAGED_RULE_GROUPS
 from dify_on_aws.frontdoor.routing import API_PREFIXES, PLUGIN_PREFIXES
 from dify_on_aws.frontdoor.runtime.edge_signer.index import PRESERVED_AUTHORIZATION_HEADER
 
-from .conftest import ROOT, config_of, recorded_zones
+from .conftest import ROOT, cli_synth, config_of, recorded_zones
 from .test_services import containers, res, services
 
 ZONE_ID = "Z0123456789ABCDEFGHIJ"
@@ -168,27 +168,10 @@ def test_hosted_zone_lookup_uses_recorded_context(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_to_synthesize_with_a_missing_lookup(tmp_path: Path) -> None:
-    config = tmp_path / "lookup.toml"
-    config.write_text(
+    proc = cli_synth(
+        tmp_path,
         'account = "111111111111"\nregion = "us-west-2"\n[front_door]\ntype = "alb"\n'
         'domain = "dify.example.com"\nhosted_zone = "example.com"\n',
-        encoding="utf-8",
-    )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dify_on_aws.cli",
-            "synth",
-            "--config",
-            str(config),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
     )
     assert proc.returncode == 2, proc.stderr
     assert "hosted-zone:" in proc.stderr and "hosted_zone_id" in proc.stderr
