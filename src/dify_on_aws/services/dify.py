@@ -97,7 +97,8 @@ class PackedTask:
 # provider: they are redeployed once after it exists, when the stack is created.
 ROLLED_AFTER = {Role.PLUGIN_DAEMON: Role.API}
 # Suffix of the private DNS names (Cloud Map A records) of roles reached from outside Service Connect;
-# Service Connect already owns the plain role names in the namespace.
+# Service Connect already owns the plain role names in the namespace, and one Cloud Map service cannot
+# serve both (AWS Copilot runs both on one ECS service the same way, with distinct names).
 DNS_SUFFIX = "-vpc"
 
 
