@@ -91,8 +91,9 @@ class DifyStack(cdk.Stack):
         # With an account and region, zones are the configured ones or CDK's availability-zones lookup
         # (recorded in cdk.context.json); names are never guessed, since `<region>b` may not exist for
         # the account. Without both, the template stays environment-agnostic (Fn::GetAZs).
+        # Configured zones apply whenever the region is known (validation requires the region for them).
         env_specific = bool(config.account and config.region)
-        self._zones = config.network.availability_zones if env_specific else None
+        self._zones = config.network.availability_zones if config.region else None
 
         self.network = Network(
             self,
@@ -101,7 +102,7 @@ class DifyStack(cdk.Stack):
             max_azs=config.network.max_azs,
             nat_gateways=config.network.nat_gateways,
             availability_zones=self._zones,
-            named_zones=env_specific,
+            named_zones=env_specific or self._zones is not None,
             flow_logs=config.network.flow_logs,
             log_retention=LOG_RETENTION,
         )

@@ -115,7 +115,7 @@ class NetworkConfig(_Section):
     availability_zones: list[str] | None = Field(
         None,
         description="Explicit zone names of your account (`aws ec2 describe-availability-zones`); exactly "
-        "`max_azs` of them, used with `account` and `region`. Without them a stack with `account` and "
+        "`max_azs` of them; needs `region`. Without them a stack with `account` and "
         "`region` uses CDK's availability-zones lookup, recorded in cdk.context.json by the first "
         "`cdk synth` with credentials (`dify-on-aws synth` stops with exit 2 until it is recorded); "
         "names are never guessed, since `<region>b` may not exist for your account.",
