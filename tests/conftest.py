@@ -4,6 +4,8 @@ each further synth ~0.5 s), with cdk-nag attached, and its templates reused by e
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,7 +35,7 @@ def synth(synth_dir: Path) -> Iterator[Callable[[DifyConfig], SynthResult]]:
     def run(config: DifyConfig) -> SynthResult:
         key = config.model_dump_json()
         if key not in cache:
-            cache[key] = synthesize(config, synth_dir / f"c{len(cache)}")
+            cache[key] = synthesize(config, synth_dir / f"c{len(cache)}", context=recorded_zones(config))
         return cache[key]
 
     yield run
@@ -48,6 +50,33 @@ def default_result(synth: Callable[[DifyConfig], SynthResult]) -> SynthResult:
 def template(default_result: SynthResult) -> Template:
     (body,) = default_result.templates.values()
     return Template.from_json(body)
+
+
+def zones_key(account: str, region: str) -> str:
+    """The key under which `cdk synth` records an account's availability zones in cdk.context.json."""
+    return f"availability-zones:account={account}:region={region}"
+
+
+def recorded_zones(config: DifyConfig) -> dict[str, list[str]]:
+    """The availability-zones lookup as `cdk synth` would record it for the config's account and region
+    (an account without `<region>b`, as new accounts in ap-northeast-1), when the config names no zones."""
+    if not (config.account and config.region) or config.network.availability_zones:
+        return {}
+    return {zones_key(config.account, config.region): [f"{config.region}{z}" for z in "acd"]}
+
+
+def cli_synth(tmp_path: Path, toml: str) -> subprocess.CompletedProcess[str]:
+    """`dify-on-aws synth` on a config file with this text, run in `tmp_path` (no cdk.context.json)."""
+    config = tmp_path / "config.toml"
+    config.write_text(toml, encoding="utf-8")
+    command = ["synth", "--config", str(config), "--out", str(tmp_path / "o")]
+    return subprocess.run(
+        [sys.executable, "-m", "dify_on_aws.cli", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
 
 
 def config_of(**data: object) -> DifyConfig:

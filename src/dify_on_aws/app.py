@@ -73,8 +73,8 @@ def build_app(
     context: dict[str, Any] | None = None,
 ) -> tuple[cdk.App, list[cdk.Stack]]:
     """Create the app and its stacks. With `nag`, cdk-nag AwsSolutions runs as a validation plugin.
-    `context` carries recorded lookups (hosted zones); without them a lookup yields a placeholder and
-    `SynthResult.missing_context` says which lookup is missing."""
+    `context` carries recorded lookups (hosted zones, availability zones); without them a lookup yields
+    a placeholder and `SynthResult.missing_context` says which lookup is missing."""
     app = cdk.App(outdir=outdir, analytics_reporting=False, context={**(context or {}), **FEATURE_FLAGS})
     env = None
     if config.account or config.region:
@@ -86,7 +86,8 @@ def build_app(
         # Config validation guarantees account and region here (cross-region references need both).
         edge = EdgeStack(
             app,
-            f"{config.name}-Edge",
+            # One us-east-1 stack per instance and region: the same `name` may run in two regions.
+            f"{config.name}-{config.region}-Edge",
             settings=EdgeSettings(
                 domain=door.domain,
                 zone_name=door.hosted_zone,

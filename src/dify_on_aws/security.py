@@ -55,8 +55,9 @@ REACH: tuple[tuple[str, str, str], ...] = (
     (
         "CloudFront (`cloudfront`)",
         "the internal ALB, through a VPC origin",
-        "the ALB is internal (no route from the internet); its security group admits only its own private "
-        "subnets (where CloudFront places the VPC origin) on port 80",
+        "the ALB is internal (no route from the internet); its security group admits only CloudFront's "
+        "origin-facing managed prefix list on port 80 (the VPC origin's traffic), looked up per region at "
+        "deploy time",
     ),
     (
         "CloudFront (`lambda`)",

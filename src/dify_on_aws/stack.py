@@ -14,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_secretsmanager as sm
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
@@ -91,10 +92,12 @@ class DifyStack(cdk.Stack):
         self.config = config
         self.edge = edge
         retention = DataRetention.named(config.removal_policy)
-        zones = config.network.availability_zones
-        if zones is None and config.region is not None:
-            zones = [f"{config.region}{suffix}" for suffix in "abc"[: config.network.max_azs]]
-        self._zones = zones if config.account and config.region else None
+        # With an account and region, zones are the configured ones or CDK's availability-zones lookup
+        # (recorded in cdk.context.json); names are never guessed, since `<region>b` may not exist for
+        # the account. Without both, the template stays environment-agnostic (Fn::GetAZs).
+        # Configured zones apply whenever the region is known (validation requires the region for them).
+        env_specific = bool(config.account and config.region)
+        self._zones = config.network.availability_zones if config.region else None
 
         self.network = Network(
             self,
@@ -102,7 +105,8 @@ class DifyStack(cdk.Stack):
             cidr=config.network.cidr,
             max_azs=config.network.max_azs,
             nat_gateways=config.network.nat_gateways,
-            availability_zones=zones if config.account and config.region else None,
+            availability_zones=self._zones,
+            named_zones=env_specific or self._zones is not None,
             flow_logs=config.network.flow_logs,
             log_retention=LOG_RETENTION,
         )
@@ -180,7 +184,8 @@ class DifyStack(cdk.Stack):
 
     @property
     def availability_zones(self) -> list[str]:
-        """Configured zones instead of a context lookup, so environment-specific synths stay offline."""
+        """Configured zones, else CDK's own: the recorded context lookup (account and region) or
+        Fn::GetAZs (environment-agnostic)."""
         return list(self._zones) if self._zones else list(super().availability_zones)
 
     def _services(self, config: DifyConfig, secret_removal: cdk.RemovalPolicy) -> None:
@@ -281,6 +286,7 @@ class DifyStack(cdk.Stack):
                 if images.docker_hub_secret_arn
                 else None
             ),
+            dns_roles=sorted(self.front_door.reaches),
         )
         self._scaling(config, sizes)
         if svc.sandbox_allow_all_syscalls:
@@ -372,11 +378,19 @@ class DifyStack(cdk.Stack):
             memory_mib=svc.single_task.memory_mib,
             cache=self.cache.spec() if isinstance(self.cache, ContainerCache) else None,
             service_connect=door == "api_gateway",
-            register_dns=door == "lambda_proxy",
+            register_dns=door == "lambda_proxy" or bool(self.front_door.reaches),
         )
 
     def _settings(self, role: Role, data: DataEndpoints, keys: AppKeys) -> ContainerSettings:
-        return container_settings(role, data=data, keys=keys, public_url=self.front_door.url)
+        # Front-door compute (Lambda) reaches the roles by their private DNS names, not Service Connect's.
+        return container_settings(
+            role,
+            data=data,
+            keys=keys,
+            public_url=self.front_door.url,
+            hosts=self.dify.dns_hosts,
+            release=self.config.images.contract_release(),
+        )
 
     def _front_door(self, config: DifyConfig, data: DataEndpoints, keys: AppKeys) -> FrontDoor:
         door = config.front_door
@@ -597,6 +611,10 @@ def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrat
 def acknowledge_cdk_singletons(stack: cdk.Stack) -> None:
     """Functions CDK adds once per stack (log retention, default-SG restriction) are CDK's own design."""
     for child in stack.node.children:
+        if child.node.id == f"AWS{cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace('-', '')}":
+            acknowledge(
+                child, BASIC_EXECUTION_ROLE, "CDK's AwsCustomResource function logs with the basic role."
+            )
         if child.node.id.startswith("LogRetention"):
             acknowledge(child, BASIC_EXECUTION_ROLE, "CDK's log-retention function logs with the basic role.")
             acknowledge(

@@ -240,8 +240,11 @@ class NetworkConfig(_Section):
     )
     availability_zones: list[str] | None = Field(
         None,
-        description="Explicit zone names. Only used with `region`; default `<region>a`, `<region>b`, ... so "
-        "synth needs no AWS lookup.",
+        description="Explicit zone names of your account (`aws ec2 describe-availability-zones`); exactly "
+        "`max_azs` of them; needs `region`. Without them a stack with `account` and "
+        "`region` uses CDK's availability-zones lookup, recorded in cdk.context.json by the first "
+        "`cdk synth` with credentials (`dify-on-aws synth` stops with exit 2 until it is recorded); "
+        "names are never guessed, since `<region>b` may not exist for your account.",
     )
     flow_logs: bool = Field(False, description="Send VPC flow logs to CloudWatch Logs (costs per GB).")
 
@@ -625,7 +628,8 @@ class FrontDoorConfig(_Section):
     allowed_cidrs: list[str] = Field(
         default_factory=list,
         description="IPv4/IPv6 CIDRs allowed to reach Dify (empty: everyone). Enforced by the ALB security "
-        "group (`alb`), a WAF web ACL (`cloudfront`, `lambda`) or a Lambda authorizer (`api_gateway`).",
+        "group (`alb`, IPv4 only: the load balancer has no IPv6 address), a WAF web ACL (`cloudfront`, "
+        "`lambda`) or a Lambda authorizer (`api_gateway`).",
     )
     allowed_countries: list[str] = Field(
         default_factory=list,
@@ -713,6 +717,18 @@ class FrontDoorConfig(_Section):
         if wrong:
             raise ValueError(f"{wrong} are not upper-case ISO 3166 alpha-2 codes such as 'JP' or 'US'")
         return value
+
+    @cross_check
+    def _ipv6_on_alb(self) -> FrontDoorConfig:
+        ipv6 = [c for c in self.allowed_cidrs if ":" in c]
+        if ipv6 and self.type == "alb":
+            # The ALB is IPv4-only (its VPC has no IPv6), so an IPv6 rule would admit nobody.
+            raise ValueError(
+                f"allowed_cidrs {ipv6} are IPv6, but the 'alb' front door's load balancer is IPv4-only and "
+                "never sees IPv6 clients; remove them, or use type = 'cloudfront' (its WAF allow-list "
+                "takes IPv6)"
+            )
+        return self
 
     @cross_check
     def _internal(self) -> FrontDoorConfig:

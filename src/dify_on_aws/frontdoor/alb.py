@@ -9,7 +9,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as targets
 from constructs import Construct
 
-from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, any_ip, peers, warn
+from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, peers, warn
 from dify_on_aws.frontdoor.load_balancer import DifyLoadBalancer
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.services.environment import Role
@@ -19,6 +19,7 @@ class AlbFrontDoor(Construct):
     """Allow-lists are security group rules; without a domain the ALB serves plain HTTP (with a warning)."""
 
     replaces: frozenset[Role] = frozenset()
+    reaches: frozenset[Role] = frozenset()
 
     def __init__(
         self,
@@ -50,7 +51,8 @@ class AlbFrontDoor(Construct):
         elif internal:
             sources = [ec2.Peer.ipv4(vpc.vpc_cidr_block)]
         else:
-            sources = list(any_ip())
+            # The load balancer is IPv4-only: an IPv6 rule would admit nobody.
+            sources = [ec2.Peer.any_ipv4()]
         for peer in sources:
             self.load_balancer.allow_from(peer, "Dify users")
         if not allowed_cidrs:

@@ -54,6 +54,7 @@ class ApiGatewayFrontDoor(Construct):
     """Routes equal the ALB's; an IP allow-list is a Lambda authorizer (results not cached)."""
 
     replaces: frozenset[Role] = frozenset()
+    reaches: frozenset[Role] = frozenset()
 
     def __init__(
         self,

@@ -62,6 +62,8 @@ class FrontDoor(Protocol):
     url: str
     # Roles served by the front door's own compute, so they need no ECS service (Lambda runs web).
     replaces: frozenset[Role]
+    # Roles the front door's own compute calls directly, outside Service Connect (private DNS names).
+    reaches: frozenset[Role]
     clients: FrontDoorClients
 
     def connect(self, backends: Backends) -> None: ...
@@ -76,13 +78,16 @@ def hosted_zone(scope: Construct, id_: str, *, name: str, zone_id: str | None) -
     return route53.HostedZone.from_lookup(scope, id_, domain_name=name, private_zone=False)
 
 
+def global_name(scope: IConstruct, suffix: str) -> str:
+    """A name CloudFront keeps account-wide (origin access control, VPC origin): the stack name plus its
+    region, so one `name` deployed in two regions does not clash (at most 32 + 1 + 14 + 1 + suffix)."""
+    stack = cdk.Stack.of(scope)
+    return f"{stack.stack_name}-{stack.region}-{suffix}"
+
+
 def warn(scope: IConstruct, code: str, message: str) -> None:
     """A synth-time warning that `dify-on-aws synth` prints and tests can find."""
     cdk.Annotations.of(scope).add_warning_v2(f"dify:{code}", message)
-
-
-def any_ip() -> Sequence[ec2.IPeer]:
-    return (ec2.Peer.any_ipv4(), ec2.Peer.any_ipv6())
 
 
 def peers(cidrs: Sequence[str]) -> list[ec2.IPeer]:

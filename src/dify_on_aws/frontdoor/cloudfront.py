@@ -6,19 +6,24 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients
+from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, global_name
 from dify_on_aws.frontdoor.cdn import DifyDistribution
 from dify_on_aws.frontdoor.load_balancer import DifyLoadBalancer
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.services.environment import Role
+
+# The AWS-managed prefix list of CloudFront's origin-facing addresses; its ID differs per region.
+ORIGIN_FACING_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"
 
 
 class CloudFrontFrontDoor(Construct):
     """The default front door."""
 
     replaces: frozenset[Role] = frozenset()
+    reaches: frozenset[Role] = frozenset()
 
     def __init__(
         self,
@@ -42,22 +47,15 @@ class CloudFrontFrontDoor(Construct):
             idle_timeout_seconds=idle_timeout_seconds,
             subnets=subnets,
         )
-        # CloudFront places the VPC origin's network interfaces in the ALB's subnets; the internal ALB takes
-        # HTTP only from those subnets (their security group is created by CloudFront after deployment).
-        for subnet in vpc.select_subnets(
-            subnet_type=subnets.subnet_type, subnet_group_name=subnets.subnet_group_name
-        ).subnets:
-            self.load_balancer.allow_from(
-                ec2.Peer.ipv4(subnet.ipv4_cidr_block), "CloudFront VPC origin (the ALB's subnets)"
-            )
-        acknowledge(
-            self.load_balancer.security_group,
-            "AwsSolutions-EC23",
-            "Ingress is the ALB's own private subnets on port 80 (the rule cannot evaluate the CIDR tokens); "
-            "the ALB is internal and has no route from the internet.",
+        # VPC-origin traffic passes only rules that name CloudFront's origin-facing prefix list (or the
+        # service security group CloudFront creates); CIDR rules of the ALB's subnets do not. The list
+        # weighs about 55 rules against the group's inbound quota (60), so this group holds that rule only.
+        self.load_balancer.allow_from(
+            ec2.Peer.prefix_list(origin_facing_prefix_list(self)), "CloudFront VPC origin (origin-facing)"
         )
         origin = origins.VpcOrigin.with_application_load_balancer(
             self.load_balancer.alb,
+            vpc_origin_name=global_name(self, "vpc-origin"),
             protocol_policy=cloudfront.OriginProtocolPolicy.HTTP_ONLY,
             http_port=80,
             read_timeout=cdk.Duration.seconds(origin_read_timeout_seconds),
@@ -76,3 +74,30 @@ class CloudFrontFrontDoor(Construct):
 
     def connect(self, backends: Backends) -> None:
         self.load_balancer.route(backends.services)
+
+
+def origin_facing_prefix_list(scope: Construct) -> str:
+    """The ID of CloudFront's origin-facing prefix list in the stack's region, looked up at deploy time
+    (ec2:DescribeManagedPrefixLists), so synth needs no AWS lookup."""
+    call = cr.AwsSdkCall(
+        service="EC2",
+        action="describeManagedPrefixLists",
+        parameters={"Filters": [{"Name": "prefix-list-name", "Values": [ORIGIN_FACING_PREFIX_LIST]}]},
+        physical_resource_id=cr.PhysicalResourceId.of(ORIGIN_FACING_PREFIX_LIST),
+        output_paths=["PrefixLists.0.PrefixListId"],
+    )
+    lookup = cr.AwsCustomResource(
+        scope,
+        "OriginFacingPrefixList",
+        on_create=call,
+        on_update=call,
+        # The action has no resource-level permissions.
+        policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=cr.AwsCustomResourcePolicy.ANY_RESOURCE),
+        install_latest_aws_sdk=False,
+    )
+    acknowledge(
+        lookup,
+        "AwsSolutions-IAM5[Resource::*]",
+        "ec2:DescribeManagedPrefixLists has no resource-level permissions; the call only reads.",
+    )
+    return lookup.get_response_field("PrefixLists.0.PrefixListId")

@@ -231,7 +231,8 @@ class EdgeStack(cdk.Stack):
 
     def _signer(self) -> lambda_.IVersion:
         """Lambda@Edge origin-request function that lets OAC sign bodies for Lambda function URLs."""
-        name = f"{self.stack_name}-payload-signer"[:64]
+        # The stack name carries the instance's region (a Lambda name has at most 64 characters).
+        name = f"{self.stack_name}-signer"
         role = iam.Role(
             self,
             "SignerRole",
@@ -267,6 +268,9 @@ class EdgeStack(cdk.Stack):
             memory_size=256,
             timeout=cdk.Duration.seconds(5),
             role=role,
+            # CloudFront replicas keep running a version after the distribution moves to the next one, and
+            # a replicated version cannot be deleted: each update leaves the old version in place.
+            current_version_options=lambda_.VersionOptions(removal_policy=cdk.RemovalPolicy.RETAIN),
         )
         logs.LogGroup(
             self,

@@ -87,6 +87,7 @@ class LambdaProxyFrontDoor(Construct):
     """Needs `services.layout = 'single_task'`: the task registers as one DNS name in the VPC."""
 
     replaces: frozenset[Role] = frozenset()
+    reaches: frozenset[Role] = frozenset()
 
     def __init__(
         self,

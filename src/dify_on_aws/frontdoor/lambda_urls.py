@@ -23,7 +23,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from dify_on_aws.frontdoor.adapter import FunctionNetwork, adapter_environment, adapter_function
-from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, warn
+from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, global_name, warn
 from dify_on_aws.frontdoor.cdn import DifyDistribution, dynamic_behavior
 from dify_on_aws.frontdoor.routing import ROUTES, path_patterns
 from dify_on_aws.frontdoor.runtime.edge_signer.index import PRESERVED_AUTHORIZATION_HEADER
@@ -43,6 +43,9 @@ class LambdaFrontDoor(Construct):
     """Web runs on Lambda only; the api on Lambda for users and on ECS for the plugin daemon."""
 
     replaces: frozenset[Role] = frozenset({Role.WEB})
+    # The api function calls these (and hands the api's own URL to the plugin daemon) outside Service
+    # Connect, whose names resolve only inside tasks of the namespace: they get private DNS names too.
+    reaches: frozenset[Role] = frozenset({Role.API, Role.SANDBOX, Role.PLUGIN_DAEMON, Role.SSRF_PROXY})
 
     def __init__(
         self,
@@ -89,7 +92,7 @@ class LambdaFrontDoor(Construct):
         self.web = self._function(
             "Web", image=web_image, memory=WEB_MEMORY_MIB, environment=web_env, entrypoint=None, in_vpc=False
         )
-        web_origin = self._origin(self._url(self.web, streaming=False))
+        web_origin = self._origin("Web", self._url(self.web, streaming=False))
         self.cdn = DifyDistribution(
             self,
             "Cdn",
@@ -160,8 +163,16 @@ class LambdaFrontDoor(Construct):
             invoke_mode=lambda_.InvokeMode.RESPONSE_STREAM if streaming else lambda_.InvokeMode.BUFFERED,
         )
 
-    def _origin(self, url: lambda_.FunctionUrl) -> cloudfront.IOrigin:
-        return origins.FunctionUrlOrigin.with_origin_access_control(url, read_timeout=self._read_timeout)
+    def _origin(self, id_: str, url: lambda_.FunctionUrl) -> cloudfront.IOrigin:
+        access = cloudfront.FunctionUrlOriginAccessControl(
+            self,
+            f"{id_}AccessControl",
+            origin_access_control_name=global_name(self, f"{id_.lower()}-oac"),
+            signing=cloudfront.Signing.SIGV4_ALWAYS,
+        )
+        return origins.FunctionUrlOrigin.with_origin_access_control(
+            url, origin_access_control=access, read_timeout=self._read_timeout
+        )
 
     def connect(self, backends: Backends) -> None:
         settings = backends.settings(Role.API)
@@ -202,7 +213,7 @@ class LambdaFrontDoor(Construct):
         )
         self.clients.api.append(self.api)
         self.clients.grantees.append(self.api)
-        api_origin = self._origin(self._url(self.api, streaming=True))
+        api_origin = self._origin("Api", self._url(self.api, streaming=True))
         api = dynamic_behavior(api_origin, origin_request_policy=HOST_FROM_ORIGIN, edge_lambdas=self._edge)
         for route in ROUTES:
             if route.role is not Role.API:

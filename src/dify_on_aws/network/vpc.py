@@ -24,6 +24,7 @@ class Network(Construct):
         max_azs: int,
         nat_gateways: int,
         availability_zones: Sequence[str] | None,
+        named_zones: bool,
         flow_logs: bool,
         log_retention: logs.RetentionDays,
     ) -> None:
@@ -35,7 +36,7 @@ class Network(Construct):
             self,
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(cidr),
-            # Explicit zones keep synth offline when the stack has an account and region.
+            # Explicit zones need no lookup; otherwise the stack's zones (context lookup or Fn::GetAZs).
             max_azs=None if availability_zones else max_azs,
             availability_zones=list(availability_zones) if availability_zones else None,
             nat_gateways=nat_gateways,
@@ -45,12 +46,12 @@ class Network(Construct):
             ],
             restrict_default_security_group=True,
         )
-        if availability_zones:
+        if named_zones:
             acknowledge(
                 self.vpc,
                 "CloudFormation-Validate::W3010",
-                "The stack has an explicit account and region, so it names its zones (network."
-                "availability_zones or <region>a/b/c) and synth needs no AWS lookup.",
+                "The stack has an explicit account and region, so it names its zones: network."
+                "availability_zones, or the account's zones from CDK's availability-zones lookup.",
             )
         if flow_logs:
             group = logs.LogGroup(

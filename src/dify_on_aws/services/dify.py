@@ -8,15 +8,17 @@ name (`http://api:5001`, `http://sandbox:8194`, `http://plugin-daemon:5002`) tha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_servicediscovery as servicediscovery
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
@@ -27,6 +29,7 @@ from dify_on_aws.services.environment import (
     Role,
     container_settings,
     image_uri,
+    internal_url,
     sandbox_requirements,
 )
 from dify_on_aws.services.service import (
@@ -87,8 +90,17 @@ class PackedTask:
     cache: ContainerSpec | None
     # Service Connect names for front doors that find the roles in Cloud Map (API Gateway).
     service_connect: bool
-    # Register the task as `dify.<cluster namespace>` in private DNS (the Lambda proxy finds it there).
+    # Register the task as `dify.<cluster namespace>` in private DNS (Lambda front doors find it there).
     register_dns: bool
+
+
+# Service Connect clients that start before one of their providers (the pair calls each other), and that
+# provider: they are redeployed once after it exists, when the stack is created.
+ROLLED_AFTER = {Role.PLUGIN_DAEMON: Role.API}
+# Suffix of the private DNS names (Cloud Map A records) of roles reached from outside Service Connect;
+# Service Connect already owns the plain role names in the namespace, and one Cloud Map service cannot
+# serve both (AWS Copilot runs both on one ECS service the same way, with distinct names).
+DNS_SUFFIX = "-vpc"
 
 
 class DifyServices(Construct):
@@ -124,6 +136,7 @@ class DifyServices(Construct):
         roles: Sequence[Role] = SERVICE_ROLES,
         packed: PackedTask | None = None,
         docker_hub_credentials: sm.ISecret | None = None,
+        dns_roles: Sequence[Role] = (),
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -182,7 +195,11 @@ class DifyServices(Construct):
 
         on_demand = [ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)]
         self.services: dict[Role, DifyService] = {}
+        # Private DNS names (resolvable anywhere in the VPC) of the roles in `dns_roles`, for callers
+        # outside Service Connect (a Lambda function cannot resolve Service Connect names).
+        self.dns_hosts: dict[Role, str] = {}
         if packed is None:
+            specs = {role: spec(role) for role in roles}
             for role in roles:
                 beat = role is Role.BEAT
                 self.services[role] = DifyService(
@@ -190,7 +207,7 @@ class DifyServices(Construct):
                     role.name.title().replace("_", ""),
                     cluster=self.cluster,
                     task=task(role),
-                    container=spec(role),
+                    container=specs[role],
                     # Exactly one beat, on regular Fargate: two would schedule every periodic task twice.
                     desired_count=1 if beat else sizes[role][2],
                     capacity=on_demand if beat else capacity,
@@ -201,7 +218,11 @@ class DifyServices(Construct):
                     single_task=beat,
                     health_check_grace=cdk.Duration.seconds(180) if role in PORTS else None,
                     allow_all_outbound=role not in EGRESS_RESTRICTED,
+                    cloud_map=self._dns_record(f"{role.value}{DNS_SUFFIX}") if role in dns_roles else None,
                 )
+                if role in dns_roles:
+                    self.dns_hosts[role] = f"{role.value}{DNS_SUFFIX}.{namespace}"
+            self._providers_first(specs)
         else:
             self._packed(
                 packed=packed,
@@ -246,9 +267,7 @@ class DifyServices(Construct):
         gate = self.migration.resource.node.default_child
         assert isinstance(gate, cdk.CfnResource)
         for service in {id(s): s for s in self.services.values()}.values():
-            cfn_service = service.service.node.default_child
-            assert isinstance(cfn_service, cdk.CfnResource)
-            cfn_service.add_resource_dependency(gate)
+            _cfn(service).add_resource_dependency(gate)
 
     def _packed(
         self,
@@ -266,14 +285,7 @@ class DifyServices(Construct):
         worker beat must never run twice; a deployment stops the old task before starting the new one."""
         main, *others = [spec(role) for role in roles]
         sidecars = [*others, *([packed.cache] if packed.cache is not None else [])]
-        cloud_map = None
-        if packed.register_dns:
-            cloud_map = ecs.CloudMapOptions(
-                name="dify",
-                cloud_map_namespace=self.namespace,
-                dns_record_type=servicediscovery.DnsRecordType.A,
-                dns_ttl=cdk.Duration.seconds(10),
-            )
+        cloud_map = self._dns_record("dify") if packed.register_dns else None
         service = DifyService(
             self,
             "Dify",
@@ -292,6 +304,56 @@ class DifyServices(Construct):
             cloud_map=cloud_map,
         )
         self.services = dict.fromkeys(roles, service)
+        if packed.register_dns:
+            self.dns_hosts = {role: f"dify.{self.namespace.namespace_name}" for role in roles}
+
+    def _providers_first(self, specs: Mapping[Role, ContainerSpec]) -> None:
+        """A task learns only the Service Connect endpoints that exist when it starts, so each service is
+        created after the services whose Service Connect URLs are in its environment (CloudFormation waits
+        for a new ECS service to be stable). The plugin daemon and the api call each other: the daemon comes
+        first and is redeployed once, on the stack's creation, after the api exists."""
+        urls = {role: internal_url(role) for role in self.services if role in PORTS}
+        for client, spec in specs.items():
+            for provider, url in urls.items():
+                if provider is client or not any(url in value for value in spec.environment.values()):
+                    continue
+                if ROLLED_AFTER.get(client) is provider:
+                    self._roll_once_after(self.services[client], self.services[provider])
+                else:
+                    # The ECS service resources only: their security groups reference each other.
+                    _cfn(self.services[client]).add_resource_dependency(_cfn(self.services[provider]))
+
+    def _roll_once_after(self, early: DifyService, late: DifyService) -> None:
+        """Force one new deployment of `early` once `late` is stable, only when the stack is created."""
+        call = cr.AwsSdkCall(
+            service="ECS",
+            action="updateService",
+            parameters={
+                "cluster": self.cluster.cluster_name,
+                "service": early.service.service_name,
+                "forceNewDeployment": True,
+            },
+            physical_resource_id=cr.PhysicalResourceId.of(f"{early.role_name}-after-{late.role_name}"),
+        )
+        roll = cr.AwsCustomResource(
+            self,
+            f"Roll{early.node.id}After{late.node.id}",
+            on_create=call,
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [iam.PolicyStatement(actions=["ecs:UpdateService"], resources=[early.service.service_arn])]
+            ),
+            install_latest_aws_sdk=False,
+        )
+        roll.node.add_dependency(_cfn(late))
+
+    def _dns_record(self, name: str) -> ecs.CloudMapOptions:
+        """An A record per task in the cluster's private DNS namespace (Cloud Map service discovery)."""
+        return ecs.CloudMapOptions(
+            name=name,
+            cloud_map_namespace=self.namespace,
+            dns_record_type=servicediscovery.DnsRecordType.A,
+            dns_ttl=cdk.Duration.seconds(10),
+        )
 
     def _sandbox_dependencies(
         self, definition: ecs.TaskDefinition, sandbox: ecs.ContainerDefinition, packages: Sequence[str]
@@ -317,3 +379,9 @@ class DifyServices(Construct):
 
     def service(self, role: Role) -> ecs.FargateService:
         return self.services[role].service
+
+
+def _cfn(service: DifyService) -> cdk.CfnResource:
+    resource = service.service.node.default_child
+    assert isinstance(resource, cdk.CfnResource)
+    return resource

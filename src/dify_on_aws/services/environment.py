@@ -7,7 +7,7 @@ services (SECRET_KEY; sandbox key; plugin daemon key; inner API key) are read fr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -44,9 +44,11 @@ PLUGIN_MAX_PACKAGE_BYTES = 52428800
 PLUGIN_DEBUGGING_DISABLED_HOST = "plugin-debugging-disabled.invalid"
 
 
-def internal_url(role: Role, *, packed: bool = False) -> str:
-    """How roles reach each other: Service Connect names, or localhost when they share one task."""
-    return f"http://{'localhost' if packed else role.value}:{PORTS[role]}"
+def internal_url(role: Role, *, packed: bool = False, hosts: Mapping[Role, str] | None = None) -> str:
+    """How roles reach each other: Service Connect names, localhost when they share one task, or `hosts`
+    (private DNS names, for callers outside Service Connect such as a Lambda function)."""
+    host = (hosts or {}).get(role) or ("localhost" if packed else role.value)
+    return f"http://{host}:{PORTS[role]}"
 
 
 # The ECS credential and metadata endpoints never go through the SSRF proxy.
@@ -108,7 +110,14 @@ def _secret(secret: sm.ISecret, field: str | None = None) -> ecs.Secret:
 
 
 def _api_image(
-    role: Role, *, data: DataEndpoints, keys: AppKeys, public_url: str, packed: bool, release: str
+    role: Role,
+    *,
+    data: DataEndpoints,
+    keys: AppKeys,
+    public_url: str,
+    packed: bool,
+    hosts: Mapping[Role, str] | None,
+    release: str,
 ) -> ContainerSettings:
     env = {
         "MODE": role.value,
@@ -128,7 +137,7 @@ def _api_image(
         "FILES_URL": public_url,
         "TRIGGER_URL": public_url,
         "ENDPOINT_URL_TEMPLATE": f"{public_url}/e/{{hook_id}}",
-        "INTERNAL_FILES_URL": internal_url(Role.API, packed=packed),
+        "INTERNAL_FILES_URL": internal_url(Role.API, packed=packed, hosts=hosts),
         # Database; pre-ping and a short recycle survive Aurora pauses and failovers.
         "DB_HOST": data.db_host,
         "DB_PORT": str(data.db_port),
@@ -153,15 +162,15 @@ def _api_image(
         "S3_BUCKET_NAME": data.bucket_name,
         "S3_REGION": data.region,
         "S3_USE_AWS_MANAGED_IAM": "true",
-        "CODE_EXECUTION_ENDPOINT": internal_url(Role.SANDBOX, packed=packed),
-        "PLUGIN_DAEMON_URL": internal_url(Role.PLUGIN_DAEMON, packed=packed),
+        "CODE_EXECUTION_ENDPOINT": internal_url(Role.SANDBOX, packed=packed, hosts=hosts),
+        "PLUGIN_DAEMON_URL": internal_url(Role.PLUGIN_DAEMON, packed=packed, hosts=hosts),
         "PLUGIN_DAEMON_TIMEOUT": "600.0",
         "PLUGIN_MAX_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
         "PLUGIN_REMOTE_INSTALL_HOST": PLUGIN_DEBUGGING_DISABLED_HOST,
         "MARKETPLACE_ENABLED": "true",
         # URLs that users type (HTTP-request node, tools, remote files) are fetched through the SSRF proxy.
-        "SSRF_PROXY_HTTP_URL": internal_url(Role.SSRF_PROXY, packed=packed),
-        "SSRF_PROXY_HTTPS_URL": internal_url(Role.SSRF_PROXY, packed=packed),
+        "SSRF_PROXY_HTTP_URL": internal_url(Role.SSRF_PROXY, packed=packed, hosts=hosts),
+        "SSRF_PROXY_HTTPS_URL": internal_url(Role.SSRF_PROXY, packed=packed, hosts=hosts),
     }
     if role is Role.WORKER:
         # Every queue something sends to has a consumer: the entrypoint's default list misses some of them.
@@ -274,13 +283,17 @@ def container_settings(
     squid_conf: str = "",
     packed: bool = False,
     release: str = dify_contract.DEFAULT_RELEASE,
+    hosts: Mapping[Role, str] | None = None,
 ) -> ContainerSettings:
     """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration;
-    `release`: the Dify release, whose contract names the queues the worker consumes)."""
+    `release`: the Dify release, whose contract names the queues the worker consumes; `hosts`: private DNS
+    names of other roles for callers outside Service Connect)."""
     if role is Role.SSRF_PROXY:
         return ContainerSettings(squid_container(squid_conf).environment, {})
     if role in API_IMAGE_ROLES:
-        return _api_image(role, data=data, keys=keys, public_url=public_url, packed=packed, release=release)
+        return _api_image(
+            role, data=data, keys=keys, public_url=public_url, packed=packed, release=release, hosts=hosts
+        )
     if role is Role.WEB:
         return _web(public_url)
     if role is Role.SANDBOX:
