@@ -17,7 +17,7 @@ from dify_on_aws.cost.rules import FREE_TYPES, RULES, compute, data, edge, netwo
 from dify_on_aws.diagram.rules import STEPS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "dify_on_aws"
-TEMPLATE_READERS = ("cost", "diagram", "security")
+TEMPLATE_READERS = ("cost", "diagram", "security", "threat_model")
 # The construct layers a template reader must not import: it reads what they synthesized instead.
 CONSTRUCT_LAYERS = ("stack", "network", "data", "services", "frontdoor", "operations", "nag")
 # Where a reader needs prose that lives beside a construct, not anything in a template.
