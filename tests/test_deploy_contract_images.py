@@ -11,9 +11,9 @@ import pytest
 from dify_on_aws.app import SynthResult
 from dify_on_aws.cli import deploy_notes
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
-from dify_on_aws.security import AWS_FIXED_LIMITS
 from dify_on_aws.services.images import ecr_repository, is_docker_hub
 from dify_on_aws.services.service import ECR_PULL_ACTIONS
+from dify_on_aws.threat_model import AWS_FIXED_LIMITS
 
 from .conftest import EXAMPLES, ROOT, config_of
 from .test_deploy_contract_iam import granting, role_statements
