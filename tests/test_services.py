@@ -13,7 +13,7 @@ from aws_cdk.assertions import Template
 from dify_on_aws.app import SynthResult
 from dify_on_aws.config import ConfigError, DifyConfig
 from dify_on_aws.frontdoor.routing import API_PREFIXES
-from dify_on_aws.services.environment import Role
+from dify_on_aws.roles import Role
 
 from .conftest import config_of
 

@@ -2,49 +2,40 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
-from dify_on_aws.config.model import CLOUDFRONT_FRONT_DOORS
 from dify_on_aws.data.backup import DifyBackup
 from dify_on_aws.data.cache import Cache, ContainerCache
 from dify_on_aws.data.database import Database, DatabaseNames
 from dify_on_aws.data.retention import DataRetention
 from dify_on_aws.data.secrets import AppSecrets
 from dify_on_aws.data.storage import FileStorage
-from dify_on_aws.frontdoor.alb import AlbFrontDoor
-from dify_on_aws.frontdoor.api_gateway import ApiGatewayFrontDoor
-from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoor, hosted_zone
-from dify_on_aws.frontdoor.cloudfront import CloudFrontFrontDoor
+from dify_on_aws.frontdoor.base import Backends
 from dify_on_aws.frontdoor.edge import EdgeStack
-from dify_on_aws.frontdoor.lambda_proxy import LambdaProxyFrontDoor
-from dify_on_aws.frontdoor.lambda_urls import LambdaFrontDoor
+from dify_on_aws.frontdoor.factory import build_front_door
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.network.vpc import Network
 from dify_on_aws.operations.rotation import DatabaseRotation
-from dify_on_aws.operations.schedule import run_during_working_hours
+from dify_on_aws.operations.scaling import scale_services
+from dify_on_aws.roles import PORTS, Role
 from dify_on_aws.runtime_support import BASIC_EXECUTION_ROLE, logical_id
 from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices, PackedTask
 from dify_on_aws.services.environment import (
     PLUGIN_DAEMON_PREFIXES,
-    PORTS,
     AppKeys,
     ContainerSettings,
     DataEndpoints,
-    Role,
     container_settings,
 )
 from dify_on_aws.services.service import DifyService
@@ -228,25 +219,21 @@ class DifyStack(cdk.Stack):
             self.secrets.inner_api_key,
         )
         images = config.images
-        self.front_door = self._front_door(config, data, keys)
-        tags = {
-            Role.API: images.api, Role.WORKER: images.api, Role.BEAT: images.api, Role.MIGRATION: images.api,
-            Role.WEB: images.web, Role.SANDBOX: images.sandbox, Role.PLUGIN_DAEMON: images.plugin_daemon,
-        }  # fmt: skip
-        sizes = {
-            Role.API: (svc.api.cpu, svc.api.memory_mib, svc.api.desired_count),
-            Role.WORKER: (svc.worker.cpu, svc.worker.memory_mib, svc.worker.desired_count),
-            Role.BEAT: (svc.beat.cpu, svc.beat.memory_mib, 1),
-            Role.WEB: (svc.web.cpu, svc.web.memory_mib, svc.web.desired_count),
-            Role.SANDBOX: (svc.sandbox.cpu, svc.sandbox.memory_mib, svc.sandbox.desired_count),
-            Role.PLUGIN_DAEMON: (
-                svc.plugin_daemon.cpu,
-                svc.plugin_daemon.memory_mib,
-                svc.plugin_daemon.desired_count,
-            ),
-            Role.SSRF_PROXY: (svc.ssrf_proxy.cpu, svc.ssrf_proxy.memory_mib, svc.ssrf_proxy.desired_count),
-            Role.MIGRATION: (svc.api.cpu, svc.api.memory_mib, 0),
-        }
+        self.front_door = build_front_door(
+            self,
+            door=config.front_door,
+            edge=self.edge,
+            vpc=vpc,
+            subnets=self.network.private_subnets,
+            vpc_cidr=config.network.cidr,
+            arm64=svc.architecture == "arm64",
+            dns_namespace=self._dns_namespace,
+            api_image=f"{images.registry}/dify-api:{images.api}",
+            web_image=f"{images.registry}/dify-web:{images.web}",
+            web_settings=container_settings(Role.WEB, data=data, keys=keys, public_url=""),
+            log_retention=LOG_RETENTION,
+        )
+        sizes = svc.task_sizes()
         self.dify = DifyServices(
             self,
             "Dify",
@@ -255,7 +242,7 @@ class DifyStack(cdk.Stack):
             public_ip=not self.network.nat,
             namespace=self._dns_namespace,
             registry=images.registry,
-            tags=tags,
+            tags=images.role_tags(),
             sizes=sizes,
             plugin_storage_gib=svc.plugin_daemon.ephemeral_storage_gib,
             architecture=ecs.CpuArchitecture.ARM64
@@ -288,7 +275,15 @@ class DifyStack(cdk.Stack):
             ),
             dns_roles=sorted(self.front_door.reaches),
         )
-        self._scaling(config, sizes)
+        schedule = config.schedule
+        scale_services(
+            self.dify.services,
+            desired={role: size[2] for role, size in sizes.items()},
+            maximum=svc.max_counts(),
+            single_task=svc.layout == "single_task",
+            working_hours=schedule.working_hours if schedule.enabled else None,
+            timezone=schedule.timezone,
+        )
         if svc.sandbox_allow_all_syscalls:
             cdk.Annotations.of(self.dify.services[Role.SANDBOX]).add_warning_v2(
                 "dify:sandbox-all-syscalls",
@@ -331,39 +326,6 @@ class DifyStack(cdk.Stack):
                 removal_policy=retention.bucket,
             )
 
-    def _scaling(self, config: DifyConfig, sizes: dict[Role, tuple[int, int, int]]) -> None:
-        """CPU target tracking where `max_count` is set, and the working-hours schedule."""
-        svc, schedule = config.services, config.schedule
-        packed = svc.layout == "single_task"
-        limits: dict[Role, int | None] = {
-            Role.API: svc.api.max_count, Role.WORKER: svc.worker.max_count, Role.WEB: svc.web.max_count,
-            Role.SANDBOX: svc.sandbox.max_count, Role.PLUGIN_DAEMON: svc.plugin_daemon.max_count,
-            Role.SSRF_PROXY: svc.ssrf_proxy.max_count,
-        }  # fmt: skip
-        seen: set[int] = set()
-        for role, service in self.dify.services.items():
-            if id(service) in seen:
-                continue
-            seen.add(id(service))
-            desired = 1 if packed or role is Role.BEAT else sizes[role][2]
-            maximum = limits.get(role) or desired
-            if not schedule.enabled and maximum <= desired:
-                continue
-            scaling = service.service.auto_scale_task_count(
-                min_capacity=desired, max_capacity=max(maximum, 1)
-            )
-            if maximum > desired:
-                scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
-            if schedule.enabled and desired > 0:
-                run_during_working_hours(
-                    service,
-                    scaling=scaling,
-                    desired=desired,
-                    working_hours=schedule.working_hours,
-                    timezone=schedule.timezone,
-                    id_prefix="WorkingHours",
-                )
-
     @property
     def _dns_namespace(self) -> str:
         return f"{self.stack_name.lower()}.dify.internal"
@@ -391,115 +353,6 @@ class DifyStack(cdk.Stack):
             hosts=self.dify.dns_hosts,
             release=self.config.images.contract_release(),
         )
-
-    def _front_door(self, config: DifyConfig, data: DataEndpoints, keys: AppKeys) -> FrontDoor:
-        door = config.front_door
-        vpc, private = self.network.vpc, self.network.private_subnets
-        domain = self._domain(config)
-        web_acl = self.edge.web_acl_arn if self.edge else None
-        arm = config.services.architecture == "arm64"
-        functions = lambda_.Architecture.ARM_64 if arm else lambda_.Architecture.X86_64
-        if door.type == "alb":
-            return AlbFrontDoor(
-                self,
-                "FrontDoor",
-                vpc=vpc,
-                subnets=private,
-                internal=door.internal,
-                idle_timeout_seconds=door.idle_timeout_seconds,
-                allowed_cidrs=door.allowed_cidrs,
-                domain=domain,
-            )
-        if door.type == "api_gateway":
-            return ApiGatewayFrontDoor(
-                self,
-                "FrontDoor",
-                vpc=vpc,
-                subnets=private,
-                allowed_cidrs=door.allowed_cidrs,
-                domain=domain,
-                log_retention=LOG_RETENTION,
-            )
-        if door.type == "lambda_proxy":
-            return LambdaProxyFrontDoor(
-                self,
-                "FrontDoor",
-                vpc=vpc,
-                subnets=private,
-                upstream=f"dify.{self._dns_namespace}",
-                # The VPC's DNS resolver (base address + 2) answers for the private namespace.
-                resolver=str(ipaddress.ip_network(config.network.cidr)[2]),
-                architecture=functions,
-                timeout_seconds=door.function_timeout_seconds,
-                origin_read_timeout_seconds=door.origin_read_timeout_seconds,
-                domain=domain,
-                log_retention=LOG_RETENTION,
-            )
-        if door.type == "lambda":
-            assert self.edge is not None and self.edge.signer is not None
-            images = config.images
-            return LambdaFrontDoor(
-                self,
-                "FrontDoor",
-                vpc=vpc,
-                subnets=private,
-                api_image=self._image("dify-api", images.api),
-                web_image=self._image("dify-web", images.web),
-                web_settings=container_settings(Role.WEB, data=data, keys=keys, public_url=""),
-                architecture=functions,
-                memory_mib=door.function_memory_mib,
-                timeout_seconds=door.function_timeout_seconds,
-                provisioned_concurrency=door.provisioned_concurrency,
-                origin_read_timeout_seconds=door.origin_read_timeout_seconds,
-                signer=self.edge.signer,
-                domain=domain,
-                web_acl_arn=web_acl,
-                log_retention=LOG_RETENTION,
-            )
-        return CloudFrontFrontDoor(
-            self,
-            "FrontDoor",
-            vpc=vpc,
-            subnets=private,
-            origin_read_timeout_seconds=door.origin_read_timeout_seconds,
-            idle_timeout_seconds=door.idle_timeout_seconds,
-            domain=domain,
-            web_acl_arn=web_acl,
-        )
-
-    def _image(self, repository: str, tag: str) -> str:
-        return f"{self.config.images.registry}/{repository}:{tag}"
-
-    def _domain(self, config: DifyConfig) -> Domain | None:
-        """The custom domain: its zone (looked up once), and a certificate imported, created here
-        (regional front doors) or created by the us-east-1 edge stack (CloudFront)."""
-        door = config.front_door
-        if door.domain is None:
-            return None
-        zone: route53.IHostedZone | None = None
-        if door.hosted_zone is not None:
-            if self.edge is not None and self.edge.zone is not None:
-                # Reuse the edge stack's lookup result (a literal ID), not a cross-region reference.
-                zone = route53.PublicHostedZone.from_hosted_zone_attributes(
-                    self, "Zone", hosted_zone_id=self.edge.zone.hosted_zone_id, zone_name=door.hosted_zone
-                )
-            else:
-                zone = hosted_zone(self, "Zone", name=door.hosted_zone, zone_id=door.hosted_zone_id)
-        certificate: acm.ICertificate | None
-        if door.certificate_arn is not None:
-            certificate = acm.Certificate.from_certificate_arn(self, "Certificate", door.certificate_arn)
-        elif door.type in CLOUDFRONT_FRONT_DOORS:
-            assert self.edge is not None
-            certificate = self.edge.certificate
-        else:
-            assert zone is not None
-            certificate = acm.Certificate(
-                self,
-                "Certificate",
-                domain_name=door.domain,
-                validation=acm.CertificateValidation.from_dns(zone),
-            )
-        return Domain(door.domain, zone, certificate)
 
     def _wire(self, config: DifyConfig) -> None:
         """Who may reach whom, and what each task role may do."""

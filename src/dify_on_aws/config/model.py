@@ -15,6 +15,7 @@ from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dify_on_aws.roles import Role
 from dify_on_aws.services import dify_contract
 from dify_on_aws.services.ssrf_proxy import squid_config
 
@@ -158,6 +159,13 @@ class ImagesConfig(_Section):
                 if key in dify_contract.IMAGE_KEYS:
                     data.setdefault(key, tag)
         return data
+
+    def role_tags(self) -> dict[Role, str]:
+        """The image tag each role runs (every dify-api role shares the api tag)."""
+        return {
+            Role.API: self.api, Role.WORKER: self.api, Role.BEAT: self.api, Role.MIGRATION: self.api,
+            Role.WEB: self.web, Role.SANDBOX: self.sandbox, Role.PLUGIN_DAEMON: self.plugin_daemon,
+        }  # fmt: skip
 
     def contract_release(self) -> str:
         """The release whose contract shapes the containers' environment: `dify_version`, or the default
@@ -467,6 +475,25 @@ class ServicesConfig(_Section):
         if value is not None:
             read_requirements(value)
         return value
+
+    def task_sizes(self) -> dict[Role, tuple[int, int, int]]:
+        """(cpu, memory MiB, desired tasks) per role; the migration task has the api's size and no service."""
+        sized = {
+            Role.API: self.api, Role.WORKER: self.worker, Role.WEB: self.web, Role.SANDBOX: self.sandbox,
+            Role.PLUGIN_DAEMON: self.plugin_daemon, Role.SSRF_PROXY: self.ssrf_proxy,
+        }  # fmt: skip
+        sizes = {role: (size.cpu, size.memory_mib, size.desired_count) for role, size in sized.items()}
+        sizes[Role.BEAT] = (self.beat.cpu, self.beat.memory_mib, 1)
+        sizes[Role.MIGRATION] = (self.api.cpu, self.api.memory_mib, 0)
+        return sizes
+
+    def max_counts(self) -> dict[Role, int | None]:
+        """The CPU-scaling ceiling per role (None: a fixed count); beat always runs once."""
+        return {
+            Role.API: self.api.max_count, Role.WORKER: self.worker.max_count, Role.WEB: self.web.max_count,
+            Role.SANDBOX: self.sandbox.max_count, Role.PLUGIN_DAEMON: self.plugin_daemon.max_count,
+            Role.SSRF_PROXY: self.ssrf_proxy.max_count,
+        }  # fmt: skip
 
     def sandbox_packages(self) -> list[str]:
         return read_requirements(self.sandbox_requirements_file or str(DEFAULT_SANDBOX_REQUIREMENTS))

@@ -12,7 +12,7 @@ from constructs import Construct
 from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, peers, warn
 from dify_on_aws.frontdoor.load_balancer import DifyLoadBalancer
 from dify_on_aws.nag import acknowledge
-from dify_on_aws.services.environment import Role
+from dify_on_aws.roles import Role
 
 
 class AlbFrontDoor(Construct):

@@ -27,8 +27,8 @@ from constructs import Construct
 from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, warn
 from dify_on_aws.frontdoor.routing import DEFAULT_ROUTE, ROUTES
 from dify_on_aws.nag import acknowledge
+from dify_on_aws.roles import PORTS, Role
 from dify_on_aws.runtime_support import acknowledge_provider, python_function
-from dify_on_aws.services.environment import PORTS, Role
 
 RUNTIME = Path(__file__).parent / "runtime"
 INTEGRATION_TIMEOUT_SECONDS = 30

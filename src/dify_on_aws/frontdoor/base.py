@@ -15,7 +15,8 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct, IConstruct
 
-from dify_on_aws.services.environment import ContainerSettings, Role
+from dify_on_aws.roles import Role
+from dify_on_aws.services.environment import ContainerSettings
 
 
 @dataclass(frozen=True)

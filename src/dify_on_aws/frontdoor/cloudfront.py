@@ -13,7 +13,7 @@ from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, globa
 from dify_on_aws.frontdoor.cdn import DifyDistribution
 from dify_on_aws.frontdoor.load_balancer import DifyLoadBalancer
 from dify_on_aws.nag import acknowledge
-from dify_on_aws.services.environment import Role
+from dify_on_aws.roles import Role
 
 # The AWS-managed prefix list of CloudFront's origin-facing addresses; its ID differs per region.
 ORIGIN_FACING_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"

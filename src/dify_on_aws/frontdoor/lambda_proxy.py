@@ -22,7 +22,7 @@ from dify_on_aws.frontdoor.adapter import FunctionNetwork, adapter_environment, 
 from dify_on_aws.frontdoor.base import Backends, Domain, FrontDoorClients, warn
 from dify_on_aws.frontdoor.cdn import DifyDistribution
 from dify_on_aws.frontdoor.routing import DEFAULT_ROUTE, ROUTES, Route
-from dify_on_aws.services.environment import PORTS, Role
+from dify_on_aws.roles import PORTS, Role
 
 IMAGE_DIR = Path(__file__).parent / "runtime" / "lambda_proxy"
 PROXY_PORT = 8080

@@ -28,7 +28,8 @@ from dify_on_aws.frontdoor.cdn import DifyDistribution, dynamic_behavior
 from dify_on_aws.frontdoor.routing import ROUTES, path_patterns
 from dify_on_aws.frontdoor.runtime.edge_signer.index import PRESERVED_AUTHORIZATION_HEADER
 from dify_on_aws.frontdoor.runtime.lambda_bootstrap.bootstrap import PUBLIC_URL_VARIABLES
-from dify_on_aws.services.environment import PORTS, ContainerSettings, Role
+from dify_on_aws.roles import PORTS, Role
+from dify_on_aws.services.environment import ContainerSettings
 
 IMAGE_DIR = Path(__file__).parent / "runtime" / "lambda_bootstrap"
 # Function URLs route by their own host name, so the viewer's Host header must not be forwarded.

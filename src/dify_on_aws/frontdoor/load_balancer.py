@@ -13,7 +13,7 @@ from constructs import Construct
 
 from dify_on_aws.frontdoor.routing import DEFAULT_ROUTE, ROUTES, Route, path_patterns
 from dify_on_aws.nag import acknowledge
-from dify_on_aws.services.environment import Role
+from dify_on_aws.roles import Role
 
 _MAX_PATTERNS_PER_RULE = 5  # ALB allows five path values per condition
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dify_on_aws.services.environment import PORTS, Role
+from dify_on_aws.roles import PORTS, Role
 
 API_PREFIXES = ("/console/api", "/api", "/v1", "/files", "/mcp", "/triggers")
 PLUGIN_PREFIXES = ("/e",)

@@ -22,11 +22,10 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
+from dify_on_aws.roles import PORTS, Role
 from dify_on_aws.services.environment import (
-    PORTS,
     AppKeys,
     DataEndpoints,
-    Role,
     container_settings,
     image_uri,
     internal_url,

@@ -9,29 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
 
 from dify_on_aws.data.database import DatabaseNames
+from dify_on_aws.roles import PORTS, Role
 from dify_on_aws.services import dify_contract
 from dify_on_aws.services.ssrf_proxy import squid_container
 
-
-class Role(StrEnum):
-    API = "api"
-    WORKER = "worker"
-    BEAT = "beat"
-    WEB = "web"
-    SANDBOX = "sandbox"
-    PLUGIN_DAEMON = "plugin-daemon"
-    SSRF_PROXY = "ssrf-proxy"
-    MIGRATION = "migration"
-
-
-# Ports the images listen on; other roles reach them through ECS Service Connect under the role's name.
-PORTS = {Role.API: 5001, Role.WEB: 3000, Role.SANDBOX: 8194, Role.PLUGIN_DAEMON: 5002, Role.SSRF_PROXY: 3128}
 # S3 key prefixes of the plugin daemon: installed plugins, package cache, media cache, plugin persistence.
 PLUGIN_DAEMON_PREFIXES = ("plugin", "plugin_packages", "assets", "persistence")
 # Roles running the dify-api image, which share the whole api configuration and differ only by MODE.
