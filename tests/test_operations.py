@@ -22,10 +22,9 @@ from constructs import IConstruct
 
 from dify_on_aws.app import FEATURE_FLAGS, NagViolation, _violations
 from dify_on_aws.data.backup import BACKUP_POLICIES, DifyBackup
-from dify_on_aws.nag import acknowledge
+from dify_on_aws.nag import BASIC_EXECUTION_ROLE, acknowledge
 from dify_on_aws.operations.rotation import URL_UNSAFE_CHARACTERS, DatabaseRotation
 from dify_on_aws.operations.runtime.redeploy import index as redeploy
-from dify_on_aws.runtime_support import BASIC_EXECUTION_ROLE
 
 from .conftest import ROOT
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aws_cdk as cdk
+from aws_cdk import custom_resources as cr
 from constructs import IConstruct
 
 _MIN_REASON = 20
+# The rule for Lambda functions that log with AWSLambdaBasicExecutionRole (as CDK's own functions do).
+BASIC_EXECUTION_ROLE = (
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+)
 
 
 @dataclass(frozen=True)
@@ -37,3 +42,19 @@ def acknowledgements(root: IConstruct) -> list[Acknowledged]:
                 data = entry.data
                 found.append(Acknowledged(node.node.path, str(data["rule"]), str(data["reason"])))
     return found
+
+
+def acknowledge_cdk_singletons(stack: cdk.Stack) -> None:
+    """Functions CDK adds once per stack (log retention, default-SG restriction) are CDK's own design."""
+    for child in stack.node.children:
+        if child.node.id == f"AWS{cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace('-', '')}":
+            acknowledge(
+                child, BASIC_EXECUTION_ROLE, "CDK's AwsCustomResource function logs with the basic role."
+            )
+        if child.node.id.startswith("LogRetention"):
+            acknowledge(child, BASIC_EXECUTION_ROLE, "CDK's log-retention function logs with the basic role.")
+            acknowledge(
+                child,
+                "AwsSolutions-IAM5[Resource::*]",
+                "CDK's log-retention function sets retention on log groups it learns at deploy time.",
+            )

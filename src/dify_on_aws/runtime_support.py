@@ -12,12 +12,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
-from dify_on_aws.nag import acknowledge
+from dify_on_aws.nag import BASIC_EXECUTION_ROLE, acknowledge
 
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
-BASIC_EXECUTION_ROLE = (
-    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
-)
 
 
 def python_function(

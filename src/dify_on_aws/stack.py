@@ -11,25 +11,24 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
 from dify_on_aws.data.backup import DifyBackup
-from dify_on_aws.data.cache import Cache, ContainerCache
+from dify_on_aws.data.cache import Cache, ContainerCache, broker_url_secret
 from dify_on_aws.data.database import Database, DatabaseNames
-from dify_on_aws.data.retention import DataRetention
+from dify_on_aws.data.retention import DataRetention, log_retention
 from dify_on_aws.data.secrets import AppSecrets
 from dify_on_aws.data.storage import FileStorage
 from dify_on_aws.frontdoor.base import Backends
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_front_door
-from dify_on_aws.nag import acknowledge
+from dify_on_aws.nag import acknowledge, acknowledge_cdk_singletons
 from dify_on_aws.network.vpc import Network
 from dify_on_aws.operations.rotation import DatabaseRotation
 from dify_on_aws.operations.scaling import scale_services
 from dify_on_aws.roles import PORTS, Role
-from dify_on_aws.runtime_support import BASIC_EXECUTION_ROLE, logical_id
+from dify_on_aws.runtime_support import logical_id
 from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices, PackedTask
 from dify_on_aws.services.environment import (
     PLUGIN_DAEMON_PREFIXES,
@@ -42,18 +41,7 @@ from dify_on_aws.services.service import DifyService
 from dify_on_aws.services.ssrf_proxy import squid_config
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-_RETENTION_NAMES = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
-    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
-    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
-    3653: "TEN_YEARS",
-}  # fmt: skip
 MIGRATION_TIMEOUT = cdk.Duration.minutes(30)
-BROKER_DESCRIPTION = (
-    "Dify CELERY_BROKER_URL (Valkey database 1). Embeds the cache AUTH token as resolved when CloudFormation "
-    "last wrote this secret; do not change the token by hand."
-)
 BEDROCK_ACTIONS = [
     "bedrock:InvokeModel",
     "bedrock:InvokeModelWithResponseStream",
@@ -184,21 +172,7 @@ class DifyStack(cdk.Stack):
         svc = config.services
         vpc = self.network.vpc
         cache = self.cache
-        # The Celery broker URL embeds the AUTH token, so it is a secret too; the template holds only
-        # CloudFormation dynamic references, resolved when CloudFormation writes this secret, not when the
-        # token changes. The token is never rotated (no schedule); replacing its secret through CloudFormation
-        # changes this value's reference too, so both are rewritten in one deployment (docs/security.md).
-        broker = sm.Secret(
-            self,
-            "CeleryBrokerUrl",
-            description=BROKER_DESCRIPTION,
-            secret_string_value=cdk.SecretValue.unsafe_plain_text(
-                f"{'rediss' if cache.tls else 'redis'}://:{cache.auth_token.secret_value.unsafe_unwrap()}"
-                f"@{cache.host}:{cache.port}/1{'?ssl_cert_reqs=optional' if cache.tls else ''}"
-            ),
-        )
-        broker.apply_removal_policy(secret_removal)
-        acknowledge(broker, "AwsSolutions-SMG4", "Derived from the Valkey AUTH token; it changes with it.")
+        broker = broker_url_secret(self, "CeleryBrokerUrl", cache=cache, removal_policy=secret_removal)
         data = DataEndpoints(
             region=cdk.Aws.REGION,
             db_host=self.database.cluster.cluster_endpoint.hostname,
@@ -263,7 +237,7 @@ class DifyStack(cdk.Stack):
                 extra_ports=config.ssrf_proxy.extra_ports,
                 port_policy=config.ssrf_proxy.port_policy,
             ),
-            log_retention=logs.RetentionDays[_RETENTION_NAMES[svc.log_retention_days]],
+            log_retention=log_retention(svc.log_retention_days),
             migration_timeout=MIGRATION_TIMEOUT,
             release=images.contract_release(),
             roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],
@@ -459,19 +433,3 @@ def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrat
         ecs.CapacityProviderStrategy(capacity_provider="FARGATE", base=on_demand_base, weight=0),
         ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1),
     ]
-
-
-def acknowledge_cdk_singletons(stack: cdk.Stack) -> None:
-    """Functions CDK adds once per stack (log retention, default-SG restriction) are CDK's own design."""
-    for child in stack.node.children:
-        if child.node.id == f"AWS{cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace('-', '')}":
-            acknowledge(
-                child, BASIC_EXECUTION_ROLE, "CDK's AwsCustomResource function logs with the basic role."
-            )
-        if child.node.id.startswith("LogRetention"):
-            acknowledge(child, BASIC_EXECUTION_ROLE, "CDK's log-retention function logs with the basic role.")
-            acknowledge(
-                child,
-                "AwsSolutions-IAM5[Resource::*]",
-                "CDK's log-retention function sets retention on log groups it learns at deploy time.",
-            )

@@ -152,3 +152,31 @@ class ContainerCache(Construct):
                 start_period=cdk.Duration.seconds(10),
             ),
         )
+
+
+BROKER_DESCRIPTION = (
+    "Dify CELERY_BROKER_URL (Valkey database 1). Embeds the cache AUTH token as resolved when CloudFormation "
+    "last wrote this secret; do not change the token by hand."
+)
+
+
+def broker_url_secret(
+    scope: Construct, id_: str, *, cache: Cache | ContainerCache, removal_policy: cdk.RemovalPolicy
+) -> sm.Secret:
+    """Dify's CELERY_BROKER_URL (database 1 of the cache) as a secret of its own, since it embeds the AUTH
+    token. The template holds only CloudFormation dynamic references, resolved when CloudFormation writes
+    this secret, not when the token changes. The token is never rotated (no schedule); replacing its secret
+    through CloudFormation changes this value's reference too, so both are rewritten in one deployment
+    (docs/security.md)."""
+    broker = sm.Secret(
+        scope,
+        id_,
+        description=BROKER_DESCRIPTION,
+        secret_string_value=cdk.SecretValue.unsafe_plain_text(
+            f"{'rediss' if cache.tls else 'redis'}://:{cache.auth_token.secret_value.unsafe_unwrap()}"
+            f"@{cache.host}:{cache.port}/1{'?ssl_cert_reqs=optional' if cache.tls else ''}"
+        ),
+    )
+    broker.apply_removal_policy(removal_policy)
+    acknowledge(broker, "AwsSolutions-SMG4", "Derived from the Valkey AUTH token; it changes with it.")
+    return broker
