@@ -118,3 +118,46 @@ def test_diagram_steps_draw_nodes_before_edges() -> None:
     assert len(set(orders)) == len(orders), "two steps share an order"
     names = [step.draw.__name__ for step in STEPS]
     assert names.index("services") < names.index("routing") < names.index("egress")
+
+
+# --- the construct layers ---------------------------------------------------------------------------------
+# Each top-level unit's rank: a module may import its own rank or lower, never higher (issue 15). `roles`,
+# `nag`, `runtime_support` are the shared vocabulary; the config model validates with the pure parts of
+# services (the Dify contract, the Squid renderer) and is read by front doors, operations and the stack.
+LAYER_RANKS = {
+    "roles": 0, "nag": 0, "runtime_support": 0, "toolchain": 0, "inputs": 0,
+    "network": 1,
+    "data": 2,
+    "services": 3,
+    "config": 4,
+    "frontdoor": 5,
+    "operations": 6,
+    "stack": 7, "app": 8,
+    "cli": 9,
+}  # fmt: skip
+READER_RANK = 10  # cost, diagram, security, templates: checked above; they read templates only
+
+
+def rank(unit: str) -> int:
+    return LAYER_RANKS.get(unit, READER_RANK)
+
+
+CONSTRUCT_MODULES = [p for p in PACKAGE.rglob("*.py") if owner(p) in LAYER_RANKS and owner(p) != "__init__"]
+
+
+@pytest.mark.parametrize("path", CONSTRUCT_MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_layers_point_one_way(path: Path) -> None:
+    """network < data < services < config < front doors < operations < stack < app < cli: nothing
+    imports a layer above its own (data/ once imported a container spec from services/)."""
+    mine = rank(owner(path))
+    for module in imports(path):
+        if not module.startswith("dify_on_aws."):
+            continue
+        unit = module.removeprefix("dify_on_aws.").split(".")[0]
+        assert rank(unit) <= mine, f"{path.relative_to(PACKAGE)} ({owner(path)}) imports {module} ({unit})"
+
+
+def test_every_unit_has_a_rank() -> None:
+    units = {owner(p) for p in PACKAGE.rglob("*.py")} - {"__init__"}
+    readers = {"cost", "diagram", "security", "threat_model", "templates"}
+    assert units - readers <= set(LAYER_RANKS), units - readers - set(LAYER_RANKS)
