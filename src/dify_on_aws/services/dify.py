@@ -29,6 +29,8 @@ from dify_on_aws.services.environment import (
     sandbox_requirements,
 )
 from dify_on_aws.services.service import (
+    MIGRATION_ENTRY_POINT,
+    MIGRATION_SCRIPT,
     ContainerSpec,
     DifyService,
     MigrationGate,
@@ -158,7 +160,13 @@ class DifyServices(Construct):
                 squid_conf=squid_conf,
                 packed=packed is not None,
             )
-            proxy = role is Role.SSRF_PROXY
+            entry_point, command = (
+                (squid.entry_point, squid.command)
+                if role is Role.SSRF_PROXY
+                else (MIGRATION_ENTRY_POINT, [MIGRATION_SCRIPT])
+                if role is Role.MIGRATION
+                else (None, None)
+            )
             return ContainerSpec(
                 name=role.value,
                 image=self.image_uris[role],
@@ -166,8 +174,8 @@ class DifyServices(Construct):
                 secrets=settings.secrets,
                 port=PORTS.get(role),
                 health_check=HEALTH_CHECKS.get(role),
-                entry_point=squid.entry_point if proxy else None,
-                command=squid.command if proxy else None,
+                entry_point=entry_point,
+                command=command,
             )
 
         def task(role: Role) -> TaskSpec:
