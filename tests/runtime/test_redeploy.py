@@ -192,8 +192,100 @@ def test_conflicting_update_waits_and_retries(env: None, monkeypatch: pytest.Mon
 
     index.handler(_event(), None)
 
-    assert len(fn.updates) == 2 and fn.waits == [{"FunctionName": FUNCTION}]
+    assert len(fn.updates) == 2
+    assert fn.waits == [{"FunctionName": FUNCTION, "WaiterConfig": {"Delay": 5, "MaxAttempts": 60}}]
     assert fn.variables[index.MARKER]
+
+
+class Clock:
+    """Monotonic time that moves only when a fake AWS call takes time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Context:
+    """The Lambda context: the remaining time follows the clock."""
+
+    def __init__(self, clock: Clock, remaining_seconds: float) -> None:
+        self.clock = clock
+        self.end = clock.now + remaining_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.end - self.clock.now) * 1000)
+
+
+class SlowEcs(FakeEcs):
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def update_service(self, **kwargs: Any) -> dict[str, Any]:
+        self.clock.now += self.seconds
+        return super().update_service(**kwargs)
+
+
+def test_each_api_call_is_bounded() -> None:
+    """One call lasts at most CLIENT_ATTEMPTS x (connect + read timeout); the reserve holds one whole call."""
+    config = index._CONFIG
+    assert config.retries == {"mode": "standard", "max_attempts": 2}
+    longest_call = 2 * (config.connect_timeout + config.read_timeout)
+    assert longest_call == 50
+    assert index.RESERVE_SECONDS > longest_call
+
+
+def test_targets_past_the_remaining_time_are_reported_not_attempted(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda stops an invocation at its timeout without running the code after it, so the failure summary
+    must be raised before (issue 16: a 60 x 5 s waiter inside a 5-minute function)."""
+    clock = Clock()
+    monkeypatch.setattr(index, "_clock", clock)
+    ecs, fn = SlowEcs(clock, seconds=15), FakeLambda(_function_env())
+    _install(monkeypatch, ecs, fn)
+    context = Context(clock, remaining_seconds=index.RESERVE_SECONDS + 40)
+
+    with pytest.raises(index.RedeployError) as raised:
+        index.handler(_event(), context)
+
+    # Started at 0, 15 and 30 s of a 40 s budget; the fourth service (45 s) and the function are not.
+    assert [call["service"] for call in ecs.calls] == ["api", "worker", "beat"]
+    assert fn.updates == []
+    message = str(raised.value)
+    assert "2 of 5 targets" in message
+    assert "ECS service plugin-daemon (not attempted: the invocation ran out of time)" in message
+    assert f"function {FUNCTION} (not attempted: the invocation ran out of time)" in message
+    assert context.get_remaining_time_in_millis() / 1000 > index.RESERVE_SECONDS - 15
+
+
+def test_wait_for_a_busy_function_is_cut_to_the_time_left(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr(index, "_clock", clock)
+    busy = _client_error("ResourceConflictException", "in progress", "UpdateFunctionConfiguration")
+    fn = FakeLambda(_function_env(), errors=[busy])
+    _install(monkeypatch, FakeEcs(), fn)
+
+    index.handler(_event(), Context(clock, remaining_seconds=index.RESERVE_SECONDS + 23))
+
+    assert fn.waits == [{"FunctionName": FUNCTION, "WaiterConfig": {"Delay": 5, "MaxAttempts": 4}}]
+    assert len(fn.updates) == 2
+
+
+def test_no_time_to_wait_for_a_busy_function_is_reported(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr(index, "_clock", clock)
+    busy = _client_error("ResourceConflictException", "in progress", "UpdateFunctionConfiguration")
+    fn = FakeLambda(_function_env(), errors=[busy])
+    _install(monkeypatch, FakeEcs(), fn)
+
+    with pytest.raises(index.RedeployError) as raised:
+        index.handler(_event(), Context(clock, remaining_seconds=index.RESERVE_SECONDS + 3))
+
+    assert fn.waits == []
+    assert f"function {FUNCTION} (not done: the invocation ran out of time)" in str(raised.value)
 
 
 def test_persistent_conflict_fails_after_the_last_attempt(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
