@@ -274,7 +274,7 @@ def test_wait_budget_ends_before_the_lambda_timeout() -> None:
 
 def test_data_api_client_bounds_each_call(monkeypatch: pytest.MonkeyPatch) -> None:
     made: dict[str, Any] = {}
-    monkeypatch.setattr(index.boto3, "client", lambda service, config: made.update(config=config))
+    monkeypatch.setattr(boto3, "client", lambda service, config: made.update(config=config))
     index._rds_data_client.__wrapped__()  # bypass the cache: no client is kept
     config = made["config"]
     assert (config.connect_timeout, config.read_timeout) == (10, 70)

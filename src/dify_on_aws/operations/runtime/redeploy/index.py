@@ -14,7 +14,8 @@ One failing target does not stop the others; the function raises at the end nami
 invocation shows up as an error. Every wait is bounded by the invocation's remaining time (Lambda context):
 a target is started only while a whole API call still fits, the wait for a function being updated is cut to
 the time left, and targets that were not reached are named as "not attempted" in that final error, which is
-raised before Lambda's own timeout could swallow it. Only names, ARNs and AWS error codes are logged: never the event in full,
+raised before Lambda's own timeout could swallow it.
+Only names, ARNs and AWS error codes are logged: never the event in full,
 never an environment variable value, and never a Lambda error message (those can quote the environment).
 
 Only the Lambda runtime's boto3 is used; the module must stay self-contained (it is shipped as an asset).
@@ -81,7 +82,7 @@ def _lambda() -> Any:
     return _clients["lambda"]
 
 
-class OutOfTime(RedeployError):
+class OutOfTimeError(RedeployError):
     """The invocation has no time left for this step."""
 
 
@@ -91,9 +92,7 @@ class Deadline:
 
     def __init__(self, context: object) -> None:
         remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-        self._end = (
-            _clock() + remaining_ms() / 1000 - RESERVE_SECONDS if callable(remaining_ms) else math.inf
-        )
+        self._end = _clock() + remaining_ms() / 1000 - RESERVE_SECONDS if callable(remaining_ms) else math.inf
 
     def left(self) -> float:
         return self._end - _clock()
@@ -148,7 +147,7 @@ def _wait_for_update(client: Any, name: str, deadline: Deadline) -> None:
     """Wait for a function's update to finish, but no longer than the time left."""
     attempts = math.floor(min(WAIT_MAX_ATTEMPTS, deadline.left() / WAIT_DELAY_SECONDS))
     if attempts < 1:
-        raise OutOfTime(f"no time left to wait for the update of {name} to finish")
+        raise OutOfTimeError(f"no time left to wait for the update of {name} to finish")
     client.get_waiter("function_updated").wait(
         FunctionName=name, WaiterConfig={"Delay": WAIT_DELAY_SECONDS, "MaxAttempts": attempts}
     )
@@ -205,7 +204,7 @@ def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
             continue
         try:
             refresh_function(name, stamp, deadline)
-        except OutOfTime:
+        except OutOfTimeError:
             LOG.error("No time left to finish refreshing function %s", name)
             failures.append(f"function {name} (not done: the invocation ran out of time)")
         except Exception as exc:
