@@ -61,3 +61,80 @@ def functions_by_handler(resources: Resources, description_part: str) -> dict[st
 
 def text(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+# --- security groups ---------------------------------------------------------------------------------------
+
+
+def _group(value: Any) -> str:
+    """The logical ID of a security group named by Ref or Fn::GetAtt [id, GroupId]."""
+    if isinstance(value, Mapping) and "Fn::GetAtt" in value:
+        return str(value["Fn::GetAtt"][0])
+    if isinstance(value, Mapping) and "Ref" in value:
+        return str(value["Ref"])
+    return text(value)
+
+
+def ecs_service_role(resources: Resources, service: Mapping[str, Any]) -> str:
+    """A service's role: its one essential container, or "single-task" when every role shares the task."""
+    task = resources[service["Properties"]["TaskDefinition"]["Ref"]]["Properties"]
+    essential = [c["Name"] for c in task["ContainerDefinitions"] if c.get("Essential", True)]
+    return essential[0] if len(essential) == 1 else "single-task"
+
+
+def group_owners(resources: Resources) -> dict[str, str]:
+    """security group logical ID -> who it belongs to: the role of an ECS service, "migration" for the
+    migration task, otherwise the group's description (e.g. "Dify load balancer", "Dify api function")."""
+    owners = {
+        gid: str(group["Properties"].get("GroupDescription", gid))
+        for gid, group in of_type(resources, "AWS::EC2::SecurityGroup").items()
+    }
+    for service in of_type(resources, "AWS::ECS::Service").values():
+        network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+        for group in network.get("SecurityGroups", []):
+            owners[_group(group)] = ecs_service_role(resources, service)
+    for gate in of_type(resources, "Custom::DifyMigration").values():
+        for group in gate["Properties"]["SecurityGroups"]:
+            owners[_group(group)] = "migration"
+    return owners
+
+
+def ingress_rules(resources: Resources) -> list[tuple[str, Mapping[str, Any]]]:
+    """(target group logical ID, rule) for inline SecurityGroupIngress and AWS::EC2::SecurityGroupIngress."""
+    rules: list[tuple[str, Mapping[str, Any]]] = [
+        (gid, rule)
+        for gid, group in of_type(resources, "AWS::EC2::SecurityGroup").items()
+        for rule in group["Properties"].get("SecurityGroupIngress", [])
+    ]
+    rules += [
+        (_group(rule["Properties"]["GroupId"]), rule["Properties"])
+        for rule in of_type(resources, "AWS::EC2::SecurityGroupIngress").values()
+    ]
+    return rules
+
+
+def _covers(rule: Mapping[str, Any], port: Any) -> bool:
+    if str(rule.get("IpProtocol")) == "-1":
+        return True
+    low, high = rule.get("FromPort"), rule.get("ToPort", rule.get("FromPort"))
+    if isinstance(port, int) and isinstance(low, int) and isinstance(high, int):
+        return low <= port <= high
+    return bool(low == port == high)  # a port given by reference, e.g. the cluster's Endpoint.Port
+
+
+def sources(resources: Resources, groups: list[Any], port: Any) -> set[str]:
+    """Who the ingress rules of `groups` admit on `port`: owners of source groups, CIDRs, prefix lists."""
+    owners = group_owners(resources)
+    targets = {_group(group) for group in groups}
+    found: set[str] = set()
+    for target, rule in ingress_rules(resources):
+        if target not in targets or not _covers(rule, port):
+            continue
+        if "SourceSecurityGroupId" in rule:
+            source = _group(rule["SourceSecurityGroupId"])
+            found.add(owners.get(source, f"group {source}"))
+        elif "SourcePrefixListId" in rule:
+            found.add(f"prefix list {text(rule['SourcePrefixListId'])}")
+        else:
+            found.add(f"cidr {text(rule.get('CidrIp', rule.get('CidrIpv6')))}")
+    return found
