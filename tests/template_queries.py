@@ -138,3 +138,13 @@ def sources(resources: Resources, groups: list[Any], port: Any) -> set[str]:
         else:
             found.add(f"cidr {text(rule.get('CidrIp', rule.get('CidrIpv6')))}")
     return found
+
+
+def database_sources(resources: Resources, port: int = 5432) -> set[str]:
+    """Who may connect to the Aurora cluster, on its port given as a number or by Endpoint.Port."""
+    found: set[str] = set()
+    for cid, cluster in of_type(resources, "AWS::RDS::DBCluster").items():
+        groups = cluster["Properties"]["VpcSecurityGroupIds"]
+        found |= sources(resources, groups, port)
+        found |= sources(resources, groups, {"Fn::GetAtt": [cid, "Endpoint.Port"]})
+    return found

@@ -18,7 +18,7 @@ from dify_on_aws.app import SynthResult
 from dify_on_aws.config import DifyConfig
 
 from .conftest import EXAMPLES, config_of
-from .template_queries import ecs_service_role, of_type, sources
+from .template_queries import database_sources, ecs_service_role, of_type, sources
 
 # The ports the targets listen on (Dify's defaults: docker/docker-compose-template.yaml).
 POSTGRES, VALKEY, SANDBOX, PLUGIN_DAEMON, SSRF_PROXY = 5432, 6379, 8194, 5002, 3128
@@ -74,10 +74,7 @@ def reachability(result: SynthResult) -> dict[str, set[str] | None]:
         if of_type(body["Resources"], "AWS::RDS::DBCluster")
     ]
     found: dict[str, set[str] | None] = dict.fromkeys(EXPECTED["default.toml"])
-    for cid, cluster in of_type(resources, "AWS::RDS::DBCluster").items():
-        groups = cluster["Properties"]["VpcSecurityGroupIds"]
-        endpoint_port = {"Fn::GetAtt": [cid, "Endpoint.Port"]}
-        found["database"] = sources(resources, groups, POSTGRES) | sources(resources, groups, endpoint_port)
+    found["database"] = database_sources(resources, POSTGRES)
     for cache in of_type(resources, "AWS::ElastiCache::ReplicationGroup").values():
         found["cache"] = sources(resources, cache["Properties"]["SecurityGroupIds"], VALKEY)
     ports = {"sandbox": SANDBOX, "plugin-daemon": PLUGIN_DAEMON, "ssrf-proxy": SSRF_PROXY}
