@@ -19,6 +19,8 @@ CONTAINER = "migration"
 LOG_GROUP = "/dify/migration"
 STREAM_PREFIX = "dify"
 STREAM = f"{STREAM_PREFIX}/{CONTAINER}/0123456789abcdef0123456789abcdef"
+# The real client factories, before the fixtures below replace them.
+REAL_ECS, REAL_CLOUDFORMATION = index._ecs, index._cloudformation
 
 
 class FakeEcs:
@@ -521,3 +523,127 @@ def test_public_ip_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
         index.on_event({"RequestType": "Create", "ResourceProperties": props}, None)
         config = fake.run_task_calls[0]["networkConfiguration"]["awsvpcConfiguration"]
         assert config["assignPublicIp"] == expected
+
+
+# --- clients and regions --------------------------------------------------------------------------------
+
+
+def test_clients_are_made_once_per_service_and_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[tuple[str, str | None]] = []
+
+    def client(service: str, region_name: str | None = None) -> object:
+        made.append((service, region_name))
+        return object()
+
+    monkeypatch.setattr(index.boto3, "client", client)
+    monkeypatch.setattr(index, "_clients", {})
+
+    ecs = REAL_ECS("eu-west-1")
+    assert REAL_ECS("eu-west-1") is ecs
+    assert REAL_CLOUDFORMATION("eu-west-1") is not ecs
+    assert REAL_ECS() is not ecs
+    assert made == [("ecs", "eu-west-1"), ("cloudformation", "eu-west-1"), ("ecs", None)]
+
+
+def test_requests_go_to_the_regions_they_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack is asked in its own region (from StackId); ECS in ResourceProperties.Region when given."""
+    ecs, stack = FakeEcs(), FakeCloudFormation()
+    regions: list[tuple[str, str | None]] = []
+
+    def ecs_client(region: str | None = None) -> FakeEcs:
+        regions.append(("ecs", region))
+        return ecs
+
+    def cfn_client(region: str | None = None) -> FakeCloudFormation:
+        regions.append(("cloudformation", region))
+        return stack
+
+    monkeypatch.setattr(index, "_ecs", ecs_client)
+    monkeypatch.setattr(index, "_cloudformation", cfn_client)
+    event = _event(
+        "Update",
+        PhysicalResourceId="existing-id",
+        ResourceProperties=_props(Region="ap-northeast-1"),
+        StackId="arn:aws:cloudformation:us-west-2:123456789012:stack/dify/guid",
+    )
+
+    index.on_event(event, None)
+
+    assert regions == [("cloudformation", "us-west-2"), ("ecs", "ap-northeast-1")]
+
+
+@pytest.mark.parametrize("stack_id", ["", None, 7])
+def test_update_with_unusable_stack_id_fails(fake: FakeEcs, stack_id: object) -> None:
+    event = _event("Update", PhysicalResourceId="existing-id", StackId=stack_id)
+
+    with pytest.raises(index.MigrationError, match="StackId"):
+        index.on_event(event, None)
+    assert fake.run_task_calls == []
+
+
+@pytest.mark.parametrize("status", ["UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"])
+def test_only_a_rollback_in_progress_skips(fake: FakeEcs, stack: FakeCloudFormation, status: str) -> None:
+    stack.status = status
+
+    index.on_event(_event("Update", PhysicalResourceId="existing-id"), None)
+
+    assert len(fake.run_task_calls) == 1
+
+
+def test_stack_not_described_is_a_forward_update(monkeypatch: pytest.MonkeyPatch, fake: FakeEcs) -> None:
+    class NoStacks:
+        def describe_stacks(self, **kwargs: Any) -> dict[str, Any]:
+            return {}
+
+    monkeypatch.setattr(index, "_cloudformation", lambda region=None: NoStacks())
+
+    index.on_event(_event("Update", PhysicalResourceId="existing-id"), None)
+
+    assert len(fake.run_task_calls) == 1
+
+
+def test_unsupported_request_type_is_named(fake: FakeEcs) -> None:
+    with pytest.raises(index.MigrationError, match="Unsupported RequestType: 'Replace'"):
+        index.on_event(_event("Replace"), None)
+    assert fake.run_task_calls == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "expected"),
+    [
+        ({"CapacityProvider": ""}, "capacity_provider", "FARGATE"),
+        ({"CapacityProvider": 5}, "capacity_provider", "FARGATE"),
+        ({"Region": ""}, "region", None),
+        ({"Region": "eu-central-1"}, "region", "eu-central-1"),
+        ({"Subnets": " subnet-a , ,subnet-b "}, "subnets", ["subnet-a", "subnet-b"]),
+        ({"SecurityGroups": ("sg-1", " sg-2 ")}, "security_groups", ["sg-1", "sg-2"]),
+        ({"AssignPublicIp": "TRUE"}, "assign_public_ip", True),
+    ],
+)
+def test_properties_are_read_leniently(overrides: dict[str, Any], key: str, expected: object) -> None:
+    props = index._parse_props({"ResourceProperties": _props(**overrides)})
+    assert getattr(props, key) == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"Cluster": ""}, "ResourceProperties.Cluster is required"),
+        ({"Cluster": 3}, "ResourceProperties.Cluster is required"),
+        ({"Subnets": None}, "ResourceProperties.Subnets must be a non-empty list"),
+        ({"SecurityGroups": " , "}, "ResourceProperties.SecurityGroups must be a non-empty list"),
+    ],
+)
+def test_bad_properties_are_named(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(index.MigrationError, match=message):
+        index._parse_props({"ResourceProperties": _props(**overrides)})
+
+
+def test_arn_parts() -> None:
+    assert index._cluster_name(CLUSTER_ARN) == "dify-cluster"
+    assert index._cluster_name("team/plain") == "team/plain", "only ARNs are split"
+    assert index._task_id(TASK_ARN) == "0123456789abcdef0123456789abcdef"
+    assert index._task_id("arn:aws:ecs:eu-west-1:123456789012:task/old-style") == "old-style"
+    assert index._arn_region(TASK_ARN) == REGION
+    for no_region in ("plain", "arn:aws:ecs::123456789012:task/x", "urn:aws:ecs:eu-west-1:1:x", "arn:aws:ecs"):
+        assert index._arn_region(no_region) is None, no_region
