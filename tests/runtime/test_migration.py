@@ -645,5 +645,6 @@ def test_arn_parts() -> None:
     assert index._task_id(TASK_ARN) == "0123456789abcdef0123456789abcdef"
     assert index._task_id("arn:aws:ecs:eu-west-1:123456789012:task/old-style") == "old-style"
     assert index._arn_region(TASK_ARN) == REGION
-    for no_region in ("plain", "arn:aws:ecs::123456789012:task/x", "urn:aws:ecs:eu-west-1:1:x", "arn:aws:ecs"):
+    no_regions = ("plain", "arn:aws:ecs::123456789012:task/x", "urn:aws:ecs:eu-west-1:1:x", "arn:aws:ecs")
+    for no_region in no_regions:
         assert index._arn_region(no_region) is None, no_region
