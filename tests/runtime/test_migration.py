@@ -535,7 +535,7 @@ def test_clients_are_made_once_per_service_and_region(monkeypatch: pytest.Monkey
         made.append((service, region_name))
         return object()
 
-    monkeypatch.setattr(index.boto3, "client", client)
+    monkeypatch.setattr(boto3, "client", client)
     monkeypatch.setattr(index, "_clients", {})
 
     ecs = REAL_ECS("eu-west-1")
