@@ -352,3 +352,65 @@ def test_bad_configuration_is_reported(monkeypatch: pytest.MonkeyPatch, services
 
     with pytest.raises(index.RedeployError, match=message):
         index.handler(_event(), None)
+
+
+def test_the_log_is_the_record_of_what_happened(
+    env: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The function's log is what an operator reads after a rotation: every target by name, each outcome,
+    the deployment ID, the error code, and nothing from the environment."""
+    busy = _client_error("ResourceConflictException", "in progress", "UpdateFunctionConfiguration")
+    ecs, fn = FakeEcs(failing={"beat"}), FakeLambda(_function_env(), errors=[busy])
+    _install(monkeypatch, ecs, fn)
+
+    with caplog.at_level(logging.INFO, logger="dify_redeploy"), pytest.raises(index.RedeployError) as raised:
+        index.handler(_event(), None)
+
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Secret {SECRET_ARN} rotated (RotationSucceeded); redeploying",
+        "Forced a new deployment of ECS service api (ecs-svc/1)",
+        "Forced a new deployment of ECS service worker (ecs-svc/1)",
+        "Could not redeploy ECS service beat in dify-cluster: ServiceNotFoundException: An error occurred "
+        "(ServiceNotFoundException) when calling the UpdateService operation: Service not found.",
+        "Forced a new deployment of ECS service plugin-daemon (ecs-svc/1)",
+        f"Function {FUNCTION} is being updated (ResourceConflictException); waiting to retry",
+        f"Function {FUNCTION} will start fresh environments ({index.MARKER}={fn.variables[index.MARKER]})",
+    ]
+    assert str(raised.value) == (
+        f"1 of 5 targets were not redeployed after the rotation of {SECRET_ARN}: ECS service beat "
+        "(ServiceNotFoundException: An error occurred (ServiceNotFoundException) when calling the "
+        "UpdateService operation: Service not found.)"
+    )
+
+
+def test_summary_names_every_failure_and_a_manual_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(index.ENV_SERVICES, json.dumps(SERVICES[:2]))
+    monkeypatch.setenv(index.ENV_FUNCTIONS, "[]")
+    _install(monkeypatch, FakeEcs(failing={"api", "worker"}), FakeLambda({}))
+
+    with pytest.raises(index.RedeployError) as raised:
+        index.handler({}, None)
+
+    assert str(raised.value) == (
+        "2 of 2 targets were not redeployed after the rotation of <not in event>: "
+        "ECS service api (ServiceNotFoundException: An error occurred (ServiceNotFoundException) when "
+        "calling the UpdateService operation: Service not found.); ECS service worker "
+        "(ServiceNotFoundException: An error occurred (ServiceNotFoundException) when calling the "
+        "UpdateService operation: Service not found.)"
+    )
+
+
+def test_service_without_deployments_is_still_logged(
+    env: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Bare(FakeEcs):
+        def update_service(self, **kwargs: Any) -> dict[str, Any]:
+            self.calls.append(kwargs)
+            return {}
+
+    _install(monkeypatch, Bare(), FakeLambda({}))
+
+    with caplog.at_level(logging.INFO, logger="dify_redeploy"):
+        index.handler(_event(), None)
+
+    assert "Forced a new deployment of ECS service api (?)" in caplog.messages
