@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -414,3 +415,19 @@ def test_service_without_deployments_is_still_logged(
         index.handler(_event(), None)
 
     assert "Forced a new deployment of ECS service api (?)" in caplog.messages
+
+
+def test_clients_are_made_once_with_bounded_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[tuple[str, object]] = []
+
+    def client(service: str, config: object = None) -> object:
+        made.append((service, config))
+        return object()
+
+    monkeypatch.setattr(boto3, "client", client)
+    monkeypatch.setattr(index, "_clients", {})
+
+    assert index._ecs() is index._ecs()
+    assert index._lambda() is index._lambda()
+    assert index._ecs() is not index._lambda()
+    assert made == [("ecs", index._CONFIG), ("lambda", index._CONFIG)]
