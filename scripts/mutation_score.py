@@ -10,7 +10,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 
-LINE = re.compile(r"^\s*(?P<module>[\w.]+?)\.x_\w+__mutmut_\d+: (?P<status>.+?)\s*$")
+LINE = re.compile(r"^\s*(?P<module>[\w.]+?)\.x[_ǁ]\S+__mutmut_\d+: (?P<status>.+?)\s*$")
 NOT_KILLED = ("survived", "no tests", "timeout", "suspicious", "segfault")
 
 
