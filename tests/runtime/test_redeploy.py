@@ -262,12 +262,18 @@ def test_targets_past_the_remaining_time_are_reported_not_attempted(
     assert context.get_remaining_time_in_millis() / 1000 > index.RESERVE_SECONDS - 15
 
 
-def test_wait_for_a_busy_function_is_cut_to_the_time_left(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def _busy_function(monkeypatch: pytest.MonkeyPatch) -> tuple[Clock, FakeLambda]:
+    """A function that is being updated (the first write conflicts), and a clock the handler reads."""
     clock = Clock()
     monkeypatch.setattr(index, "_clock", clock)
     busy = _client_error("ResourceConflictException", "in progress", "UpdateFunctionConfiguration")
     fn = FakeLambda(_function_env(), errors=[busy])
     _install(monkeypatch, FakeEcs(), fn)
+    return clock, fn
+
+
+def test_wait_for_a_busy_function_is_cut_to_the_time_left(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, fn = _busy_function(monkeypatch)
 
     index.handler(_event(), Context(clock, remaining_seconds=index.RESERVE_SECONDS + 23))
 
@@ -276,11 +282,7 @@ def test_wait_for_a_busy_function_is_cut_to_the_time_left(env: None, monkeypatch
 
 
 def test_no_time_to_wait_for_a_busy_function_is_reported(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = Clock()
-    monkeypatch.setattr(index, "_clock", clock)
-    busy = _client_error("ResourceConflictException", "in progress", "UpdateFunctionConfiguration")
-    fn = FakeLambda(_function_env(), errors=[busy])
-    _install(monkeypatch, FakeEcs(), fn)
+    clock, fn = _busy_function(monkeypatch)
 
     with pytest.raises(index.RedeployError) as raised:
         index.handler(_event(), Context(clock, remaining_seconds=index.RESERVE_SECONDS + 3))
