@@ -200,7 +200,9 @@ class MigrationGate(Construct):
     """Runs the migration task once per change of the api image, before the services roll.
 
     A custom resource starts the task (RunTask) and waits for it; a non-zero exit code or a timeout fails
-    the deployment, and CloudFormation rolls back with the exit code and log stream in the error.
+    the deployment, and CloudFormation rolls back with the exit code and log stream in the error. The task
+    exits 0 only when the schema is at the image's head (MIGRATION_SCRIPT); an overdue task is stopped; the
+    Update a rollback sends (the old image) runs nothing.
     """
 
     def __init__(
@@ -286,6 +288,7 @@ class MigrationGate(Construct):
         selection = vpc.select_subnets(
             subnet_type=subnets.subnet_type, subnet_group_name=subnets.subnet_group_name
         )
+        margin = cdk.Duration.seconds(MIGRATION_TIMEOUT_MARGIN * MIGRATION_QUERY_INTERVAL.to_seconds())
         self.resource = cdk.CustomResource(
             self,
             "Run",
@@ -302,9 +305,7 @@ class MigrationGate(Construct):
                 "CapacityProvider": "FARGATE",
                 "AssignPublicIp": "true" if public_ip else "false",
                 # The handler stops the task past this age, a little before the framework gives up.
-                "TimeoutSeconds": str(
-                    timeout.to_seconds() - MIGRATION_TIMEOUT_MARGIN * MIGRATION_QUERY_INTERVAL.to_seconds()
-                ),
+                "TimeoutSeconds": str(int(timeout.to_seconds() - margin.to_seconds())),
                 "Trigger": trigger,
             },
         )
