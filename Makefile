@@ -58,7 +58,7 @@ sweep: dev-deps node_modules/.deps
 	DIFY_SWEEP_EXAMPLES=60 DIFY_SWEEP_RANDOM=1 $(PY) -m pytest -q tests/test_sweep.py -s
 
 ## mutation: mutmut over the handlers, the SSRF proxy config and the config validators ([tool.mutmut] in
-## pyproject.toml); prints the score per module. Not part of `make test` (about 15-20 minutes on 2 cores).
+## pyproject.toml); prints the score per module. Not part of `make test` (about 10 minutes on 2 cores).
 ## A rerun continues where an interrupted one stopped; `rm -rf mutants` starts over.
 MUTATION_JOBS ?= 2
 mutation: dev-deps
