@@ -13,6 +13,7 @@ from dify_on_aws.config import DifyConfig
 from dify_on_aws.config.model import AURORA_POSTGRES_VERSIONS
 
 from .conftest import config_of
+from .template_queries import function_grants
 
 
 def resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
@@ -76,16 +77,16 @@ def test_database_init_custom_resource(template: Template) -> None:
 
 
 def test_init_function_may_use_data_api_and_read_secret(template: Template) -> None:
-    statements = [
-        s
-        for policy in resources(template, "AWS::IAM::Policy").values()
-        for s in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-    actions = {
-        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-    }
-    assert "rds-data:ExecuteStatement" in actions
-    assert "secretsmanager:GetSecretValue" in actions
+    """The function behind the init resource (not some other role) may run statements on this cluster with
+    the secret the resource names (RDS Data API: the caller needs rds-data:ExecuteStatement on the cluster
+    and secretsmanager:GetSecretValue on the secret)."""
+    resources_ = template.to_json()["Resources"]
+    init = only(template, "Custom::DifyDatabaseInit")["Properties"]
+    framework = resources_[init["ServiceToken"]["Fn::GetAtt"][0]]["Properties"]
+    function_id = framework["Environment"]["Variables"]["USER_ON_EVENT_FUNCTION_ARN"]["Fn::GetAtt"][0]
+    grants = function_grants(resources_, function_id)
+    assert grants["rds-data:ExecuteStatement"] == [init["ClusterArn"]]
+    assert grants["secretsmanager:GetSecretValue"] == [init["SecretArn"]]
 
 
 def test_valkey_tls_auth_cluster_mode_disabled(template: Template) -> None:

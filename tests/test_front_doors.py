@@ -19,6 +19,7 @@ from dify_on_aws.frontdoor.routing import API_PREFIXES, PLUGIN_PREFIXES
 from dify_on_aws.frontdoor.runtime.edge_signer.index import PRESERVED_AUTHORIZATION_HEADER
 
 from .conftest import ROOT, cli_synth, config_of, recorded_zones
+from .template_queries import as_list
 from .test_services import containers, res, services
 
 ZONE_ID = "Z0123456789ABCDEFGHIJ"
@@ -266,11 +267,16 @@ def test_lambda_edge_stack_in_us_east_1(lambda_result: SynthResult) -> None:
     assert signer["Runtime"].startswith("python3.") and signer["Handler"] == "index.handler"
     assert signer.get("Architectures", ["x86_64"]) == ["x86_64"]
     assert "Environment" not in signer, "Lambda@Edge functions cannot have environment variables"
-    trusted = [
-        json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
-        for role in res(template, "AWS::IAM::Role").values()
-    ]
-    assert any("edgelambda.amazonaws.com" in t and '"lambda.amazonaws.com"' in t for t in trusted)
+    # Lambda@Edge: the execution role must trust both service principals (CloudFront Developer Guide,
+    # "Setting IAM permissions and roles for Lambda@Edge").
+    role = res(template, "AWS::IAM::Role")[signer["Role"]["Fn::GetAtt"][0]]["Properties"]
+    principals = {
+        service
+        for statement in role["AssumeRolePolicyDocument"]["Statement"]
+        if statement["Action"] == "sts:AssumeRole"
+        for service in as_list(statement["Principal"]["Service"])
+    }
+    assert principals == {"edgelambda.amazonaws.com", "lambda.amazonaws.com"}
     acl = one(template, "AWS::WAFv2::WebACL")
     assert acl["Scope"] == "CLOUDFRONT" and acl["DefaultAction"] == {"Block": {}}
     (rule,) = acl["Rules"]

@@ -181,7 +181,15 @@ def test_rotation_is_the_hosted_single_user_application_in_the_vpc(synthesized: 
     parameters = application["Parameters"]
     assert parameters["excludeCharacters"] == URL_UNSAFE_CHARACTERS
     assert parameters["vpcSecurityGroupIds"] == {"Fn::GetAtt": [synthesized.ids["rotation_sg"], "GroupId"]}
-    assert "Private" in json.dumps(parameters["vpcSubnetIds"])
+    subnets = synthesized.template["Resources"]
+    refs = [part["Ref"] for part in parameters["vpcSubnetIds"]["Fn::Join"][1] if isinstance(part, dict)]
+    kinds = {
+        tag["Value"]
+        for ref in refs
+        for tag in subnets[ref]["Properties"]["Tags"]
+        if tag["Key"] == "aws-cdk:subnet-type"
+    }
+    assert refs and kinds == {"Private"}, "the function runs in the private subnets (NAT to Secrets Manager)"
 
 
 def test_rotation_function_reaches_the_database_and_https_only(synthesized: Synthesized) -> None:

@@ -224,17 +224,6 @@ def test_migration_gate_runs_before_every_service(template: Template) -> None:
     assert cache_id in gate["DependsOn"]
 
 
-def test_migration_waiter_has_a_timeout(template: Template) -> None:
-    machines = res(template, "AWS::StepFunctions::StateMachine")
-    assert machines, "the Provider framework's waiter"
-    handlers = {
-        f["Properties"]["Handler"]
-        for f in res(template, "AWS::Lambda::Function").values()
-        if "migration" in str(f["Properties"].get("Description", ""))
-    }
-    assert handlers == {"index.on_event", "index.is_complete"}
-
-
 def _listener_rules(template: Template) -> dict[str, list[str]]:
     """target group id -> path patterns routed to it"""
     routes: dict[str, list[str]] = {}

@@ -232,18 +232,53 @@ def test_original_error_is_reported_when_the_recheck_fails_too() -> None:
                 raise index.DbInitError("CREATE DATABASE gave up")
             return super().execute(sql, database, params)
 
-    with pytest.raises(index.DbInitError, match=r"^CREATE DATABASE gave up$"):
+    with pytest.raises(index.DbInitError, match=r"^CREATE DATABASE gave up Done: nothing\. Not done: "):
         run(make_event(), Failing())
 
 
-def test_wait_budget_ends_before_the_lambda_timeout() -> None:
-    class Context:
-        def get_remaining_time_in_millis(self) -> int:
-            return 100_000
+def test_failure_names_what_was_done_and_what_was_not() -> None:
+    class FailsOnSecond(FakeExecutor):
+        def execute(
+            self, sql: str, database: str, params: Mapping[str, str] | None = None
+        ) -> list[list[object]]:
+            if sql == 'CREATE DATABASE "dify_vector"':
+                raise index.DbInitError("No time left to run the statement")
+            return super().execute(sql, database, params)
 
-    assert index._wait_budget(600, Context()) == 70.0
-    assert index._wait_budget(20, Context()) == 20.0
+    with pytest.raises(index.DbInitError) as raised:
+        run(make_event(Databases=["dify", "dify_vector"], VectorDatabase="dify_vector"), FailsOnSecond())
+
+    assert str(raised.value) == (
+        "No time left to run the statement Done: create database dify. "
+        "Not done: create database dify_vector; create extension vector in dify_vector."
+    )
+
+
+def test_wait_budget_ends_before_the_lambda_timeout() -> None:
+    """The last call may start only when a whole call (2 attempts x (10 s connect + 70 s read) + 20 s
+    backoff) and 10 s to report still fit: 190 s before the timeout (issue 16: the old 30 s did not cover
+    one Data API call)."""
+
+    class Context:
+        def __init__(self, seconds: int) -> None:
+            self.seconds = seconds
+
+        def get_remaining_time_in_millis(self) -> int:
+            return self.seconds * 1000
+
+    assert index._wait_budget(600, Context(300)) == 110.0
+    assert index._wait_budget(600, Context(100)) == 0.0
+    assert index._wait_budget(20, Context(300)) == 20.0
     assert index._wait_budget(600, None) == 600.0
+
+
+def test_data_api_client_bounds_each_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: dict[str, Any] = {}
+    monkeypatch.setattr(boto3, "client", lambda service, config: made.update(config=config))
+    index._rds_data_client.__wrapped__()  # bypass the cache: no client is kept
+    config = made["config"]
+    assert (config.connect_timeout, config.read_timeout) == (10, 70)
+    assert config.retries == {"mode": "standard", "max_attempts": 2}
 
 
 # ----------------------------------------------------------------------------- Data API transport
@@ -291,6 +326,16 @@ def test_data_api_request_and_records(rds_data: tuple[Any, Stubber]) -> None:
     )
     rows = executor(client, FakeClock()).execute(SELECT_DB, "postgres", {"name": "dify"})
     assert rows == [[1, "x", None, False]]
+
+
+def test_no_call_starts_once_the_budget_is_spent(rds_data: tuple[Any, Stubber]) -> None:
+    client, _ = rds_data  # no response queued: a call would fail the stubber
+    clock = FakeClock()
+    run_one = executor(client, clock, max_wait=10)
+    clock.now += 10
+
+    with pytest.raises(index.DbInitError, match="No time left to run statement `SELECT 1"):
+        run_one.execute(SELECT_DB, "postgres", {"name": "dify"})
 
 
 def test_handler_end_to_end_over_the_data_api(

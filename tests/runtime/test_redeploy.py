@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -192,8 +193,102 @@ def test_conflicting_update_waits_and_retries(env: None, monkeypatch: pytest.Mon
 
     index.handler(_event(), None)
 
-    assert len(fn.updates) == 2 and fn.waits == [{"FunctionName": FUNCTION}]
+    assert len(fn.updates) == 2
+    assert fn.waits == [{"FunctionName": FUNCTION, "WaiterConfig": {"Delay": 5, "MaxAttempts": 60}}]
     assert fn.variables[index.MARKER]
+
+
+class Clock:
+    """Monotonic time that moves only when a fake AWS call takes time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Context:
+    """The Lambda context: the remaining time follows the clock."""
+
+    def __init__(self, clock: Clock, remaining_seconds: float) -> None:
+        self.clock = clock
+        self.end = clock.now + remaining_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.end - self.clock.now) * 1000)
+
+
+class SlowEcs(FakeEcs):
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def update_service(self, **kwargs: Any) -> dict[str, Any]:
+        self.clock.now += self.seconds
+        return super().update_service(**kwargs)
+
+
+def test_each_api_call_is_bounded() -> None:
+    """One call lasts at most CLIENT_ATTEMPTS x (connect + read timeout); the reserve holds one whole call."""
+    config = index._CONFIG
+    assert config.retries == {"mode": "standard", "max_attempts": 2}
+    longest_call = 2 * (config.connect_timeout + config.read_timeout)
+    assert longest_call == 50
+    assert longest_call < index.RESERVE_SECONDS
+
+
+def test_targets_past_the_remaining_time_are_reported_not_attempted(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda stops an invocation at its timeout without running the code after it, so the failure summary
+    must be raised before (issue 16: a 60 x 5 s waiter inside a 5-minute function)."""
+    clock = Clock()
+    monkeypatch.setattr(index, "_clock", clock)
+    ecs, fn = SlowEcs(clock, seconds=15), FakeLambda(_function_env())
+    _install(monkeypatch, ecs, fn)
+    context = Context(clock, remaining_seconds=index.RESERVE_SECONDS + 40)
+
+    with pytest.raises(index.RedeployError) as raised:
+        index.handler(_event(), context)
+
+    # Started at 0, 15 and 30 s of a 40 s budget; the fourth service (45 s) and the function are not.
+    assert [call["service"] for call in ecs.calls] == ["api", "worker", "beat"]
+    assert fn.updates == []
+    message = str(raised.value)
+    assert "2 of 5 targets" in message
+    assert "ECS service plugin-daemon (not attempted: the invocation ran out of time)" in message
+    assert f"function {FUNCTION} (not attempted: the invocation ran out of time)" in message
+    assert context.get_remaining_time_in_millis() / 1000 > index.RESERVE_SECONDS - 15
+
+
+def _busy_function(monkeypatch: pytest.MonkeyPatch) -> tuple[Clock, FakeLambda]:
+    """A function that is being updated (the first write conflicts), and a clock the handler reads."""
+    clock = Clock()
+    monkeypatch.setattr(index, "_clock", clock)
+    busy = _client_error("ResourceConflictException", "in progress", "UpdateFunctionConfiguration")
+    fn = FakeLambda(_function_env(), errors=[busy])
+    _install(monkeypatch, FakeEcs(), fn)
+    return clock, fn
+
+
+def test_wait_for_a_busy_function_is_cut_to_the_time_left(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, fn = _busy_function(monkeypatch)
+
+    index.handler(_event(), Context(clock, remaining_seconds=index.RESERVE_SECONDS + 23))
+
+    assert fn.waits == [{"FunctionName": FUNCTION, "WaiterConfig": {"Delay": 5, "MaxAttempts": 4}}]
+    assert len(fn.updates) == 2
+
+
+def test_no_time_to_wait_for_a_busy_function_is_reported(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, fn = _busy_function(monkeypatch)
+
+    with pytest.raises(index.RedeployError) as raised:
+        index.handler(_event(), Context(clock, remaining_seconds=index.RESERVE_SECONDS + 3))
+
+    assert fn.waits == []
+    assert f"function {FUNCTION} (not done: the invocation ran out of time)" in str(raised.value)
 
 
 def test_persistent_conflict_fails_after_the_last_attempt(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -260,3 +355,81 @@ def test_bad_configuration_is_reported(monkeypatch: pytest.MonkeyPatch, services
 
     with pytest.raises(index.RedeployError, match=message):
         index.handler(_event(), None)
+
+
+def test_the_log_is_the_record_of_what_happened(
+    env: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The function's log is what an operator reads after a rotation: every target by name, each outcome,
+    the deployment ID, the error code, and nothing from the environment."""
+    busy = _client_error("ResourceConflictException", "in progress", "UpdateFunctionConfiguration")
+    ecs, fn = FakeEcs(failing={"beat"}), FakeLambda(_function_env(), errors=[busy])
+    _install(monkeypatch, ecs, fn)
+
+    with caplog.at_level(logging.INFO, logger="dify_redeploy"), pytest.raises(index.RedeployError) as raised:
+        index.handler(_event(), None)
+
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Secret {SECRET_ARN} rotated (RotationSucceeded); redeploying",
+        "Forced a new deployment of ECS service api (ecs-svc/1)",
+        "Forced a new deployment of ECS service worker (ecs-svc/1)",
+        "Could not redeploy ECS service beat in dify-cluster: ServiceNotFoundException: An error occurred "
+        "(ServiceNotFoundException) when calling the UpdateService operation: Service not found.",
+        "Forced a new deployment of ECS service plugin-daemon (ecs-svc/1)",
+        f"Function {FUNCTION} is being updated (ResourceConflictException); waiting to retry",
+        f"Function {FUNCTION} will start fresh environments ({index.MARKER}={fn.variables[index.MARKER]})",
+    ]
+    assert str(raised.value) == (
+        f"1 of 5 targets were not redeployed after the rotation of {SECRET_ARN}: ECS service beat "
+        "(ServiceNotFoundException: An error occurred (ServiceNotFoundException) when calling the "
+        "UpdateService operation: Service not found.)"
+    )
+
+
+def test_summary_names_every_failure_and_a_manual_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(index.ENV_SERVICES, json.dumps(SERVICES[:2]))
+    monkeypatch.setenv(index.ENV_FUNCTIONS, "[]")
+    _install(monkeypatch, FakeEcs(failing={"api", "worker"}), FakeLambda({}))
+
+    with pytest.raises(index.RedeployError) as raised:
+        index.handler({}, None)
+
+    assert str(raised.value) == (
+        "2 of 2 targets were not redeployed after the rotation of <not in event>: "
+        "ECS service api (ServiceNotFoundException: An error occurred (ServiceNotFoundException) when "
+        "calling the UpdateService operation: Service not found.); ECS service worker "
+        "(ServiceNotFoundException: An error occurred (ServiceNotFoundException) when calling the "
+        "UpdateService operation: Service not found.)"
+    )
+
+
+def test_service_without_deployments_is_still_logged(
+    env: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Bare(FakeEcs):
+        def update_service(self, **kwargs: Any) -> dict[str, Any]:
+            self.calls.append(kwargs)
+            return {}
+
+    _install(monkeypatch, Bare(), FakeLambda({}))
+
+    with caplog.at_level(logging.INFO, logger="dify_redeploy"):
+        index.handler(_event(), None)
+
+    assert "Forced a new deployment of ECS service api (?)" in caplog.messages
+
+
+def test_clients_are_made_once_with_bounded_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[tuple[str, object]] = []
+
+    def client(service: str, config: object = None) -> object:
+        made.append((service, config))
+        return object()
+
+    monkeypatch.setattr(boto3, "client", client)
+    monkeypatch.setattr(index, "_clients", {})
+
+    assert index._ecs() is index._ecs()
+    assert index._lambda() is index._lambda()
+    assert index._ecs() is not index._lambda()
+    assert made == [("ecs", index._CONFIG), ("lambda", index._CONFIG)]

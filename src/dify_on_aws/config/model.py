@@ -313,7 +313,11 @@ class DatabaseConfig(_Section):
         ge=1,
         le=365,
         description="Rotate the database password with Secrets Manager every N days; the ECS services "
-        "are redeployed after each rotation so new tasks read the new password. Off by default.",
+        "are redeployed after each rotation so new tasks read the new password. Single-user rotation: from "
+        "the moment the password changes until the redeployed tasks are healthy (the rotation event's "
+        "delivery plus one rolling deployment, typically 5 to 15 minutes) connections the old tasks already "
+        "hold keep working, but every new one they open (at the latest after SQLALCHEMY_POOL_RECYCLE, 300 s) "
+        "is refused, so some requests fail. Off by default.",
     )
 
     @field_validator("engine_version")

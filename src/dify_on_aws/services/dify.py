@@ -32,6 +32,8 @@ from dify_on_aws.services.environment import (
     sandbox_requirements,
 )
 from dify_on_aws.services.service import (
+    MIGRATION_ENTRY_POINT,
+    MIGRATION_SCRIPT,
     ContainerSpec,
     DifyService,
     MigrationGate,
@@ -174,7 +176,13 @@ class DifyServices(Construct):
                 packed=packed is not None,
                 release=release,
             )
-            proxy = role is Role.SSRF_PROXY
+            entry_point, command = (
+                (squid.entry_point, squid.command)
+                if role is Role.SSRF_PROXY
+                else (MIGRATION_ENTRY_POINT, [MIGRATION_SCRIPT])
+                if role is Role.MIGRATION
+                else (None, None)
+            )
             return ContainerSpec(
                 name=role.value,
                 image=self.image_uris[role],
@@ -182,8 +190,8 @@ class DifyServices(Construct):
                 secrets=settings.secrets,
                 port=PORTS.get(role),
                 health_check=HEALTH_CHECKS.get(role),
-                entry_point=squid.entry_point if proxy else None,
-                command=squid.command if proxy else None,
+                entry_point=entry_point,
+                command=command,
                 docker_hub_credentials=docker_hub_credentials,
             )
 

@@ -20,6 +20,34 @@ from dify_on_aws.runtime_support import acknowledge_provider, logical_id, python
 from dify_on_aws.services.images import ecr_repository, is_docker_hub
 
 MIGRATION_RUNTIME = Path(__file__).parent / "runtime" / "migration"
+MIGRATION_QUERY_INTERVAL = cdk.Duration.seconds(15)
+# The handler's own timeout fires this many polls before the Provider framework's, so it can stop the task.
+MIGRATION_TIMEOUT_MARGIN = 2
+
+# The migration task's command. Dify's `flask upgrade-db` takes a non-blocking Redis lock and, when another
+# runner holds it, prints "Database migration skipped" and exits 0; older releases also exit 0 when the
+# upgrade fails. So after the upgrade the task compares the database's revision (`flask db current`) with the
+# image's head (`flask db heads`) and exits non-zero unless they are equal: exit code 0 proves the schema is
+# at the head of the image the services will run. The exports are those of Dify's api/docker/entrypoint.sh.
+MIGRATION_ENTRY_POINT = ("/bin/bash", "-c")
+MIGRATION_SCRIPT = "\n".join(
+    [
+        "set -euo pipefail",
+        'export LANG="${LANG:-en_US.UTF-8}" LC_ALL="${LC_ALL:-en_US.UTF-8}" '
+        'PYTHONIOENCODING="${PYTHONIOENCODING:-utf-8}"',
+        # Revision lines only ("<rev>" or "<rev> (head)"); log lines on stdout never have this shape.
+        "revisions() { flask db \"$1\" | sed -nE 's/^([0-9a-z_]+)( \\([a-z ]+\\))*$/\\1/p' | sort; }",
+        "flask upgrade-db",
+        'heads="$(revisions heads)"',
+        'current="$(revisions current)"',
+        'if [ -z "$heads" ] || [ "$current" != "$heads" ]; then',
+        '  echo "Schema at revision ${current:-none}, the image expects ${heads:-unknown}: the migration was'
+        ' skipped (another runner holds db_upgrade_lock) or failed" >&2',
+        "  exit 3",
+        "fi",
+        'echo "Schema at the head of the image: $heads"',
+    ]
+)
 
 _ENV_ACK = (
     "Only non-secret settings are plain environment values; every secret reaches the container as an ECS "
@@ -213,7 +241,9 @@ class MigrationGate(Construct):
     """Runs the migration task once per change of the api image, before the services roll.
 
     A custom resource starts the task (RunTask) and waits for it; a non-zero exit code or a timeout fails
-    the deployment, and CloudFormation rolls back with the exit code and log stream in the error.
+    the deployment, and CloudFormation rolls back with the exit code and log stream in the error. The task
+    exits 0 only when the schema is at the image's head (MIGRATION_SCRIPT); an overdue task is stopped; the
+    Update a rollback sends (the old image) runs nothing.
     """
 
     def __init__(
@@ -255,6 +285,14 @@ class MigrationGate(Construct):
                 ("Wait", "index.is_complete", "Waits for the Dify migration task"),
             )
         )
+        # The start function tells a rollback from a forward update by the stack's status.
+        start.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudformation:DescribeStacks"], resources=[cdk.Stack.of(self).stack_id]
+            )
+        )
+        # The wait function stops a task that outlived the deployment's patience.
+        wait.add_to_role_policy(iam.PolicyStatement(actions=["ecs:StopTask"], resources=[tasks]))
         for fn in (start, wait):
             fn.add_to_role_policy(
                 iam.PolicyStatement(
@@ -284,7 +322,7 @@ class MigrationGate(Construct):
             "Provider",
             on_event_handler=start,
             is_complete_handler=wait,
-            query_interval=cdk.Duration.seconds(15),
+            query_interval=MIGRATION_QUERY_INTERVAL,
             total_timeout=timeout,
         )
         acknowledge_provider(provider, [start, wait])
@@ -301,6 +339,7 @@ class MigrationGate(Construct):
         selection = vpc.select_subnets(
             subnet_type=subnets.subnet_type, subnet_group_name=subnets.subnet_group_name
         )
+        margin = cdk.Duration.seconds(MIGRATION_TIMEOUT_MARGIN * MIGRATION_QUERY_INTERVAL.to_seconds())
         self.resource = cdk.CustomResource(
             self,
             "Run",
@@ -316,6 +355,8 @@ class MigrationGate(Construct):
                 "LogStreamPrefix": "dify",
                 "CapacityProvider": "FARGATE",
                 "AssignPublicIp": "true" if public_ip else "false",
+                # The handler stops the task past this age, a little before the framework gives up.
+                "TimeoutSeconds": str(int(timeout.to_seconds() - margin.to_seconds())),
                 "Trigger": trigger,
             },
         )

@@ -26,6 +26,13 @@ LOG.setLevel(logging.INFO)
 ADMIN_DATABASE = "postgres"
 PHYSICAL_ID_SUFFIX = "/dify-db-init"
 DEFAULT_MAX_WAIT_SECONDS = 600
+# One Data API call lasts at most CLIENT_ATTEMPTS x (CONNECT_TIMEOUT + READ_TIMEOUT) plus botocore's backoff
+# between its attempts (at most 20 s in standard mode); the budget ends that long, and a margin to report,
+# before the function's timeout.
+READ_TIMEOUT = 70
+CONNECT_TIMEOUT = 10
+CLIENT_ATTEMPTS = 2
+CALL_RESERVE_SECONDS = CLIENT_ATTEMPTS * (CONNECT_TIMEOUT + READ_TIMEOUT) + 20 + 10
 # CREATE DATABASE cannot take a bind parameter, so names are held to plain lower-case identifiers.
 DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -143,18 +150,21 @@ def _exists_despite_error(executor: Executor, name: str) -> bool:
 
 
 def apply(executor: Executor, databases: Sequence[str], vector_database: str) -> list[Step]:
-    """Makes the databases and the extension exist; returns the steps it ran."""
+    """Makes the databases and the extension exist; returns the steps it ran. A failure names the steps
+    that were done and those that were not."""
     steps = plan(executor, databases, vector_database)
-    for step in steps:
+    for index, step in enumerate(steps):
         LOG.info("Running step: %s", step.label)
         try:
             executor.execute(step.sql, step.database)
-        except DbInitError:
+        except DbInitError as exc:
             # A retried (timed-out) or concurrent CREATE DATABASE may have succeeded after all.
             if step.creates_database and _exists_despite_error(executor, step.creates_database):
                 LOG.info("Database %s exists after all; continuing", step.creates_database)
                 continue
-            raise
+            done = "; ".join(s.label for s in steps[:index]) or "nothing"
+            not_done = "; ".join(s.label for s in steps[index:])
+            raise DbInitError(f"{exc} Done: {done}. Not done: {not_done}.") from exc
     return steps
 
 
@@ -228,6 +238,12 @@ class DataApiExecutor:
                 {"name": name, "value": {"stringValue": value}} for name, value in params.items()
             ]
         statement = f"statement `{_short(sql)}` on database {database!r} of cluster {self._cluster_arn}"
+        if self._clock() >= self._deadline:
+            # A call started now could outlast the function; report instead of being cut off by Lambda.
+            raise DbInitError(
+                f"No time left to run {statement}: the {self._policy.max_wait_seconds:g}s budget of this "
+                "invocation is spent"
+            )
         attempt = 0
         while True:
             try:
@@ -259,7 +275,11 @@ def _rds_data_client() -> Any:
     # Created on first use, so importing this module needs no AWS credentials or region.
     # A Data API call may last 45 s before StatementTimeoutException. botocore retries network hiccups;
     # waiting for the cluster to become ready is DataApiExecutor's job.
-    config = Config(read_timeout=70, connect_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+    config = Config(
+        read_timeout=READ_TIMEOUT,
+        connect_timeout=CONNECT_TIMEOUT,
+        retries={"mode": "standard", "max_attempts": CLIENT_ATTEMPTS},
+    )
     return boto3.client("rds-data", config=config)
 
 
@@ -297,10 +317,11 @@ def parse_properties(props: Mapping[str, Any]) -> Properties:
 
 
 def _wait_budget(max_wait_seconds: int, context: object) -> float:
-    """MaxWaitSeconds, shortened to end a little before the Lambda function would time out."""
+    """MaxWaitSeconds, shortened so that the last call may start no later than CALL_RESERVE_SECONDS before
+    the Lambda function would time out (no call can start after the budget is spent)."""
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining_ms):
-        return float(max(0.0, min(max_wait_seconds, remaining_ms() / 1000 - 30)))
+        return float(max(0.0, min(max_wait_seconds, remaining_ms() / 1000 - CALL_RESERVE_SECONDS)))
     return float(max_wait_seconds)
 
 

@@ -2,19 +2,25 @@
 
 Entry points for an AWS CDK ``custom_resources.Provider`` in the asynchronous "waiter" pattern:
 
-* ``on_event`` starts the migration task (``MODE=migration`` on the dify-api image) with ECS RunTask on
-  Create and Update, and does nothing on Delete.
+* ``on_event`` starts the migration task (the dify-api image running the upgrade and then checking that the
+  schema is at the image's head) with ECS RunTask on Create and Update, and does nothing on Delete.
 * ``is_complete`` polls the task until it stops. Exit code 0 completes the resource; anything else raises,
   and the Provider framework reports the raised message to CloudFormation, which fails the deployment and
   rolls back. The message names the exit code, the stopped reason, the task ARN and the log stream.
 
-Timeouts: the Provider framework enforces its ``total_timeout``. When it elapses while ``is_complete`` still
-returns ``{"IsComplete": False}``, the framework fails the custom resource, so a hung migration also fails
-the deployment (the task itself keeps running until it exits; stop it by hand if needed).
+Rollbacks: when a later resource fails, CloudFormation rolls the stack back and sends this resource an Update
+with its old properties, i.e. the old image. Its migrations cannot run against the newer schema (Alembic
+does not know the newer revision, the task exits 1 and the stack ends in UPDATE_ROLLBACK_FAILED), and
+migrations are never undone anyway. So an Update first reads the stack's status (DescribeStacks on the
+event's StackId): during ``UPDATE_ROLLBACK_IN_PROGRESS`` it starts nothing and succeeds at once.
+
+Timeouts: ``TimeoutSeconds`` (set a little below the Provider framework's ``total_timeout``) bounds the task's
+age. Past it, ``is_complete`` stops the task (ECS StopTask) and fails, so no migration keeps running (and
+holding Dify's migration lock) after its deployment gave up.
 
 ResourceProperties: ``Cluster``, ``TaskDefinition``, ``ContainerName``, ``Subnets``, ``SecurityGroups``,
 ``LogGroup``, ``LogStreamPrefix``, optional ``AssignPublicIp`` ("true" without NAT),
-optional ``CapacityProvider`` (default ``FARGATE``), ``Trigger`` (opaque;
+optional ``CapacityProvider`` (default ``FARGATE``), ``TimeoutSeconds``, ``Trigger`` (opaque;
 changing it makes CloudFormation send an Update, which reruns the migration) and optional ``Region``.
 
 Only the Lambda runtime's boto3 is used; the module must stay self-contained (it is shipped as an asset).
@@ -25,6 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -38,19 +45,32 @@ PHYSICAL_ID_PREFIX = "dify-migration-"
 DEFAULT_CAPACITY_PROVIDER = "FARGATE"
 # DELETED follows STOPPED in the ECS task lifecycle; both mean the container will not run any further.
 _TERMINAL_STATUSES = frozenset({"STOPPED", "DELETED"})
+# The stack status while CloudFormation sends the old properties back during a failed update.
+ROLLBACK_STATUS = "UPDATE_ROLLBACK_IN_PROGRESS"
+SKIPPED_ROLLBACK = "rollback"
 
-_clients: dict[str | None, Any] = {}
+_clients: dict[tuple[str, str | None], Any] = {}
 
 
 class MigrationError(RuntimeError):
     """Raised to make the Provider framework fail the custom resource (and the deployment)."""
 
 
+def _client(service: str, region: str | None) -> Any:
+    key = (service, region)
+    if key not in _clients:
+        _clients[key] = boto3.client(service, region_name=region)
+    return _clients[key]
+
+
 def _ecs(region: str | None = None) -> Any:
     """Return a cached ECS client; created lazily so tests can replace this function."""
-    if region not in _clients:
-        _clients[region] = boto3.client("ecs", region_name=region)
-    return _clients[region]
+    return _client("ecs", region)
+
+
+def _cloudformation(region: str | None = None) -> Any:
+    """Return a cached CloudFormation client; created lazily so tests can replace this function."""
+    return _client("cloudformation", region)
 
 
 @dataclass(frozen=True)
@@ -125,8 +145,20 @@ def _arn_region(arn: str) -> str | None:
     return parts[3] if len(parts) > 3 and parts[0] == "arn" and parts[3] else None
 
 
+def _rolling_back(event: Mapping[str, Any]) -> bool:
+    """Whether the stack that sent `event` is rolling back a failed update."""
+    stack_id = event.get("StackId")
+    if not isinstance(stack_id, str) or not stack_id:
+        raise MigrationError("Update without StackId: cannot tell a rollback from a forward update")
+    stacks = _cloudformation(_arn_region(stack_id)).describe_stacks(StackName=stack_id).get("Stacks") or []
+    status = stacks[0].get("StackStatus") if stacks else None
+    LOG.info("Stack %s status=%s", stack_id, status)
+    return status == ROLLBACK_STATUS
+
+
 def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:
-    """Start the migration task on Create/Update; Delete is a no-op (migrations are never undone)."""
+    """Start the migration task on Create/Update; Delete is a no-op (migrations are never undone), and so is
+    the Update that a rollback sends with the old image (an older migration must never run)."""
     request_type = event.get("RequestType")
     if request_type == "Delete":
         LOG.info("Delete: nothing to do for %s", event.get("PhysicalResourceId"))
@@ -135,6 +167,12 @@ def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:
         raise MigrationError(f"Unsupported RequestType: {request_type!r}")
 
     props = _parse_props(event)
+    if request_type == "Update" and _rolling_back(event):
+        LOG.warning(
+            "Rollback: not running the migration of %s; the schema stays at the newer revision",
+            (event.get("ResourceProperties") or {}).get("Trigger"),
+        )
+        return {"PhysicalResourceId": event["PhysicalResourceId"], "Data": {"Skipped": SKIPPED_ROLLBACK}}
     response = _ecs(props.region).run_task(
         cluster=props.cluster,
         taskDefinition=props.task_definition,
@@ -187,17 +225,56 @@ def _log_location(props: Mapping[str, Any], container_name: str, task_arn: str, 
     )
 
 
+def _timeout_seconds(props: Mapping[str, Any]) -> int | None:
+    value = props.get("TimeoutSeconds")
+    if value is None or value == "":
+        return None
+    try:
+        seconds = int(str(value))
+    except ValueError:
+        raise MigrationError(
+            f"ResourceProperties.TimeoutSeconds must be a whole number, got {value!r}"
+        ) from None
+    if seconds <= 0:
+        raise MigrationError(f"ResourceProperties.TimeoutSeconds must be positive, got {value!r}")
+    return seconds
+
+
+def _stop_when_overdue(
+    task: Mapping[str, Any], props: Mapping[str, Any], cluster: str, region: str | None
+) -> None:
+    """Stop a task older than TimeoutSeconds and fail: the deployment gives up on it, so must the task."""
+    limit = _timeout_seconds(props)
+    created = task.get("createdAt")
+    if limit is None or not isinstance(created, datetime):
+        return
+    age = (datetime.now(UTC) - created).total_seconds()
+    if age <= limit:
+        return
+    task_arn = str(task.get("taskArn"))
+    reason = f"Dify migration exceeded its {limit} s timeout"
+    LOG.error("Stopping migration task %s after %d s", task_arn, age)
+    _ecs(region).stop_task(cluster=cluster, task=task_arn, reason=reason)
+    raise MigrationError(
+        f"Dify database migration timed out after {int(age)} s (limit {limit} s); the task {task_arn} was "
+        "stopped. Check its log stream, then redeploy: the next migration resumes from the last revision. "
+        + _log_location(props, _required(props, "ContainerName"), task_arn, region or _arn_region(task_arn))
+    )
+
+
 def is_complete(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     """Report completion once the migration task stops; raise if it did not exit with code 0."""
     if event.get("RequestType") == "Delete":
         return {"IsComplete": True}
 
+    data: Mapping[str, Any] = event.get("Data") or {}
+    if data.get("Skipped") == SKIPPED_ROLLBACK:
+        return {"IsComplete": True, "Data": {"Skipped": SKIPPED_ROLLBACK}}
     props_raw: Mapping[str, Any] = event.get("ResourceProperties") or {}
     cluster = _required(props_raw, "Cluster")
     container_name = _required(props_raw, "ContainerName")
     region_prop = props_raw.get("Region")
     client_region = region_prop if isinstance(region_prop, str) and region_prop else None
-    data: Mapping[str, Any] = event.get("Data") or {}
     task_arn = data.get("TaskArn")
     if not isinstance(task_arn, str) or not task_arn:
         raise MigrationError("Dify database migration state lost: on_event returned no TaskArn")
@@ -216,6 +293,7 @@ def is_complete(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     status = task.get("lastStatus", "UNKNOWN")
     LOG.info("Migration task %s status=%s", task_arn, status)
     if status not in _TERMINAL_STATUSES:
+        _stop_when_overdue(task, props_raw, cluster, client_region)
         return {"IsComplete": False}
 
     container: Mapping[str, Any] = next(

@@ -1,0 +1,150 @@
+"""Queries over a synthesized template that follow references instead of searching text: which role a
+function runs as, what that role may do, which security groups admit which."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+Resources = Mapping[str, Mapping[str, Any]]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def of_type(resources: Resources, kind: str) -> dict[str, Mapping[str, Any]]:
+    return {rid: r for rid, r in resources.items() if r["Type"] == kind}
+
+
+def function_role(resources: Resources, function_id: str) -> str:
+    """The logical ID of the IAM role a Lambda function runs as."""
+    role = resources[function_id]["Properties"]["Role"]
+    assert "Fn::GetAtt" in role, f"{function_id} runs as a role outside this template: {role}"
+    return str(role["Fn::GetAtt"][0])
+
+
+def role_statements(resources: Resources, role_id: str) -> list[Mapping[str, Any]]:
+    """Every Allow statement of the policies attached to `role_id` (inline or AWS::IAM::Policy)."""
+    statements: list[Mapping[str, Any]] = []
+    role = resources[role_id]["Properties"]
+    for policy in role.get("Policies", []):
+        statements += policy["PolicyDocument"]["Statement"]
+    for policy in of_type(resources, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"].get("Roles", []):
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return [s for s in statements if s.get("Effect", "Allow") == "Allow"]
+
+
+def role_grants(resources: Resources, role_id: str) -> dict[str, list[Any]]:
+    """action -> the resources the role may use it on (as template values)."""
+    grants: dict[str, list[Any]] = {}
+    for statement in role_statements(resources, role_id):
+        for action in as_list(statement["Action"]):
+            grants.setdefault(action, []).extend(as_list(statement["Resource"]))
+    return grants
+
+
+def function_grants(resources: Resources, function_id: str) -> dict[str, list[Any]]:
+    return role_grants(resources, function_role(resources, function_id))
+
+
+def functions_by_handler(resources: Resources, description_part: str) -> dict[str, str]:
+    """handler -> function logical ID, among functions whose description contains `description_part`."""
+    return {
+        f["Properties"]["Handler"]: fid
+        for fid, f in of_type(resources, "AWS::Lambda::Function").items()
+        if description_part in str(f["Properties"].get("Description", ""))
+    }
+
+
+def text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+# --- security groups ---------------------------------------------------------------------------------------
+
+
+def _group(value: Any) -> str:
+    """The logical ID of a security group named by Ref or Fn::GetAtt [id, GroupId]."""
+    if isinstance(value, Mapping) and "Fn::GetAtt" in value:
+        return str(value["Fn::GetAtt"][0])
+    if isinstance(value, Mapping) and "Ref" in value:
+        return str(value["Ref"])
+    return text(value)
+
+
+def ecs_service_role(resources: Resources, service: Mapping[str, Any]) -> str:
+    """A service's role: its one essential container, or "single-task" when every role shares the task."""
+    task = resources[service["Properties"]["TaskDefinition"]["Ref"]]["Properties"]
+    essential = [c["Name"] for c in task["ContainerDefinitions"] if c.get("Essential", True)]
+    return essential[0] if len(essential) == 1 else "single-task"
+
+
+def group_owners(resources: Resources) -> dict[str, str]:
+    """security group logical ID -> who it belongs to: the role of an ECS service, "migration" for the
+    migration task, otherwise the group's description (e.g. "Dify load balancer", "Dify api function")."""
+    owners = {
+        gid: str(group["Properties"].get("GroupDescription", gid))
+        for gid, group in of_type(resources, "AWS::EC2::SecurityGroup").items()
+    }
+    for service in of_type(resources, "AWS::ECS::Service").values():
+        network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+        for group in network.get("SecurityGroups", []):
+            owners[_group(group)] = ecs_service_role(resources, service)
+    for gate in of_type(resources, "Custom::DifyMigration").values():
+        for group in gate["Properties"]["SecurityGroups"]:
+            owners[_group(group)] = "migration"
+    return owners
+
+
+def ingress_rules(resources: Resources) -> list[tuple[str, Mapping[str, Any]]]:
+    """(target group logical ID, rule) for inline SecurityGroupIngress and AWS::EC2::SecurityGroupIngress."""
+    rules: list[tuple[str, Mapping[str, Any]]] = [
+        (gid, rule)
+        for gid, group in of_type(resources, "AWS::EC2::SecurityGroup").items()
+        for rule in group["Properties"].get("SecurityGroupIngress", [])
+    ]
+    rules += [
+        (_group(rule["Properties"]["GroupId"]), rule["Properties"])
+        for rule in of_type(resources, "AWS::EC2::SecurityGroupIngress").values()
+    ]
+    return rules
+
+
+def _covers(rule: Mapping[str, Any], port: Any) -> bool:
+    if str(rule.get("IpProtocol")) == "-1":
+        return True
+    low, high = rule.get("FromPort"), rule.get("ToPort", rule.get("FromPort"))
+    if isinstance(port, int) and isinstance(low, int) and isinstance(high, int):
+        return low <= port <= high
+    return bool(low == port == high)  # a port given by reference, e.g. the cluster's Endpoint.Port
+
+
+def sources(resources: Resources, groups: list[Any], port: Any) -> set[str]:
+    """Who the ingress rules of `groups` admit on `port`: owners of source groups, CIDRs, prefix lists."""
+    owners = group_owners(resources)
+    targets = {_group(group) for group in groups}
+    found: set[str] = set()
+    for target, rule in ingress_rules(resources):
+        if target not in targets or not _covers(rule, port):
+            continue
+        if "SourceSecurityGroupId" in rule:
+            source = _group(rule["SourceSecurityGroupId"])
+            found.add(owners.get(source, f"group {source}"))
+        elif "SourcePrefixListId" in rule:
+            found.add(f"prefix list {text(rule['SourcePrefixListId'])}")
+        else:
+            found.add(f"cidr {text(rule.get('CidrIp', rule.get('CidrIpv6')))}")
+    return found
+
+
+def database_sources(resources: Resources, port: int = 5432) -> set[str]:
+    """Who may connect to the Aurora cluster, on its port given as a number or by Endpoint.Port."""
+    found: set[str] = set()
+    for cid, cluster in of_type(resources, "AWS::RDS::DBCluster").items():
+        groups = cluster["Properties"]["VpcSecurityGroupIds"]
+        found |= sources(resources, groups, port)
+        found |= sources(resources, groups, {"Fn::GetAtt": [cid, "Endpoint.Port"]})
+    return found
