@@ -133,9 +133,10 @@ LAYER_RANKS = {
     "frontdoor": 5,
     "operations": 6,
     "stack": 7, "app": 8,
-    "cli": 9,
+    "cli": 10,
 }  # fmt: skip
-READER_RANK = 10  # cost, diagram, security, templates: checked above; they read templates only
+# cost, diagram, security, templates: they read templates only (checked above); only the CLI runs them.
+READER_RANK = 9
 
 
 def rank(unit: str) -> int:

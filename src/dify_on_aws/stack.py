@@ -39,6 +39,7 @@ from dify_on_aws.services.environment import (
 )
 from dify_on_aws.services.service import DifyService
 from dify_on_aws.services.ssrf_proxy import squid_config
+from dify_on_aws.services.valkey import valkey_container
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 MIGRATION_TIMEOUT = cdk.Duration.minutes(30)
@@ -312,7 +313,7 @@ class DifyStack(cdk.Stack):
         return PackedTask(
             cpu=svc.single_task.cpu,
             memory_mib=svc.single_task.memory_mib,
-            cache=self.cache.spec() if isinstance(self.cache, ContainerCache) else None,
+            cache=valkey_container(self.cache) if isinstance(self.cache, ContainerCache) else None,
             service_connect=door == "api_gateway",
             register_dns=door == "lambda_proxy" or bool(self.front_door.reaches),
         )

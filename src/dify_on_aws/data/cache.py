@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
-from dify_on_aws.services.service import ContainerSpec
 
 REDIS_PORT = 6379
 
@@ -100,9 +98,6 @@ class Cache(Construct):
             )
 
 
-VALKEY_IMAGE = "public.ecr.aws/docker/library/valkey:8.0-alpine"
-
-
 class ContainerCache(Construct):
     """Valkey as a container of the Dify task, for the low-cost layout: no node to pay for, bound to
     localhost (unreachable from outside the task) and still password-protected. Its contents (cache,
@@ -125,32 +120,6 @@ class ContainerCache(Construct):
             self.auth_token,
             "AwsSolutions-SMG4",
             "Valkey reads its password only at start; rotating it means replacing the task (redeploy).",
-        )
-
-    def spec(self) -> ContainerSpec:
-        """The container to add to the task (multi-architecture image)."""
-        # No persistence: a restart starts empty, which Dify tolerates (cache and broker only).
-        command = (
-            f'exec valkey-server --bind 127.0.0.1 --port {self.port} --requirepass "$VALKEY_PASSWORD" '
-            '--save "" --appendonly no --maxmemory 256mb --maxmemory-policy noeviction'
-        )
-        return ContainerSpec(
-            name="valkey",
-            image=VALKEY_IMAGE,
-            environment={},
-            secrets={"VALKEY_PASSWORD": ecs.Secret.from_secrets_manager(self.auth_token)},
-            entry_point=["sh", "-c"],
-            command=[command],
-            health_check=ecs.HealthCheck(
-                command=[
-                    "CMD-SHELL",
-                    'valkey-cli --no-auth-warning -a "$VALKEY_PASSWORD" ping | grep -q PONG || exit 1',
-                ],
-                interval=cdk.Duration.seconds(30),
-                timeout=cdk.Duration.seconds(5),
-                retries=3,
-                start_period=cdk.Duration.seconds(10),
-            ),
         )
 
 
