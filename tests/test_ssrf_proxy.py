@@ -38,13 +38,13 @@ from pathlib import Path
 
 import pytest
 
+from dify_on_aws.services.squid_values import NAT64_PREFIX
 from dify_on_aws.services.ssrf_proxy import (
     ALWAYS_DENIED,
     CONFIG_ENV,
     CONFIG_PATH,
     IMAGE,
     METADATA,
-    NAT64_PREFIX,
     PORT,
     URL,
     squid_config,

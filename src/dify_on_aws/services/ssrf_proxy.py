@@ -11,17 +11,25 @@ Everything here is plain Python (strings, lists, dicts); the stack wraps it into
 from __future__ import annotations
 
 import base64
-import contextlib
 import ipaddress
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Literal, TypeVar
+from typing import Final, Literal
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-_N = TypeVar("_N", ipaddress.IPv4Network, ipaddress.IPv6Network)
+from dify_on_aws.services.squid_values import (
+    IPNetwork,
+    nat64,
+    parse_domains,
+    parse_networks,
+    parse_ports,
+    port_ranges,
+    prune,
+    sorted_networks,
+    subtract,
+)
 
 PORT: Final = 3128
 # Canonical's Squid image (Ubuntu 24.04 LTS, multi-arch), from ECR Public: no Docker Hub pull limits.
@@ -94,15 +102,11 @@ ALWAYS_DENIED: Final[Mapping[str, str]] = MappingProxyType(
 
 # The well-known NAT64 prefix (RFC 6052): 64:ff9b::a.b.c.d is a.b.c.d reached through a NAT64 gateway (an AWS
 # NAT gateway translates it, private addresses included), so every denied IPv4 range is denied in it too.
-NAT64_PREFIX: Final = ipaddress.IPv6Network("64:ff9b::/96")
-_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 # Who may use the proxy unless `client_cidrs` says otherwise, besides the caller's `denied_cidrs` (the VPC).
 # Loopback: with ECS Service Connect, the proxy sidecar in Squid's own task forwards the connections.
 DEFAULT_CLIENTS: Final = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "::1/128")
 
-_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-_DOMAIN = re.compile(rf"\.?{_LABEL}(?:\.{_LABEL})+")
 _LOG_DIR = re.compile(r"(?:/[A-Za-z0-9._-]+)+|/")
 
 
@@ -136,19 +140,19 @@ def squid_config(
     Raises ValueError naming the first invalid CIDR, domain or port. The output depends only on the
     arguments (sorted, no timestamps), so an unchanged configuration never changes the task definition.
     """
-    denied = _networks("denied_cidrs", denied_cidrs)
-    allowed = _networks("allowed_cidrs", allowed_cidrs)
-    clients = _networks(
+    denied = parse_networks("denied_cidrs", denied_cidrs)
+    allowed = parse_networks("allowed_cidrs", allowed_cidrs)
+    clients = parse_networks(
         "client_cidrs", [*DEFAULT_CLIENTS, *denied_cidrs] if client_cidrs is None else client_cidrs
     )
     if not clients:
         raise ValueError("client_cidrs: at least one network must be allowed to use the proxy")
-    domains = _domains(allowed_domains)
-    ports = _ports("extra_ports", extra_ports)
+    domains = parse_domains(allowed_domains)
+    ports = parse_ports("extra_ports", extra_ports)
     if port_policy not in PORT_POLICIES:
         raise ValueError(f"port_policy: {port_policy!r} is not one of {', '.join(PORT_POLICIES)}")
-    http_ports = _port_ranges([*PORT_POLICIES[port_policy], *map(str, ports)])
-    _ports("port", [port])
+    http_ports = port_ranges([*PORT_POLICIES[port_policy], *map(str, ports)])
+    parse_ports("port", [port])
     if log_dir is not None and not _LOG_DIR.fullmatch(log_dir):
         raise ValueError(f"log_dir: {log_dir!r} is not an absolute path of letters, digits, '.', '_', '-'")
     metadata: list[IPNetwork] = [ipaddress.ip_network(cidr) for cidr in METADATA]
@@ -157,9 +161,9 @@ def squid_config(
             if network.version == address.version and network.overlaps(address):
                 raise ValueError(f"allowed_cidrs: {network} covers {address} ({METADATA[str(address)]})")
 
-    blocked = _subtract([*(ipaddress.ip_network(cidr) for cidr in ALWAYS_DENIED), *denied], allowed)
-    blocked += [_nat64(n) for n in blocked if isinstance(n, ipaddress.IPv4Network)]
-    metadata += [_nat64(n) for n in metadata if isinstance(n, ipaddress.IPv4Network)]
+    blocked = subtract([*(ipaddress.ip_network(cidr) for cidr in ALWAYS_DENIED), *denied], allowed)
+    blocked += [nat64(n) for n in blocked if isinstance(n, ipaddress.IPv4Network)]
+    metadata += [nat64(n) for n in metadata if isinstance(n, ipaddress.IPv4Network)]
 
     lines = [
         "# Squid as Dify's SSRF proxy, rendered by dify_on_aws.services.ssrf_proxy: edit that, not this.",
@@ -169,7 +173,7 @@ def squid_config(
         *_section(
             "Who may use the proxy: Dify's tasks in the VPC. By default also private networks and loopback\n"
             "(ECS Service Connect's proxy sidecar in this task forwards the connections from there).",
-            [f"acl ssrf_clients src {n}" for n in _sorted(_prune(clients))],
+            [f"acl ssrf_clients src {n}" for n in sorted_networks(prune(clients))],
         ),
         *_section(
             f"Destination ports ({port_policy}): HTTP on {', '.join(PORT_POLICIES[port_policy])};\n"
@@ -184,14 +188,14 @@ def squid_config(
         *_section(
             "Metadata and credential endpoints (and their NAT64 forms): never reachable.\n"
             + _table(METADATA),
-            [f"acl ssrf_metadata dst {n}" for n in _sorted(metadata)],
+            [f"acl ssrf_metadata dst {n}" for n in sorted_networks(metadata)],
         ),
         *_section(
             _DENIED_WHY
             + _table(ALWAYS_DENIED)
             + f"\nAlso denied (denied_cidrs): {_joined(denied)}"
             + f"\nCut out of the above (allowed_cidrs): {_joined(allowed)}",
-            [f"acl ssrf_denied dst {n}" for n in _sorted(_prune(blocked))],
+            [f"acl ssrf_denied dst {n}" for n in sorted_networks(prune(blocked))],
         ),
         *_access(domains, allowed),
     ]
@@ -265,7 +269,7 @@ def _access(domains: Sequence[str], allowed: Sequence[IPNetwork]) -> list[str]:
         acls = [f"acl ssrf_allowed_domains dstdomain -n {domain}" for domain in domains]
         rules.append("http_access allow ssrf_allowed_domains")
         if allowed:
-            acls += [f"acl ssrf_allowed_ips dst -n {n}" for n in _sorted(_prune(allowed))]
+            acls += [f"acl ssrf_allowed_ips dst -n {n}" for n in sorted_networks(prune(allowed))]
             rules.append("http_access allow ssrf_allowed_ips")
         lines += _section(
             "Closed network: only these names are reachable (-n: an IP address in the URL never matches a\n"
@@ -293,7 +297,7 @@ def _table(rows: Mapping[str, str]) -> str:
 
 
 def _joined(networks: Iterable[IPNetwork]) -> str:
-    return ", ".join(str(n) for n in _sorted(networks)) or "none"
+    return ", ".join(str(n) for n in sorted_networks(networks)) or "none"
 
 
 @dataclass(frozen=True)
@@ -314,7 +318,7 @@ def squid_container(config: str, *, config_path: str = CONFIG_PATH, port: int = 
     Squid in the foreground. Squid opens its logs after switching to EFFECTIVE_USER, so the container's
     stdout and stderr are first handed to that user (they belong to root and are not world-writable).
     """
-    _ports("port", [port])
+    parse_ports("port", [port])
     script = "\n".join(
         [
             "set -eu",
@@ -334,125 +338,3 @@ def squid_container(config: str, *, config_path: str = CONFIG_PATH, port: int = 
         environment={CONFIG_ENV: base64.b64encode(config.encode()).decode("ascii")},
         health_check=["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"],
     )
-
-
-def _networks(name: str, values: Iterable[str]) -> list[IPNetwork]:
-    if isinstance(values, str):
-        raise TypeError(f"{name} must be a sequence of CIDR strings, not a single string")
-    networks: list[IPNetwork] = []
-    for value in values:
-        if not isinstance(value, str):
-            raise ValueError(f"{name}: {value!r} is not a CIDR string")
-        try:
-            network = ipaddress.ip_network(value, strict=True)
-        except ValueError as exc:
-            hint = ""
-            with contextlib.suppress(ValueError):
-                hint = f"; did you mean {ipaddress.ip_network(value, strict=False)}?"
-            raise ValueError(f"{name}: {value!r} is not a network CIDR ({exc}){hint}") from None
-        if network.prefixlen == 0:
-            raise ValueError(f"{name}: {value!r} would match every address; list specific networks")
-        if isinstance(network, ipaddress.IPv6Network) and network.overlaps(_IPV4_MAPPED):
-            raise ValueError(
-                f"{name}: {value!r} is (or covers) IPv4-mapped IPv6, which Squid treats as IPv4; "
-                "write the IPv4 network instead"
-            )
-        networks.append(network)
-    return networks
-
-
-def _domains(values: Sequence[str]) -> list[str]:
-    if isinstance(values, str):
-        raise TypeError("allowed_domains must be a sequence of domain names, not a single string")
-    domains: set[str] = set()
-    for value in values:
-        domain = value.lower() if isinstance(value, str) else ""
-        if (
-            not _DOMAIN.fullmatch(domain)
-            or len(domain.lstrip(".")) > 253
-            or domain.rsplit(".", 1)[-1].isdigit()
-        ):
-            raise ValueError(
-                f"allowed_domains: {value!r} is not a domain name: use 'example.com' for one host, "
-                "'.example.com' for it and its subdomains (ASCII/punycode; IP addresses go in allowed_cidrs)"
-            )
-        domains.add(domain)
-
-    def covered(domain: str) -> bool:
-        # '.example.com' already matches 'example.com' and every 'x.example.com': Squid warns on repeats.
-        parts = domain.lstrip(".").split(".")
-        for i in range(len(parts)):
-            parent = "." + ".".join(parts[i:])
-            if parent != domain and parent in domains:
-                return True
-        return False
-
-    return sorted((d for d in domains if not covered(d)), key=lambda d: (d.lstrip(".").split(".")[::-1], d))
-
-
-def _ports(name: str, values: Sequence[int]) -> list[int]:
-    ports: set[int] = set()
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-            raise ValueError(f"{name}: {value!r} is not a TCP port (1-65535)")
-        ports.add(value)
-    return sorted(ports)
-
-
-def _port_ranges(values: Iterable[str]) -> list[str]:
-    """Squid port ACL values ("80", "1025-65535"), sorted, without ports inside a listed range."""
-    spans = sorted({(int(v.split("-")[0]), int(v.split("-")[-1])) for v in values})
-    kept = [s for s in spans if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)]
-    return [str(low) if low == high else f"{low}-{high}" for low, high in kept]
-
-
-def _subtract(networks: Iterable[IPNetwork], holes: Sequence[IPNetwork]) -> list[IPNetwork]:
-    """`networks` without the addresses in `holes`."""
-    networks = list(networks)
-    v4 = _subtract_same(_of(ipaddress.IPv4Network, networks), _of(ipaddress.IPv4Network, holes))
-    v6 = _subtract_same(_of(ipaddress.IPv6Network, networks), _of(ipaddress.IPv6Network, holes))
-    return [*v4, *v6]
-
-
-def _subtract_same(networks: Iterable[_N], holes: Sequence[_N]) -> list[_N]:
-    result: list[_N] = []
-    for network in networks:
-        pieces = [network]
-        for hole in holes:
-            remaining: list[_N] = []
-            for piece in pieces:
-                if piece.subnet_of(hole):
-                    continue
-                if piece.supernet_of(hole):
-                    remaining.extend(piece.address_exclude(hole))
-                else:
-                    remaining.append(piece)
-            pieces = remaining
-        result.extend(pieces)
-    return result
-
-
-def _of(kind: type[_N], networks: Iterable[IPNetwork]) -> list[_N]:
-    return [n for n in networks if isinstance(n, kind)]
-
-
-def _nat64(network: ipaddress.IPv4Network) -> ipaddress.IPv6Network:
-    address = int(NAT64_PREFIX.network_address) | int(network.network_address)
-    return ipaddress.IPv6Network((address, NAT64_PREFIX.prefixlen + network.prefixlen))
-
-
-def _prune(networks: Iterable[IPNetwork]) -> list[IPNetwork]:
-    """Drop duplicates and networks inside another listed one: Squid warns about both and ignores them."""
-    return [
-        *_prune_same(_of(ipaddress.IPv4Network, networks)),
-        *_prune_same(_of(ipaddress.IPv6Network, networks)),
-    ]
-
-
-def _prune_same(networks: Iterable[_N]) -> list[_N]:
-    unique = set(networks)
-    return [n for n in unique if not any(o != n and n.subnet_of(o) for o in unique)]
-
-
-def _sorted(networks: Iterable[IPNetwork]) -> list[IPNetwork]:
-    return sorted(networks, key=lambda n: (n.version, n.network_address.packed, n.prefixlen))
