@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
@@ -23,37 +21,25 @@ from dify_on_aws.data.storage import FileStorage
 from dify_on_aws.frontdoor.base import Backends
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_front_door
-from dify_on_aws.nag import acknowledge, acknowledge_cdk_singletons
+from dify_on_aws.nag import acknowledge_cdk_singletons
 from dify_on_aws.network.vpc import Network
 from dify_on_aws.operations.rotation import DatabaseRotation
 from dify_on_aws.operations.scaling import scale_services
-from dify_on_aws.roles import PORTS, Role
-from dify_on_aws.runtime_support import logical_id
+from dify_on_aws.roles import Role
 from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices, PackedTask
 from dify_on_aws.services.environment import (
-    PLUGIN_DAEMON_PREFIXES,
     AppKeys,
     ContainerSettings,
     DataEndpoints,
     container_settings,
 )
-from dify_on_aws.services.service import DifyService
 from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
+from dify_on_aws.stack.outputs import add_outputs
+from dify_on_aws.stack.wiring import unique, wire
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 MIGRATION_TIMEOUT = cdk.Duration.minutes(30)
-BEDROCK_ACTIONS = [
-    "bedrock:InvokeModel",
-    "bedrock:InvokeModelWithResponseStream",
-    "bedrock:ListFoundationModels",
-    "bedrock:GetFoundationModel",
-    "bedrock:ListInferenceProfiles",
-    "bedrock:GetInferenceProfile",
-    "bedrock:Rerank",
-    "bedrock:Retrieve",
-    "bedrock:RetrieveAndGenerate",
-]
 
 
 class DifyStack(cdk.Stack):
@@ -139,27 +125,7 @@ class DifyStack(cdk.Stack):
         self._services(config, retention.secrets)
         self._operations(config, retention)
 
-        cdk.CfnOutput(self, "FilesBucket", value=self.storage.bucket.bucket_name)
-        cdk.CfnOutput(self, "DatabaseEndpoint", value=self.database.cluster.cluster_endpoint.hostname)
-        cdk.CfnOutput(self, "DatabaseSecretArn", value=self.database.secret.secret_arn)
-        cdk.CfnOutput(self, "CacheEndpoint", value=self.cache.host)
-        cdk.CfnOutput(
-            self, "DifyUrl", value=self.front_door.url, description="Open /install to create the admin"
-        )
-        api = self.dify.service(Role.API)
-        region = cdk.Aws.REGION
-        cluster = self.dify.cluster.cluster_name
-        cdk.CfnOutput(
-            self,
-            "ApiExecCommand",
-            description="Shell in the api container (ECS Exec; needs the Session Manager plugin)",
-            value=(
-                f"aws ecs execute-command --region {region} --cluster {cluster} --container api "
-                "--interactive "
-                f"--command /bin/bash --task $(aws ecs list-tasks --region {region} --cluster {cluster} "
-                f"--service-name {api.service_name} --query 'taskArns[0]' --output text)"
-            ),
-        )
+        add_outputs(self)
         acknowledge_cdk_singletons(self)
 
     @property
@@ -271,13 +237,13 @@ class DifyStack(cdk.Stack):
                 settings=lambda role: self._settings(role, data, keys),
             )
         )
-        self._wire(config)
+        wire(self, config)
 
     def _operations(self, config: DifyConfig, retention: DataRetention) -> None:
         """Password rotation (with redeploys so tasks pick up the new password) and AWS Backup."""
         if config.database.rotation_days is not None:
             readers = (Role.API, Role.WORKER, Role.BEAT, Role.PLUGIN_DAEMON)
-            services = _unique([self.dify.services[r].service for r in readers if r in self.dify.services])
+            services = unique([self.dify.services[r].service for r in readers if r in self.dify.services])
             DatabaseRotation(
                 self,
                 "DatabaseRotation",
@@ -328,103 +294,6 @@ class DifyStack(cdk.Stack):
             hosts=self.dify.dns_hosts,
             release=self.config.images.contract_release(),
         )
-
-    def _wire(self, config: DifyConfig) -> None:
-        """Who may reach whom, and what each task role may do."""
-        dify = self.dify
-        gate = dify.migration
-        api, worker, beat, daemon, sandbox = (
-            dify.services[r] for r in (Role.API, Role.WORKER, Role.BEAT, Role.PLUGIN_DAEMON, Role.SANDBOX)
-        )
-        gate.resource.node.add_dependency(self.database.init)
-        managed_cache = self.cache if isinstance(self.cache, Cache) else None
-        if managed_cache is not None:
-            gate.resource.node.add_dependency(managed_cache.replication_group)
-        extra_api = self.front_door.clients.api
-        # With every role in one task, the roles are one service: rules between them would be self-references.
-        packed = config.services.layout == "single_task"
-        for client in _unique([api, worker, beat, daemon, *extra_api]):
-            self.database.connections.allow_default_port_from(client.connections)
-            if managed_cache is not None:
-                managed_cache.connections.allow_default_port_from(client.connections)
-        self.database.connections.allow_default_port_from(gate.connections)
-        if managed_cache is not None:
-            managed_cache.connections.allow_default_port_from(gate.connections)
-        proxy = dify.services[Role.SSRF_PROXY]
-        for extra in extra_api:
-            daemon.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
-            sandbox.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
-            proxy.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.SSRF_PROXY]))
-        if not packed:
-            # Service Connect: api <-> plugin daemon, api/worker -> sandbox and plugin daemon.
-            api.connections.allow_from(daemon.connections, ec2.Port.tcp(PORTS[Role.API]))
-            # Everything that fetches user-supplied URLs goes through the SSRF proxy.
-            for client in (api, worker, sandbox, daemon):
-                proxy.connections.allow_from(client.connections, ec2.Port.tcp(PORTS[Role.SSRF_PROXY]))
-            # Fargate pulls the image, reads secrets and ships logs through the task's own network interface;
-            # the browser, not the web server, calls the api, so web needs nothing else.
-            for restricted in (sandbox, dify.services.get(Role.WEB)):
-                if restricted is not None:
-                    restricted.connections.security_groups[0].add_egress_rule(
-                        ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "Fargate: image pull, secrets, logs (HTTPS)"
-                    )
-            for caller in (api, worker):
-                daemon.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
-                sandbox.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
-
-        self._grant(config, api, worker, daemon)
-
-    def _grant(self, config: DifyConfig, api: DifyService, worker: DifyService, daemon: DifyService) -> None:
-        """What each task role (and the front door's own compute) may do."""
-        dify = self.dify
-        bucket = self.storage.bucket
-        # api and worker name objects at run time all over the bucket (uploads, tool files, keys); the
-        # plugin daemon only under its own prefixes, unless every role shares one task role.
-        scoped = daemon is not api
-        grantees: list[tuple[iam.IGrantable, Construct, tuple[str, ...]]] = [
-            (service.task_definition.task_role, service.task_definition, ("*",))
-            for service in _unique([api, worker])
-        ]
-        if scoped:
-            prefixes = tuple(f"{prefix}/*" for prefix in PLUGIN_DAEMON_PREFIXES)
-            grantees.append((daemon.task_definition.task_role, daemon.task_definition, prefixes))
-        for extra_grantee in self.front_door.clients.grantees:
-            principal = extra_grantee.grant_principal
-            assert isinstance(principal, Construct)
-            grantees.append((extra_grantee, principal, ("*",)))
-        for grantee, owner, patterns in grantees:
-            for pattern in patterns:
-                bucket.grant_read_write(grantee, pattern)
-                acknowledge(
-                    owner,
-                    f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{pattern}]",
-                    "Dify names objects at run time (uploads, plugins); access is limited to this bucket "
-                    "(the plugin daemon: to its own prefixes).",
-                )
-            for action in ("Action::s3:Abort*", "Action::s3:DeleteObject*", "Action::s3:GetBucket*",
-                           "Action::s3:GetObject*", "Action::s3:List*"):  # fmt: skip
-                acknowledge(
-                    owner,
-                    f"AwsSolutions-IAM5[{action}]",
-                    "CDK's grant_read_write action groups, on the Dify bucket only.",
-                )
-        for role_service in _unique(list(dify.services.values())):
-            acknowledge(
-                role_service.task_definition,
-                "AwsSolutions-IAM5[Resource::*]",
-                "ECS Exec needs ssmmessages channels, which have no resource ARNs; Bedrock model listing and "
-                "rerank have none either.",
-            )
-        if config.services.bedrock:
-            # Model providers run as plugins inside the plugin daemon, so only its task role calls Bedrock.
-            daemon.task_definition.add_to_task_role_policy(
-                iam.PolicyStatement(actions=BEDROCK_ACTIONS, resources=["*"])
-            )
-
-
-def _unique(services: list[Any]) -> list[Any]:
-    """Each object once (with one task for every role, all roles are the same service)."""
-    return list({id(service): service for service in services}.values())
 
 
 def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrategy]:
