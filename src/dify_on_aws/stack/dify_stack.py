@@ -13,11 +13,8 @@ from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
 from dify_on_aws.data.backup import DifyBackup
-from dify_on_aws.data.cache import Cache, ContainerCache, broker_url_secret
-from dify_on_aws.data.database import Database, DatabaseNames
+from dify_on_aws.data.cache import ContainerCache, broker_url_secret
 from dify_on_aws.data.retention import DataRetention, log_retention
-from dify_on_aws.data.secrets import AppSecrets
-from dify_on_aws.data.storage import FileStorage
 from dify_on_aws.frontdoor.base import Backends
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_front_door
@@ -35,6 +32,7 @@ from dify_on_aws.services.environment import (
 )
 from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
+from dify_on_aws.stack.data import build_data
 from dify_on_aws.stack.outputs import add_outputs
 from dify_on_aws.stack.wiring import unique, wire
 
@@ -76,51 +74,11 @@ class DifyStack(cdk.Stack):
             flow_logs=config.network.flow_logs,
             log_retention=LOG_RETENTION,
         )
-        vpc = self.network.vpc
-        private = self.network.private_subnets
-
-        self.secrets = AppSecrets(self, "Secrets", removal_policy=retention.secrets)
-        db = config.database
-        self.database = Database(
-            self,
-            "Database",
-            vpc=vpc,
-            subnets=private,
-            engine_version=db.engine_version,
-            min_acu=db.min_acu,
-            max_acu=db.max_acu,
-            auto_pause_seconds=db.auto_pause_seconds,
-            readers=db.readers,
-            backup_retention_days=db.backup_retention_days,
-            removal_policy=retention.database,
-            secret_removal_policy=retention.secrets,
-            deletion_protection=retention.deletion_protection,
-            log_retention=LOG_RETENTION,
-            names=DatabaseNames(),
-            rotation=db.rotation_days is not None,
+        units = build_data(
+            self, config=config, network=self.network, retention=retention, log_retention=LOG_RETENTION
         )
-        self.cache: Cache | ContainerCache
-        if config.cache.engine == "container":
-            self.cache = ContainerCache(self, "Cache", secret_removal_policy=retention.secrets)
-        else:
-            self.cache = Cache(
-                self,
-                "Cache",
-                vpc=vpc,
-                subnets=private,
-                node_type=config.cache.node_type,
-                engine_version=config.cache.engine_version,
-                multi_az=config.cache.multi_az,
-                removal_policy=retention.cache,
-                secret_removal_policy=retention.secrets,
-            )
-        self.storage = FileStorage(
-            self,
-            "Storage",
-            removal_policy=retention.bucket,
-            empty_on_delete=retention.empty_bucket_on_delete,
-            noncurrent_version_days=config.storage.noncurrent_version_days,
-        )
+        self.secrets, self.database, self.cache = units.secrets, units.database, units.cache
+        self.storage = units.storage
 
         self._services(config, retention.secrets)
         self._operations(config, retention)
