@@ -162,3 +162,19 @@ def test_every_unit_has_a_rank() -> None:
     units = {owner(p) for p in PACKAGE.rglob("*.py")} - {"__init__"}
     readers = {"cost", "diagram", "security", "threat_model", "templates"}
     assert units - readers <= set(LAYER_RANKS), units - readers - set(LAYER_RANKS)
+
+
+# Constructs are a little larger than rules (a constructor wires a whole unit); "about 200" allows that much.
+MAX_CONSTRUCT_CLASS_LINES = 230
+
+
+@pytest.mark.parametrize("path", CONSTRUCT_MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_construct_code_stays_small(path: Path) -> None:
+    """Issue 15: no source file over ~400 lines (the config model is one module per section), no class
+    over ~200; the stack reads as the architecture."""
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= MAX_FILE_LINES, f"{path.relative_to(PACKAGE)}: split it"
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ClassDef):
+            size = (node.end_lineno or node.lineno) - node.lineno + 1
+            assert size <= MAX_CONSTRUCT_CLASS_LINES, f"{path.name}: class {node.name} has {size} lines"

@@ -8,17 +8,15 @@ name (`http://api:5001`, `http://sandbox:8194`, `http://plugin-daemon:5002`) tha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_servicediscovery as servicediscovery
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
@@ -28,9 +26,8 @@ from dify_on_aws.services.environment import (
     DataEndpoints,
     container_settings,
     image_uri,
-    internal_url,
-    sandbox_requirements,
 )
+from dify_on_aws.services.sandbox import add_sandbox_requirements
 from dify_on_aws.services.service import (
     MIGRATION_ENTRY_POINT,
     MIGRATION_SCRIPT,
@@ -41,6 +38,7 @@ from dify_on_aws.services.service import (
     dify_task_definition,
 )
 from dify_on_aws.services.ssrf_proxy import squid_container
+from dify_on_aws.services.start_order import providers_first, service_resource
 
 # Every long-running role; a front door may run some of them itself (see FrontDoor.replaces).
 SERVICE_ROLES = (
@@ -48,7 +46,6 @@ SERVICE_ROLES = (
 )  # fmt: skip
 # Roles that need no network beyond the SSRF proxy and what Fargate itself fetches (image, secrets, logs).
 EGRESS_RESTRICTED = (Role.SANDBOX, Role.WEB)
-BUSYBOX = "public.ecr.aws/docker/library/busybox:1.37"
 REPOSITORIES = {
     Role.API: "dify-api",
     Role.WORKER: "dify-api",
@@ -95,9 +92,6 @@ class PackedTask:
     register_dns: bool
 
 
-# Service Connect clients that start before one of their providers (the pair calls each other), and that
-# provider: they are redeployed once after it exists, when the stack is created.
-ROLLED_AFTER = {Role.PLUGIN_DAEMON: Role.API}
 # Suffix of the private DNS names (Cloud Map A records) of roles reached from outside Service Connect;
 # Service Connect already owns the plain role names in the namespace, and one Cloud Map service cannot
 # serve both (AWS Copilot runs both on one ECS service the same way, with distinct names).
@@ -229,7 +223,7 @@ class DifyServices(Construct):
                 )
                 if role in dns_roles:
                     self.dns_hosts[role] = f"{role.value}{DNS_SUFFIX}.{namespace}"
-            self._providers_first(specs)
+            providers_first(self, cluster=self.cluster, services=self.services, specs=specs)
         else:
             self._packed(
                 packed=packed,
@@ -244,7 +238,7 @@ class DifyServices(Construct):
         sandbox = self.services[Role.SANDBOX]
         sandbox_container = sandbox.task_definition.find_container(Role.SANDBOX.value)
         assert sandbox_container is not None
-        self._sandbox_dependencies(sandbox.task_definition, sandbox_container, sandbox_packages)
+        add_sandbox_requirements(sandbox.task_definition, sandbox_container, sandbox_packages, self.log_group)
 
         migration_definition, _ = dify_task_definition(
             self,
@@ -274,7 +268,7 @@ class DifyServices(Construct):
         gate = self.migration.resource.node.default_child
         assert isinstance(gate, cdk.CfnResource)
         for service in {id(s): s for s in self.services.values()}.values():
-            _cfn(service).add_resource_dependency(gate)
+            service_resource(service).add_resource_dependency(gate)
 
     def _packed(
         self,
@@ -314,45 +308,6 @@ class DifyServices(Construct):
         if packed.register_dns:
             self.dns_hosts = {role: f"dify.{self.namespace.namespace_name}" for role in roles}
 
-    def _providers_first(self, specs: Mapping[Role, ContainerSpec]) -> None:
-        """A task learns only the Service Connect endpoints that exist when it starts, so each service is
-        created after the services whose Service Connect URLs are in its environment (CloudFormation waits
-        for a new ECS service to be stable). The plugin daemon and the api call each other: the daemon comes
-        first and is redeployed once, on the stack's creation, after the api exists."""
-        urls = {role: internal_url(role) for role in self.services if role in PORTS}
-        for client, spec in specs.items():
-            for provider, url in urls.items():
-                if provider is client or not any(url in value for value in spec.environment.values()):
-                    continue
-                if ROLLED_AFTER.get(client) is provider:
-                    self._roll_once_after(self.services[client], self.services[provider])
-                else:
-                    # The ECS service resources only: their security groups reference each other.
-                    _cfn(self.services[client]).add_resource_dependency(_cfn(self.services[provider]))
-
-    def _roll_once_after(self, early: DifyService, late: DifyService) -> None:
-        """Force one new deployment of `early` once `late` is stable, only when the stack is created."""
-        call = cr.AwsSdkCall(
-            service="ECS",
-            action="updateService",
-            parameters={
-                "cluster": self.cluster.cluster_name,
-                "service": early.service.service_name,
-                "forceNewDeployment": True,
-            },
-            physical_resource_id=cr.PhysicalResourceId.of(f"{early.role_name}-after-{late.role_name}"),
-        )
-        roll = cr.AwsCustomResource(
-            self,
-            f"Roll{early.node.id}After{late.node.id}",
-            on_create=call,
-            policy=cr.AwsCustomResourcePolicy.from_statements(
-                [iam.PolicyStatement(actions=["ecs:UpdateService"], resources=[early.service.service_arn])]
-            ),
-            install_latest_aws_sdk=False,
-        )
-        roll.node.add_dependency(_cfn(late))
-
     def _dns_record(self, name: str) -> ecs.CloudMapOptions:
         """An A record per task in the cluster's private DNS namespace (Cloud Map service discovery)."""
         return ecs.CloudMapOptions(
@@ -362,33 +317,5 @@ class DifyServices(Construct):
             dns_ttl=cdk.Duration.seconds(10),
         )
 
-    def _sandbox_dependencies(
-        self, definition: ecs.TaskDefinition, sandbox: ecs.ContainerDefinition, packages: Sequence[str]
-    ) -> None:
-        """The sandbox installs /dependencies/python-requirements.txt at start; a short-lived init container
-        writes it into a shared volume, so no custom image has to be built."""
-        definition.add_volume(name="dependencies")
-        writer = definition.add_container(
-            "dependencies",
-            image=ecs.ContainerImage.from_registry(BUSYBOX),
-            essential=False,
-            command=["sh", "-c", 'printf "%s" "$REQUIREMENTS" > /dependencies/python-requirements.txt'],
-            environment={"REQUIREMENTS": sandbox_requirements(packages)},
-            logging=ecs.LogDrivers.aws_logs(stream_prefix="dify", log_group=self.log_group),
-            memory_reservation_mib=32,
-        )
-        mount = ecs.MountPoint(container_path="/dependencies", source_volume="dependencies", read_only=False)
-        writer.add_mount_points(mount)
-        sandbox.add_mount_points(mount)
-        sandbox.add_container_dependencies(
-            ecs.ContainerDependency(container=writer, condition=ecs.ContainerDependencyCondition.COMPLETE)
-        )
-
     def service(self, role: Role) -> ecs.FargateService:
         return self.services[role].service
-
-
-def _cfn(service: DifyService) -> cdk.CfnResource:
-    resource = service.service.node.default_child
-    assert isinstance(resource, cdk.CfnResource)
-    return resource
