@@ -1,11 +1,14 @@
 """Queries over a synthesized template that follow references instead of searching text: which role a
-function runs as, what that role may do, which security groups admit which."""
+function runs as, what that role may do, which security groups admit which. References are read with the
+template model's intrinsics (dify_on_aws.templates), like every other reader."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from dify_on_aws.templates.intrinsics import direct_target, referenced_ids
 
 Resources = Mapping[str, Mapping[str, Any]]
 
@@ -21,8 +24,9 @@ def of_type(resources: Resources, kind: str) -> dict[str, Mapping[str, Any]]:
 def function_role(resources: Resources, function_id: str) -> str:
     """The logical ID of the IAM role a Lambda function runs as."""
     role = resources[function_id]["Properties"]["Role"]
-    assert "Fn::GetAtt" in role, f"{function_id} runs as a role outside this template: {role}"
-    return str(role["Fn::GetAtt"][0])
+    target = direct_target(role)
+    assert target is not None, f"{function_id} runs as a role outside this template: {role}"
+    return target
 
 
 def role_statements(resources: Resources, role_id: str) -> list[Mapping[str, Any]]:
@@ -32,7 +36,7 @@ def role_statements(resources: Resources, role_id: str) -> list[Mapping[str, Any
     for policy in role.get("Policies", []):
         statements += policy["PolicyDocument"]["Statement"]
     for policy in of_type(resources, "AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"].get("Roles", []):
+        if role_id in referenced_ids(policy["Properties"].get("Roles", [])):
             statements += policy["Properties"]["PolicyDocument"]["Statement"]
     return [s for s in statements if s.get("Effect", "Allow") == "Allow"]
 
@@ -67,17 +71,13 @@ def text(value: Any) -> str:
 
 
 def _group(value: Any) -> str:
-    """The logical ID of a security group named by Ref or Fn::GetAtt [id, GroupId]."""
-    if isinstance(value, Mapping) and "Fn::GetAtt" in value:
-        return str(value["Fn::GetAtt"][0])
-    if isinstance(value, Mapping) and "Ref" in value:
-        return str(value["Ref"])
-    return text(value)
+    """The logical ID of a security group named by Ref or Fn::GetAtt [id, GroupId], else the value as text."""
+    return direct_target(value) or text(value)
 
 
 def ecs_service_role(resources: Resources, service: Mapping[str, Any]) -> str:
     """A service's role: its one essential container, or "single-task" when every role shares the task."""
-    task = resources[service["Properties"]["TaskDefinition"]["Ref"]]["Properties"]
+    task = resources[str(direct_target(service["Properties"]["TaskDefinition"]))]["Properties"]
     essential = [c["Name"] for c in task["ContainerDefinitions"] if c.get("Essential", True)]
     return essential[0] if len(essential) == 1 else "single-task"
 
