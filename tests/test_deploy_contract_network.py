@@ -386,3 +386,19 @@ def test_service_connect_providers_start_before_their_clients(
             )
             assert rolled_once_after(template, client, provider), f"{name}: {client} never learns {provider}"
     assert checked, "some example uses Service Connect between services"
+
+
+# --- the migration task's capacity provider ------------------------------------------------------------
+
+
+def test_migration_waits_for_the_capacity_provider_association(
+    example_results: dict[str, SynthResult],
+) -> None:
+    """ECS RunTask ("capacityProviderStrategy": a capacity provider must be associated with the cluster
+    before a task can use it) and AWS::ECS::ClusterCapacityProviderAssociations: the migration custom
+    resource starts a FARGATE task, so it must depend on the association, or the first RunTask can race it."""
+    for name, _config, result in examples(example_results):
+        template = main_template(result)
+        (association,) = resources(template, "AWS::ECS::ClusterCapacityProviderAssociations")
+        for gate_id, gate in resources(template, "Custom::DifyMigration").items():
+            assert association in gate.get("DependsOn", []), f"{name}: {gate_id}"

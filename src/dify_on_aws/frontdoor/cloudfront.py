@@ -49,7 +49,8 @@ class CloudFrontFrontDoor(Construct):
         )
         # VPC-origin traffic passes only rules that name CloudFront's origin-facing prefix list (or the
         # service security group CloudFront creates); CIDR rules of the ALB's subnets do not. The list
-        # weighs about 55 rules against the group's inbound quota (60), so this group holds that rule only.
+        # weighs about 55 rules against the group's inbound quota (60), so this group holds that rule only (a
+        # second prefix-list rule, say for port 443, would not fit).
         self.load_balancer.allow_from(
             ec2.Peer.prefix_list(origin_facing_prefix_list(self)), "CloudFront VPC origin (origin-facing)"
         )

@@ -264,6 +264,9 @@ class DifyServices(Construct):
             log_retention=log_retention,
         )
         self.migration_task_definition = migration_definition
+        # RunTask names the FARGATE capacity provider, which must be associated with the cluster first (the
+        # association is a child of the cluster that CDK adds at synthesis).
+        self.migration.resource.node.add_dependency(self.cluster)
         # The services roll only after the schema matches the image they run.
         gate = self.migration.resource.node.default_child
         assert isinstance(gate, cdk.CfnResource)
