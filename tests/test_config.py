@@ -101,6 +101,23 @@ def test_cli_lists_every_cross_field_problem(tmp_path: Path, capsys: pytest.Capt
     assert "needs NAT" in err and "needs Lambda@Edge" in err
 
 
+def test_a_partial_size_section_keeps_the_other_defaults() -> None:
+    """Issue #14: `[services.sandbox]` with only `desired_count = 0` must not make cpu and memory required."""
+    config = parse_config({"services": {"sandbox": {"desired_count": 0}, "plugin_daemon": {"max_count": 2}}})
+    sandbox, daemon = config.services.sandbox, config.services.plugin_daemon
+    assert (sandbox.cpu, sandbox.memory_mib, sandbox.desired_count) == (512, 1024, 0)
+    assert (daemon.cpu, daemon.memory_mib, daemon.ephemeral_storage_gib, daemon.max_count) == (
+        1024,
+        2048,
+        40,
+        2,
+    )
+    assert parse_config({"services": {"single_task": {"cpu": 2048}}}).services.single_task.memory_mib == 4096
+    # A partial section still gets every check: 4096 cpu with the default 2048 MiB is no Fargate size.
+    found = problems({"services": {"api": {"cpu": 4096}}})
+    assert len(found) == 1 and found[0].startswith("services.api") and "memory_mib for cpu 4096" in found[0]
+
+
 def test_fargate_sizes() -> None:
     assert fargate_size_error(256, 512) is None
     assert fargate_size_error(1024, 8192) is None

@@ -89,6 +89,19 @@ class PluginDaemonSize(ServiceSize):
     ephemeral_storage_gib: int = Field(40, ge=21, le=200, description="Task disk for plugin environments.")
 
 
+# Default Fargate size of each role; a partial `[services.<role>]` section keeps the keys it does not name.
+DEFAULT_SIZES: dict[str, dict[str, int]] = {
+    "api": {"cpu": 1024, "memory_mib": 2048},
+    "worker": {"cpu": 1024, "memory_mib": 2048},
+    "beat": {"cpu": 256, "memory_mib": 512},
+    "web": {"cpu": 256, "memory_mib": 512},
+    "sandbox": {"cpu": 512, "memory_mib": 1024},
+    "plugin_daemon": {"cpu": 1024, "memory_mib": 2048},
+    "ssrf_proxy": {"cpu": 256, "memory_mib": 512},
+    "single_task": {"cpu": 1024, "memory_mib": 4096},
+}
+
+
 class ServicesConfig(Section):
     """The Dify containers on ECS Fargate, one ECS service per role (see README, Architecture)."""
 
@@ -117,15 +130,15 @@ class ServicesConfig(Section):
         "the sandbox installs at start. Comments and blank lines are ignored. Default: the list shipped in "
         "`src/dify_on_aws/services/sandbox-requirements.txt` (numpy, boto3).",
     )
-    api: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=1024, memory_mib=2048))
-    worker: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=1024, memory_mib=2048))
-    beat: TaskSize = Field(default_factory=lambda: TaskSize(cpu=256, memory_mib=512))
-    web: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=256, memory_mib=512))
-    sandbox: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=512, memory_mib=1024))
+    api: ServiceSize = Field(default_factory=lambda: ServiceSize(**DEFAULT_SIZES["api"]))
+    worker: ServiceSize = Field(default_factory=lambda: ServiceSize(**DEFAULT_SIZES["worker"]))
+    beat: TaskSize = Field(default_factory=lambda: TaskSize(**DEFAULT_SIZES["beat"]))
+    web: ServiceSize = Field(default_factory=lambda: ServiceSize(**DEFAULT_SIZES["web"]))
+    sandbox: ServiceSize = Field(default_factory=lambda: ServiceSize(**DEFAULT_SIZES["sandbox"]))
     plugin_daemon: PluginDaemonSize = Field(
-        default_factory=lambda: PluginDaemonSize(cpu=1024, memory_mib=2048)
+        default_factory=lambda: PluginDaemonSize(**DEFAULT_SIZES["plugin_daemon"])
     )
-    ssrf_proxy: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=256, memory_mib=512))
+    ssrf_proxy: ServiceSize = Field(default_factory=lambda: ServiceSize(**DEFAULT_SIZES["ssrf_proxy"]))
     layout: Literal["per_role", "single_task"] = Field(
         "per_role",
         description="`per_role`: one ECS service per role (scales per role). `single_task`: every role as a "
@@ -134,9 +147,23 @@ class ServicesConfig(Section):
         "sandbox from the other roles.",
     )
     single_task: TaskSize = Field(
-        default_factory=lambda: TaskSize(cpu=1024, memory_mib=4096),
+        default_factory=lambda: TaskSize(**DEFAULT_SIZES["single_task"]),
         description="Size of the one task with `layout = 'single_task'`.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_sizes(cls, data: object) -> object:
+        """A size section changes only the keys it names: `[services.sandbox]` with just
+        `desired_count = 0` keeps the sandbox's default cpu and memory."""
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for role, defaults in DEFAULT_SIZES.items():
+            given = merged.get(role)
+            if isinstance(given, dict):
+                merged[role] = {**defaults, **given}
+        return merged
 
     @field_validator("log_retention_days")
     @classmethod
