@@ -20,8 +20,9 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
-from dify_on_aws.app import FEATURE_FLAGS, NagViolation, _violations
+from dify_on_aws.app import NagViolation, _violations
 from dify_on_aws.data.backup import BACKUP_POLICIES, DifyBackup
+from dify_on_aws.flags import FEATURE_FLAGS
 from dify_on_aws.nag import BASIC_EXECUTION_ROLE, acknowledge
 from dify_on_aws.operations.rotation import URL_UNSAFE_CHARACTERS, DatabaseRotation
 from dify_on_aws.operations.runtime.redeploy import index as redeploy

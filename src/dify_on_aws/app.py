@@ -11,27 +11,8 @@ import aws_cdk as cdk
 import cdk_nag
 
 from dify_on_aws.config import DifyConfig
-from dify_on_aws.frontdoor.edge import EDGE_REGION, EdgeSettings, EdgeStack
+from dify_on_aws.flags import FEATURE_FLAGS
 from dify_on_aws.stack import DifyStack
-
-# Feature flags set in code so the CLI, the CDK CLI and the tests synthesize the same templates.
-FEATURE_FLAGS: dict[str, Any] = {
-    # Server access logs delivered through a bucket policy instead of the legacy log-delivery ACL.
-    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
-    "@aws-cdk/aws-ec2:restrictDefaultSecurityGroup": True,
-    "@aws-cdk/aws-iam:minimizePolicies": True,
-    "@aws-cdk/core:enablePartitionLiterals": True,
-    "@aws-cdk/aws-rds:auroraClusterChangeScopeOfInstanceParameterGroupWithEachParameters": True,
-    "@aws-cdk/aws-lambda:recognizeLayerVersion": True,
-    "@aws-cdk/aws-ecs:arnFormatIncludesClusterName": True,
-    "@aws-cdk/aws-ecs:enableImdsBlockingDeprecatedFeature": False,
-    "@aws-cdk/aws-ecs:disableEcsImdsBlocking": True,
-    "@aws-cdk/aws-ecs:reduceEc2FargateCloudWatchPermissions": True,
-    "@aws-cdk/aws-elasticloadbalancingv2:albDualstackWithoutPublicIpv4SecurityGroupRulesDefault": True,
-    "@aws-cdk/aws-cloudfront:defaultSecurityPolicyTLSv1.2_2021": True,
-    "@aws-cdk/aws-lambda:useCdkManagedLogGroup": True,
-}
-
 
 CONTEXT_FILE = Path("cdk.context.json")
 
@@ -76,46 +57,8 @@ def build_app(
     `context` carries recorded lookups (hosted zones, availability zones); without them a lookup yields
     a placeholder and `SynthResult.missing_context` says which lookup is missing."""
     app = cdk.App(outdir=outdir, analytics_reporting=False, context={**(context or {}), **FEATURE_FLAGS})
-    env = None
-    if config.account or config.region:
-        env = cdk.Environment(account=config.account, region=config.region)
-    door = config.front_door
-    edge = None
-    stacks: list[cdk.Stack] = []
-    if door.needs_edge_stack():
-        # Config validation guarantees account and region here (cross-region references need both).
-        edge = EdgeStack(
-            app,
-            # One us-east-1 stack per instance and region: the same `name` may run in two regions.
-            f"{config.name}-{config.region}-Edge",
-            settings=EdgeSettings(
-                domain=door.domain,
-                zone_name=door.hosted_zone,
-                zone_id=door.hosted_zone_id,
-                create_certificate=door.domain is not None and door.certificate_arn is None,
-                allowed_cidrs=door.allowed_cidrs,
-                allowed_countries=door.allowed_countries,
-                edge_signer=door.type == "lambda",
-                managed_rules=door.waf_managed_rules,
-                rate_limit=door.waf_rate_limit,
-            ),
-            env=cdk.Environment(account=config.account, region=EDGE_REGION),
-            cross_region_references=True,
-            description=f"Dify {config.name}: CloudFront certificate, WAF and Lambda@Edge (us-east-1)",
-        )
-        stacks.append(edge)
-    stack = DifyStack(
-        app,
-        config.name,
-        config=config,
-        edge=edge,
-        env=env,
-        cross_region_references=edge is not None,
-        description=f"Dify {config.images.api} on AWS (dify-on-aws)",
-    )
-    stacks.append(stack)
-    for key, value in {"project": "dify-on-aws", "dify:instance": config.name, **config.tags}.items():
-        cdk.Tags.of(app).add(key, value)
+    stack = DifyStack(app, config.name, config=config)
+    stacks: list[cdk.Stack] = [stack.edge, stack] if stack.edge is not None else [stack]
     if nag:
         cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
     return app, stacks

@@ -20,6 +20,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from dify_on_aws.flags import apply_feature_flags
 from dify_on_aws.frontdoor.base import hosted_zone
 from dify_on_aws.nag import acknowledge
 
@@ -70,6 +71,7 @@ class EdgeStack(cdk.Stack):
 
     def __init__(self, scope: Construct, id_: str, *, settings: EdgeSettings, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
+        apply_feature_flags(self)
         self.zone: route53.IHostedZone | None = None
         self.certificate: acm.ICertificate | None = None
         self.web_acl_arn: str | None = None

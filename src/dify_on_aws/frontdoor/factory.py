@@ -10,13 +10,14 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
+from constructs import Construct
 
 from dify_on_aws.config.model import CLOUDFRONT_FRONT_DOORS, FrontDoorConfig
 from dify_on_aws.frontdoor.alb import AlbFrontDoor
 from dify_on_aws.frontdoor.api_gateway import ApiGatewayFrontDoor
 from dify_on_aws.frontdoor.base import Domain, FrontDoor, hosted_zone
 from dify_on_aws.frontdoor.cloudfront import CloudFrontFrontDoor
-from dify_on_aws.frontdoor.edge import EdgeStack
+from dify_on_aws.frontdoor.edge import EDGE_REGION, EdgeSettings, EdgeStack
 from dify_on_aws.frontdoor.lambda_proxy import LambdaProxyFrontDoor
 from dify_on_aws.frontdoor.lambda_urls import LambdaFrontDoor
 from dify_on_aws.services.environment import ContainerSettings
@@ -140,3 +141,29 @@ def build_domain(stack: cdk.Stack, *, door: FrontDoorConfig, edge: EdgeStack | N
             validation=acm.CertificateValidation.from_dns(zone),
         )
     return Domain(door.domain, zone, certificate)
+
+
+def build_edge_stack(
+    scope: Construct, *, instance: str, account: str | None, region: str | None, door: FrontDoorConfig
+) -> EdgeStack:
+    """The us-east-1 stack for a CloudFront front door's certificate, WAF and Lambda@Edge, beside the Dify
+    stack in `scope` (config validation guarantees account and region when it is needed). One per instance
+    and region: the same instance name may run in two regions."""
+    return EdgeStack(
+        scope,
+        f"{instance}-{region}-Edge",
+        settings=EdgeSettings(
+            domain=door.domain,
+            zone_name=door.hosted_zone,
+            zone_id=door.hosted_zone_id,
+            create_certificate=door.domain is not None and door.certificate_arn is None,
+            allowed_cidrs=door.allowed_cidrs,
+            allowed_countries=door.allowed_countries,
+            edge_signer=door.type == "lambda",
+            managed_rules=door.waf_managed_rules,
+            rate_limit=door.waf_rate_limit,
+        ),
+        env=cdk.Environment(account=account, region=EDGE_REGION),
+        cross_region_references=True,
+        description=f"Dify {instance}: CloudFront certificate, WAF and Lambda@Edge (us-east-1)",
+    )

@@ -15,9 +15,10 @@ from dify_on_aws.config import DifyConfig
 from dify_on_aws.data.backup import DifyBackup
 from dify_on_aws.data.cache import ContainerCache, broker_url_secret
 from dify_on_aws.data.retention import DataRetention, log_retention
+from dify_on_aws.flags import apply_feature_flags
 from dify_on_aws.frontdoor.base import Backends
 from dify_on_aws.frontdoor.edge import EdgeStack
-from dify_on_aws.frontdoor.factory import build_front_door
+from dify_on_aws.frontdoor.factory import build_edge_stack, build_front_door
 from dify_on_aws.nag import acknowledge_cdk_singletons
 from dify_on_aws.network.vpc import Network
 from dify_on_aws.operations.rotation import DatabaseRotation
@@ -52,9 +53,30 @@ class DifyStack(cdk.Stack):
         edge: EdgeStack | None = None,
         **kwargs: Any,
     ) -> None:
+        """Add Dify to `scope` (an App or Stage). The config's account and region become the stack's
+        environment unless `env` is given; CloudFront options that need us-east-1 get their Edge stack
+        beside this one unless `edge` is given; the project's feature flags and tags apply either way, so
+        the templates equal those of `dify-on-aws synth` for the same config."""
+        if edge is None and config.front_door.needs_edge_stack():
+            edge = build_edge_stack(
+                scope,
+                instance=config.name,
+                account=config.account,
+                region=config.region,
+                door=config.front_door,
+            )
+        if config.account or config.region:
+            kwargs.setdefault("env", cdk.Environment(account=config.account, region=config.region))
+        kwargs.setdefault("cross_region_references", edge is not None)
+        kwargs.setdefault("description", f"Dify {config.images.api} on AWS (dify-on-aws)")
         super().__init__(scope, id_, **kwargs)
+        apply_feature_flags(self)
         self.config = config
         self.edge = edge
+        tags = {"project": "dify-on-aws", "dify:instance": config.name, **config.tags}
+        for tagged in [self, *([edge] if edge is not None else [])]:
+            for key, value in tags.items():
+                cdk.Tags.of(tagged).add(key, value)
         retention = DataRetention.named(config.removal_policy)
         # With an account and region, zones are the configured ones or CDK's availability-zones lookup
         # (recorded in cdk.context.json); names are never guessed, since `<region>b` may not exist for
