@@ -65,18 +65,11 @@ class DifyStack(cdk.Stack):
                 region=config.region,
                 door=config.front_door,
             )
-        if config.account or config.region:
-            kwargs.setdefault("env", cdk.Environment(account=config.account, region=config.region))
-        kwargs.setdefault("cross_region_references", edge is not None)
-        kwargs.setdefault("description", f"Dify {config.images.api} on AWS (dify-on-aws)")
-        super().__init__(scope, id_, **kwargs)
+        super().__init__(scope, id_, **_stack_options(config, edge, kwargs))
         apply_feature_flags(self)
         self.config = config
         self.edge = edge
-        tags = {"project": "dify-on-aws", "dify:instance": config.name, **config.tags}
-        for tagged in [self, *([edge] if edge is not None else [])]:
-            for key, value in tags.items():
-                cdk.Tags.of(tagged).add(key, value)
+        _tag_instance(config, [self, *([edge] if edge is not None else [])])
         retention = DataRetention.named(config.removal_policy)
         # With an account and region, zones are the configured ones or CDK's availability-zones lookup
         # (recorded in cdk.context.json); names are never guessed, since `<region>b` may not exist for
@@ -283,3 +276,21 @@ def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrat
         ecs.CapacityProviderStrategy(capacity_provider="FARGATE", base=on_demand_base, weight=0),
         ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1),
     ]
+
+
+def _stack_options(config: DifyConfig, edge: EdgeStack | None, given: dict[str, Any]) -> dict[str, Any]:
+    """The config's account and region as the environment, cross-region references with an Edge stack and
+    the description, unless the caller passed its own."""
+    options = dict(given)
+    if config.account or config.region:
+        options.setdefault("env", cdk.Environment(account=config.account, region=config.region))
+    options.setdefault("cross_region_references", edge is not None)
+    options.setdefault("description", f"Dify {config.images.api} on AWS (dify-on-aws)")
+    return options
+
+
+def _tag_instance(config: DifyConfig, stacks: list[cdk.Stack]) -> None:
+    tags = {"project": "dify-on-aws", "dify:instance": config.name, **config.tags}
+    for stack in stacks:
+        for key, value in tags.items():
+            cdk.Tags.of(stack).add(key, value)
