@@ -402,3 +402,40 @@ def test_migration_waits_for_the_capacity_provider_association(
         (association,) = resources(template, "AWS::ECS::ClusterCapacityProviderAssociations")
         for gate_id, gate in resources(template, "Custom::DifyMigration").items():
             assert association in gate.get("DependsOn", []), f"{name}: {gate_id}"
+
+
+# --- 5. Cloud Map DNS records next to Service Connect --------------------------------------------------
+
+
+def test_dns_records_beside_service_connect_can_be_created(example_results: dict[str, SynthResult]) -> None:
+    """ECS API "ServiceRegistry" (one registry per service), Cloud Map "DnsConfig" (A records need a DNS
+    namespace, not an HTTP one) and aws/aws-cdk#26524 (a registry named like the Service Connect endpoint
+    clashes with the service Service Connect creates): every registered service keeps one registry, in the
+    private DNS namespace, under a name no Service Connect endpoint of the stack uses."""
+    checked = 0
+    for name, _config, result in examples(example_results):
+        template = main_template(result)
+        every = template["Resources"]
+        connect_names = {
+            str(alias.get("DnsName") or svc.get("DiscoveryName") or svc.get("PortName"))
+            for service in resources(template, "AWS::ECS::Service").values()
+            for svc in service["Properties"].get("ServiceConnectConfiguration", {}).get("Services", [])
+            for alias in svc.get("ClientAliases", [{}])
+        } | {
+            str(svc.get("PortName"))
+            for service in resources(template, "AWS::ECS::Service").values()
+            for svc in service["Properties"].get("ServiceConnectConfiguration", {}).get("Services", [])
+        }
+        for sid, service in resources(template, "AWS::ECS::Service").items():
+            registries = service["Properties"].get("ServiceRegistries", [])
+            if not registries:
+                continue
+            assert len(registries) == 1, f"{name}: {sid}"
+            (registry,) = registries
+            cloud_map = every[registry["RegistryArn"]["Fn::GetAtt"][0]]["Properties"]
+            assert cloud_map["Name"] not in connect_names, f"{name}: {sid} registers {cloud_map['Name']}"
+            assert {r["Type"] for r in cloud_map["DnsConfig"]["DnsRecords"]} == {"A"}, f"{name}: {sid}"
+            namespace = cloud_map["DnsConfig"]["NamespaceId"]["Fn::GetAtt"][0]
+            assert every[namespace]["Type"] == "AWS::ServiceDiscovery::PrivateDnsNamespace", f"{name}: {sid}"
+            checked += 1
+    assert checked > 0, "no example registers DNS records: the test would pass vacuously"
