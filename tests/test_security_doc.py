@@ -71,3 +71,10 @@ def test_threat_model_names_the_controls(rendered: str) -> None:
     needles += ("WAF", "authorizer", "security group", "Secrets Manager", "CloudTrail", "Bedrock")
     for needle in needles:
         assert needle in rendered, needle
+
+
+def test_the_page_reads_the_metadata_nag_writes() -> None:
+    """security.py may not import nag.py (readers read templates only), so the two name the same string."""
+    from dify_on_aws import nag, security  # noqa: PLC0415
+
+    assert security.ACKNOWLEDGEMENT == nag.ACKNOWLEDGEMENT_METADATA

@@ -9,6 +9,8 @@ from aws_cdk import custom_resources as cr
 from constructs import IConstruct
 
 _MIN_REASON = 20
+# Construct metadata type of an acknowledgement; security.py reads the same string from the cloud assembly.
+ACKNOWLEDGEMENT_METADATA = "dify:nag-acknowledgement"
 # The rule for Lambda functions that log with AWSLambdaBasicExecutionRole (as CDK's own functions do).
 BASIC_EXECUTION_ROLE = (
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
@@ -30,7 +32,7 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     if len(reason) < _MIN_REASON:
         raise ValueError(f"cdk-nag acknowledgement of {rule} on {scope.node.path} needs a real reason")
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
-    scope.node.add_metadata("dify:nag-acknowledgement", {"rule": rule, "reason": reason})
+    scope.node.add_metadata(ACKNOWLEDGEMENT_METADATA, {"rule": rule, "reason": reason})
 
 
 def acknowledgements(root: IConstruct) -> list[Acknowledged]:
@@ -38,7 +40,7 @@ def acknowledgements(root: IConstruct) -> list[Acknowledged]:
     found: list[Acknowledged] = []
     for node in root.node.find_all():
         for entry in node.node.metadata:
-            if entry.type == "dify:nag-acknowledgement":
+            if entry.type == ACKNOWLEDGEMENT_METADATA:
                 data = entry.data
                 found.append(Acknowledged(node.node.path, str(data["rule"]), str(data["reason"])))
     return found
