@@ -406,8 +406,38 @@ def test_a_node_type_without_a_price_is_an_unknown_line_never_zero() -> None:
     assert line.monthly is None and line.quantity == H
     assert result.total == 0
     text = render_text(result)
-    assert "plus 1 unknown line" in text
+    assert "Total: at least $0.00/month" in text and "1 price unknown in us-east-1" in text
     assert "elasticache.valkey.cache_t4g_small.hour" in text
+
+
+def test_a_partial_estimate_is_labelled_a_lower_bound_everywhere_it_is_printed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue #14: a total with unknown prices or unpriced resources is never shown as a plain total: text,
+    the synth summary line, JSON and the plot all say "at least"."""
+    template = tpl(
+        Cache=(
+            "AWS::ElastiCache::ReplicationGroup",
+            {"Engine": "valkey", "CacheNodeType": "cache.t4g.small"},
+        ),
+        Key=("AWS::KMS::Key", {}),
+        Odd=("AWS::Made::Up", {}),
+    )
+    result = estimate(template, usage=IDLE)
+    assert result.partial and result.missing == 2
+    assert result.total_label() == "at least $1.00"
+    assert result.missing_text() == "1 price unknown in us-east-1, 1 resource of unpriced types"
+    assert "Total: at least $1.00/month" in render_text(result)
+    line = summary_line({"Dify": template}, "us-east-1")
+    assert "at least $" in line and "1 price unknown in us-east-1" in line
+    totals = json.loads(render_json(result))["totals"]
+    assert totals["partial"] is True and totals["total_label"].startswith("at least $")
+    svg = render_plot({"partial": [template]}, usage=IDLE)
+    assert "at least: 2 cost(s) unknown" in svg
+    complete = estimate(tpl(Key=("AWS::KMS::Key", {})), usage=IDLE)
+    assert not complete.partial and complete.total_label() == "$1.00"
+    assert "at least" not in render_text(complete)
+    assert json.loads(render_json(complete))["totals"]["partial"] is False
 
 
 def test_elasticache_serverless_bills_at_least_the_minimum_storage() -> None:
@@ -760,7 +790,7 @@ def test_unknown_resource_types_are_listed_as_unpriced_never_zero() -> None:
     assert [item.resource for item in result.free] == ["Role"]
     text = render_text(result)
     assert "their cost is NOT included" in text and "AWS::SQS::Queue x1: stack1/Queue" in text
-    assert "plus 1 resource(s) of unpriced types" in text
+    assert "Total: at least $0.00/month" in text and "1 resource of unpriced types" in text
     assert json.loads(render_json(result))["unpriced_types"] == {"AWS::SQS::Queue": ["stack1/Queue"]}
 
 
@@ -927,7 +957,7 @@ def test_command_warns_about_a_region_without_prices(capsys: pytest.CaptureFixtu
     assert run("--template", str(AWS_SAMPLES), "--region", "eu-west-1") == 0
     out = capsys.readouterr()
     assert "no prices for eu-west-1" in out.err
-    assert "unknown lines" in out.out
+    assert "Total: at least $" in out.out and "prices unknown in eu-west-1" in out.out
 
 
 def test_command_rejects_a_json_file_that_is_not_a_template(
@@ -999,7 +1029,8 @@ def test_default_deployment_is_fully_priced_in_us_east_1(default_result: SynthRe
         other = estimate(default_result.templates, region=region)
         assert not other.unpriced
         assert other.unknown, region  # some prices are not sourced there: reported, not zero
-        assert f"plus {len(other.unknown)} unknown lines" in render_text(other)
+        assert f"at least ${other.total:,.2f}/month" in render_text(other)
+        assert f"{len(other.unknown)} prices unknown in {region}" in render_text(other)
 
 
 def test_price_book_falls_back_to_global_entries() -> None:

@@ -230,6 +230,32 @@ class Estimate:
             if self.fallback_region and line.price_region == self.fallback_region != self.region
         ]
 
+    @property
+    def missing(self) -> int:
+        """Lines with an unknown price plus resources of types the estimator cannot price."""
+        return len(self.unknown) + sum(len(ids) for ids in self.unpriced.values())
+
+    @property
+    def partial(self) -> bool:
+        """True when the total is only a lower bound (some cost is not in it)."""
+        return self.missing > 0
+
+    def total_label(self, amount: float | None = None, *, decimals: int = 2) -> str:
+        """`$X` for a complete estimate, else `at least $X` (the total never looks complete when it isn't)."""
+        value = f"${self.total if amount is None else amount:,.{decimals}f}"
+        return f"at least {value}" if self.partial else value
+
+    def missing_text(self) -> str:
+        """Why a partial total is partial, e.g. "2 prices unknown in us-east-1, 1 resource unpriced"."""
+        parts = []
+        if self.unknown:
+            count = len(self.unknown)
+            parts.append(f"{count} price{'s' if count != 1 else ''} unknown in {self.region}")
+        unpriced = self.missing - len(self.unknown)
+        if unpriced:
+            parts.append(f"{unpriced} resource{'s' if unpriced != 1 else ''} of unpriced types")
+        return ", ".join(parts)
+
     def stack_totals(self) -> dict[str, float]:
         totals: dict[str, float] = defaultdict(float)
         for line in self.lines:
