@@ -11,8 +11,8 @@ import pytest
 from dify_on_aws.cli import main
 from dify_on_aws.config import ConfigError, DifyConfig, load_config, parse_config
 from dify_on_aws.config.model import fargate_size_error
-from dify_on_aws.config.services import DEFAULT_SIZES
 from dify_on_aws.config.reference import render_reference
+from dify_on_aws.config.services import DEFAULT_SIZES
 
 from .conftest import EXAMPLES, ROOT
 
