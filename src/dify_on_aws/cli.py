@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
+from dify_on_aws.config.effects import ineffective_options
 from dify_on_aws.config.model import CLOUDFRONT_FRONT_DOORS
 from dify_on_aws.cost import summary_line
 from dify_on_aws.cost.command import add_cost_parser
@@ -140,6 +141,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     config = _load(args.config)
     print(f"{config_path(args.config) or '(defaults)'}: valid configuration for {config.name}")
+    for _, message in ineffective_options(config):
+        print(f"warning: {message}", file=sys.stderr)
     return 0
 
 
