@@ -17,6 +17,7 @@ from dify_on_aws.config.effects import ineffective_options
 from dify_on_aws.config.model import CLOUDFRONT_FRONT_DOORS
 from dify_on_aws.cost import summary_line
 from dify_on_aws.cost.command import add_cost_parser
+from dify_on_aws.cost.price_update import add_prices_parser
 from dify_on_aws.diagram.command import add_diagram_parser
 from dify_on_aws.inputs import config_path, default_config
 from dify_on_aws.operations.smoke import add_smoke_parser
@@ -180,6 +181,7 @@ def parser() -> argparse.ArgumentParser:
     docs.add_argument("--out", default="docs/configuration.md")
     docs.set_defaults(func=cmd_docs)
     add_cost_parser(sub)
+    add_prices_parser(sub)
     add_diagram_parser(sub)
     add_smoke_parser(sub)
     return root

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dify_on_aws.cost.estimate import estimate
-from dify_on_aws.cost.model import Estimate, Template, Usage
+from dify_on_aws.cost.model import Estimate, Template, Usage, shipped_prices
 
 PROFILES = ("lean", "budget", "default", "production")
 # Other projects' default deployments, modelled as templates from their source (each file's Description says
@@ -117,8 +117,8 @@ def profile_rows(
             ProfileRow(
                 name=name,
                 front_door=door,
-                idle=estimate(templates, region=REGION, usage=IDLE),
-                small_team=estimate(templates, region=REGION, usage=SMALL_TEAM),
+                idle=estimate(templates, region=REGION, usage=IDLE, prices=shipped_prices()),
+                small_team=estimate(templates, region=REGION, usage=SMALL_TEAM, prices=shipped_prices()),
             )
         )
     return rows
@@ -141,8 +141,8 @@ def reference_rows() -> list[tuple[str, str, Estimate, Estimate]]:
             (
                 name,
                 link,
-                estimate({name: template}, region=REGION, usage=IDLE),
-                estimate({name: template}, region=REGION, usage=SMALL_TEAM),
+                estimate({name: template}, region=REGION, usage=IDLE, prices=shipped_prices()),
+                estimate({name: template}, region=REGION, usage=SMALL_TEAM, prices=shipped_prices()),
             )
         )
     return rows
