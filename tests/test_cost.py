@@ -493,6 +493,30 @@ def test_aurora_auto_pause_prices_capacity_only_for_the_active_share_of_hours() 
     assert idle.quantity == 0
 
 
+def test_aurora_auto_pause_is_awake_whenever_an_ecs_service_runs() -> None:
+    """AWS, "Scaling to Zero ACUs with automatic pause and resume for Aurora Serverless v2": an instance
+    pauses only after a period with no user connections. Dify's services are always connected (connection
+    pools; beat's per-minute workflow-schedule poller, api/extensions/ext_celery.py), so the cluster is
+    awake whenever one runs: all hours without a schedule, the scheduled share with one."""
+
+    def with_db(**resources: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+        template = aurora(0)
+        template["Resources"].update(tpl(**resources)["Resources"])
+        return template
+
+    always = with_db(Task=task(256, 512), Svc=service("Task", DesiredCount=1))
+    line = one(estimate(always, usage=IDLE), "Instance0", "aurora_pg_sv2.acu_hour_standard")
+    assert line.quantity == pytest.approx(0.5 * H) and not line.usage_driven
+    assert "awake while Dify's services run (100% of hours)" in line.note
+    scheduled = with_db(
+        Task=task(256, 512), Svc=service("Task", DesiredCount=1), Target=scalable("Svc", *WEEKDAYS_8_TO_20)
+    )
+    line = one(estimate(scheduled, usage=IDLE), "Instance0", "aurora_pg_sv2.acu_hour_standard")
+    assert line.quantity == pytest.approx(0.5 * H * 60 / 168, rel=0.01)
+    stopped = with_db(Task=task(256, 512), Svc=service("Task", DesiredCount=0))
+    assert one(estimate(stopped, usage=IDLE), "Instance0", "aurora_pg_sv2.acu_hour_standard").quantity == 0
+
+
 def test_aurora_io_optimized_uses_its_own_rates_and_has_no_io_line() -> None:
     result = estimate(aurora(0.5, StorageType="aurora-iopt1"), usage=Usage(db_storage_gb=10))
     assert one(result, "Instance0", "aurora_pg_sv2.acu_hour_io_optimized").unit_price == 0.16
@@ -861,12 +885,20 @@ PUBLISHED = {
 PUBLISHED_TOTAL = 47.9
 
 
+# Their table prices Aurora at 0 ACU as $0, but a cluster pauses only without connections and their api
+# task (which runs the worker and its beat-less Celery, and the plugin daemon) is always connected: we price
+# the awake minimum of 0.5 ACU for every hour the services run, and compare the rest with their table.
+AURORA_AWAKE = 0.5 * 720 * 0.12
+
+
 def test_reproduces_the_aws_samples_cost_table_within_5_percent() -> None:
     template = json.loads(AWS_SAMPLES.read_text(encoding="utf-8"))
     result = estimate({"Dify": template}, usage=IDLE, hours=720)
     assert not result.unknown and not result.unpriced
-    assert result.total == pytest.approx(PUBLISHED_TOTAL, rel=0.05)
-    by_resource: dict[str, float] = {}
+    aurora = one(result, "DatabaseWriter", "aurora_pg_sv2.acu_hour_standard")
+    assert monthly(aurora) == pytest.approx(AURORA_AWAKE)
+    assert result.total - AURORA_AWAKE == pytest.approx(PUBLISHED_TOTAL, rel=0.05)
+    by_resource: dict[str, float] = {"DatabaseWriter": -AURORA_AWAKE}
     for line in result.lines:
         key = "secrets" if line.resource_type == "AWS::SecretsManager::Secret" else line.resource
         by_resource[key] = by_resource.get(key, 0.0) + monthly(line)
@@ -930,7 +962,7 @@ def test_command_sums_templates_prints_json_and_plots(
     out = capsys.readouterr()
     data = json.loads(out.out)
     assert set(data["totals"]["by_stack"]) == {"aws_samples_less_expensive", "Edge"}
-    assert data["totals"]["total"] == pytest.approx(46.57 + 1.0, abs=0.02)
+    assert data["totals"]["total"] == pytest.approx(46.57 + 1.0 + AURORA_AWAKE, abs=0.02)
     assert data["usage"]["db_storage_gb"] == 0
     assert "wrote" in out.err
     ET.fromstring(svg.read_text(encoding="utf-8"))  # noqa: S314 - our own SVG

@@ -33,8 +33,8 @@ REGION = "us-east-1"
 START_MARKER = "<!-- cost-profiles:start -->"
 END_MARKER = "<!-- cost-profiles:end -->"
 REGENERATE = "python -m dify_on_aws.cost.profiles"
-# Idle: nobody uses Dify (no requests, no data out, an auto-pausing database stays paused); stored data,
-# logs and NAT traffic keep their defaults, since they do not stop with the users.
+# Idle: nobody uses Dify (no requests, no data out; the database pauses only while no service runs);
+# stored data, logs and NAT traffic keep their defaults, since they do not stop with the users.
 IDLE = Usage(requests=0, gb_out=0, active_share=0)
 SMALL_TEAM = Usage()
 BIGGEST = 3
@@ -191,7 +191,9 @@ def render_profiles(
     u = SMALL_TEAM
     out += [
         "",
-        "Idle: no requests, no data out, an auto-pausing database (`min_acu = 0`) paused "
+        "Idle: no requests, no data out; an auto-pausing database (`min_acu = 0`) is awake while any Dify "
+        "service runs (they hold connections; Aurora pauses only without any), so it pauses only outside a "
+        "working-hours `[schedule]` "
         "(`--requests 0 --gb-out 0 --active-share 0`); stored data, logs and NAT traffic at their defaults. "
         "Small team: the default usage "
         f"({u.requests:,.0f} requests and {u.gb_out:g} GB out a month, traffic in {u.active_share:.0%} of "
