@@ -48,7 +48,7 @@ docs: deps
 	$(VENV)/bin/dify-on-aws docs --out docs/configuration.md
 	$(PY) -m dify_on_aws.cost.profiles
 	$(PY) -m dify_on_aws.security > docs/security.md
-	$(VENV)/bin/dify-on-aws cost --config examples/default.toml --plot docs/cost-by-front-door.svg > /dev/null
+	DIFY_ON_AWS_PRICE_CACHE=/nonexistent $(VENV)/bin/dify-on-aws cost --config examples/default.toml --plot docs/cost-by-front-door.svg > /dev/null
 
 ## diagrams: redraw docs/diagrams/ (default and one per front door) from the synthesized templates
 DIAGRAMS := default alb api-gateway lambda cloudfront-domain lean

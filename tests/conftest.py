@@ -13,6 +13,8 @@ import pytest
 from aws_cdk.assertions import Template
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Prices come from prices.json only: a developer's `dify-on-aws prices update` cache must not change results.
+os.environ["DIFY_ON_AWS_PRICE_CACHE"] = str(Path(__file__).parent / "no-price-cache.json")
 
 from dify_on_aws.app import SynthResult, synthesize
 from dify_on_aws.config import DifyConfig, load_config, parse_config

@@ -12,6 +12,7 @@ from dify_on_aws.cli import main
 from dify_on_aws.config import ConfigError, DifyConfig, load_config, parse_config
 from dify_on_aws.config.model import fargate_size_error
 from dify_on_aws.config.reference import render_reference
+from dify_on_aws.config.services import DEFAULT_SIZES
 
 from .conftest import EXAMPLES, ROOT
 
@@ -105,10 +106,15 @@ def test_a_partial_size_section_keeps_the_other_defaults() -> None:
     """Issue #14: `[services.sandbox]` with only `desired_count = 0` must not make cpu and memory required."""
     config = parse_config({"services": {"sandbox": {"desired_count": 0}, "plugin_daemon": {"max_count": 2}}})
     sandbox, daemon = config.services.sandbox, config.services.plugin_daemon
-    assert (sandbox.cpu, sandbox.memory_mib, sandbox.desired_count) == (512, 1024, 0)
+    sandbox_default, daemon_default = DEFAULT_SIZES["sandbox"], DEFAULT_SIZES["plugin_daemon"]
+    assert (sandbox.cpu, sandbox.memory_mib, sandbox.desired_count) == (
+        sandbox_default["cpu"],
+        sandbox_default["memory_mib"],
+        0,
+    )
     assert (daemon.cpu, daemon.memory_mib, daemon.ephemeral_storage_gib, daemon.max_count) == (
-        1024,
-        2048,
+        daemon_default["cpu"],
+        daemon_default["memory_mib"],
         40,
         2,
     )
@@ -116,6 +122,18 @@ def test_a_partial_size_section_keeps_the_other_defaults() -> None:
     # A partial section still gets every check: 4096 cpu with the default 2048 MiB is no Fargate size.
     found = problems({"services": {"api": {"cpu": 4096}}})
     assert len(found) == 1 and found[0].startswith("services.api") and "memory_mib for cpu 4096" in found[0]
+
+
+def test_api_worker_and_web_scale_out_on_cpu_by_default_except_in_one_shared_task() -> None:
+    """Issue #14 (a cheaper default): half-vCPU api and worker tasks scale out instead of being sized for
+    the peak; a larger desired_count raises the default ceiling; one shared task never scales."""
+    svc = parse_config({}).services
+    assert (svc.api.max_count, svc.worker.max_count, svc.web.max_count) == (4, 4, 4)
+    assert svc.sandbox.max_count is None and svc.plugin_daemon.max_count is None
+    assert parse_config({"services": {"api": {"desired_count": 6}}}).services.api.max_count == 6
+    assert parse_config({"services": {"api": {"max_count": 2}}}).services.api.max_count == 2
+    shared = parse_config({"services": {"layout": "single_task"}}).services
+    assert (shared.api.max_count, shared.worker.max_count, shared.web.max_count) == (None, None, None)
 
 
 def test_fargate_sizes() -> None:

@@ -406,8 +406,38 @@ def test_a_node_type_without_a_price_is_an_unknown_line_never_zero() -> None:
     assert line.monthly is None and line.quantity == H
     assert result.total == 0
     text = render_text(result)
-    assert "plus 1 unknown line" in text
+    assert "Total: at least $0.00/month" in text and "1 price unknown in us-east-1" in text
     assert "elasticache.valkey.cache_t4g_small.hour" in text
+
+
+def test_a_partial_estimate_is_labelled_a_lower_bound_everywhere_it_is_printed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue #14: a total with unknown prices or unpriced resources is never shown as a plain total: text,
+    the synth summary line, JSON and the plot all say "at least"."""
+    template = tpl(
+        Cache=(
+            "AWS::ElastiCache::ReplicationGroup",
+            {"Engine": "valkey", "CacheNodeType": "cache.t4g.small"},
+        ),
+        Key=("AWS::KMS::Key", {}),
+        Odd=("AWS::Made::Up", {}),
+    )
+    result = estimate(template, usage=IDLE)
+    assert result.partial and result.missing == 2
+    assert result.total_label() == "at least $1.00"
+    assert result.missing_text() == "1 price unknown in us-east-1, 1 resource of unpriced types"
+    assert "Total: at least $1.00/month" in render_text(result)
+    line = summary_line({"Dify": template}, "us-east-1")
+    assert "at least $" in line and "1 price unknown in us-east-1" in line
+    totals = json.loads(render_json(result))["totals"]
+    assert totals["partial"] is True and totals["total_label"].startswith("at least $")
+    svg = render_plot({"partial": [template]}, usage=IDLE)
+    assert "at least: 2 cost(s) unknown" in svg
+    complete = estimate(tpl(Key=("AWS::KMS::Key", {})), usage=IDLE)
+    assert not complete.partial and complete.total_label() == "$1.00"
+    assert "at least" not in render_text(complete)
+    assert json.loads(render_json(complete))["totals"]["partial"] is False
 
 
 def test_elasticache_serverless_bills_at_least_the_minimum_storage() -> None:
@@ -461,6 +491,30 @@ def test_aurora_auto_pause_prices_capacity_only_for_the_active_share_of_hours() 
     assert active.quantity == pytest.approx(0.5 * H * 0.25)
     idle = one(estimate(aurora(0), usage=IDLE), "Instance0", "aurora_pg_sv2.acu_hour_standard")
     assert idle.quantity == 0
+
+
+def test_aurora_auto_pause_is_awake_whenever_an_ecs_service_runs() -> None:
+    """AWS, "Scaling to Zero ACUs with automatic pause and resume for Aurora Serverless v2": an instance
+    pauses only after a period with no user connections. Dify's services are always connected (connection
+    pools; beat's per-minute workflow-schedule poller, api/extensions/ext_celery.py), so the cluster is
+    awake whenever one runs: all hours without a schedule, the scheduled share with one."""
+
+    def with_db(**resources: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+        template = aurora(0)
+        template["Resources"].update(tpl(**resources)["Resources"])
+        return template
+
+    always = with_db(Task=task(256, 512), Svc=service("Task", DesiredCount=1))
+    line = one(estimate(always, usage=IDLE), "Instance0", "aurora_pg_sv2.acu_hour_standard")
+    assert line.quantity == pytest.approx(0.5 * H) and not line.usage_driven
+    assert "awake while Dify's services run (100% of hours)" in line.note
+    scheduled = with_db(
+        Task=task(256, 512), Svc=service("Task", DesiredCount=1), Target=scalable("Svc", *WEEKDAYS_8_TO_20)
+    )
+    line = one(estimate(scheduled, usage=IDLE), "Instance0", "aurora_pg_sv2.acu_hour_standard")
+    assert line.quantity == pytest.approx(0.5 * H * 60 / 168, rel=0.01)
+    stopped = with_db(Task=task(256, 512), Svc=service("Task", DesiredCount=0))
+    assert one(estimate(stopped, usage=IDLE), "Instance0", "aurora_pg_sv2.acu_hour_standard").quantity == 0
 
 
 def test_aurora_io_optimized_uses_its_own_rates_and_has_no_io_line() -> None:
@@ -760,7 +814,7 @@ def test_unknown_resource_types_are_listed_as_unpriced_never_zero() -> None:
     assert [item.resource for item in result.free] == ["Role"]
     text = render_text(result)
     assert "their cost is NOT included" in text and "AWS::SQS::Queue x1: stack1/Queue" in text
-    assert "plus 1 resource(s) of unpriced types" in text
+    assert "Total: at least $0.00/month" in text and "1 resource of unpriced types" in text
     assert json.loads(render_json(result))["unpriced_types"] == {"AWS::SQS::Queue": ["stack1/Queue"]}
 
 
@@ -831,12 +885,20 @@ PUBLISHED = {
 PUBLISHED_TOTAL = 47.9
 
 
+# Their table prices Aurora at 0 ACU as $0, but a cluster pauses only without connections and their api
+# task (which runs the worker and its beat-less Celery, and the plugin daemon) is always connected: we price
+# the awake minimum of 0.5 ACU for every hour the services run, and compare the rest with their table.
+AURORA_AWAKE = 0.5 * 720 * 0.12
+
+
 def test_reproduces_the_aws_samples_cost_table_within_5_percent() -> None:
     template = json.loads(AWS_SAMPLES.read_text(encoding="utf-8"))
     result = estimate({"Dify": template}, usage=IDLE, hours=720)
     assert not result.unknown and not result.unpriced
-    assert result.total == pytest.approx(PUBLISHED_TOTAL, rel=0.05)
-    by_resource: dict[str, float] = {}
+    aurora = one(result, "DatabaseWriter", "aurora_pg_sv2.acu_hour_standard")
+    assert monthly(aurora) == pytest.approx(AURORA_AWAKE)
+    assert result.total - AURORA_AWAKE == pytest.approx(PUBLISHED_TOTAL, rel=0.05)
+    by_resource: dict[str, float] = {"DatabaseWriter": -AURORA_AWAKE}
     for line in result.lines:
         key = "secrets" if line.resource_type == "AWS::SecretsManager::Secret" else line.resource
         by_resource[key] = by_resource.get(key, 0.0) + monthly(line)
@@ -900,7 +962,7 @@ def test_command_sums_templates_prints_json_and_plots(
     out = capsys.readouterr()
     data = json.loads(out.out)
     assert set(data["totals"]["by_stack"]) == {"aws_samples_less_expensive", "Edge"}
-    assert data["totals"]["total"] == pytest.approx(46.57 + 1.0, abs=0.02)
+    assert data["totals"]["total"] == pytest.approx(46.57 + 1.0 + AURORA_AWAKE, abs=0.02)
     assert data["usage"]["db_storage_gb"] == 0
     assert "wrote" in out.err
     ET.fromstring(svg.read_text(encoding="utf-8"))  # noqa: S314 - our own SVG
@@ -927,7 +989,7 @@ def test_command_warns_about_a_region_without_prices(capsys: pytest.CaptureFixtu
     assert run("--template", str(AWS_SAMPLES), "--region", "eu-west-1") == 0
     out = capsys.readouterr()
     assert "no prices for eu-west-1" in out.err
-    assert "unknown lines" in out.out
+    assert "Total: at least $" in out.out and "prices unknown in eu-west-1" in out.out
 
 
 def test_command_rejects_a_json_file_that_is_not_a_template(
@@ -999,7 +1061,8 @@ def test_default_deployment_is_fully_priced_in_us_east_1(default_result: SynthRe
         other = estimate(default_result.templates, region=region)
         assert not other.unpriced
         assert other.unknown, region  # some prices are not sourced there: reported, not zero
-        assert f"plus {len(other.unknown)} unknown lines" in render_text(other)
+        assert f"at least ${other.total:,.2f}/month" in render_text(other)
+        assert f"{len(other.unknown)} prices unknown in {region}" in render_text(other)
 
 
 def test_price_book_falls_back_to_global_entries() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,10 +16,14 @@ from dify_on_aws.cost.model import Template
 from dify_on_aws.cost.profiles import (
     END_MARKER,
     PROFILES,
+    REFERENCES,
     START_MARKER,
+    comparison,
     current_section,
     detect_front_door,
     existing_profiles,
+    profile_rows,
+    reference_rows,
     render_profiles,
     replace_section,
 )
@@ -98,3 +103,29 @@ def test_replace_section_keeps_the_rest_of_the_readme() -> None:
     assert replace_section(updated, "| new |\n") == updated
     with pytest.raises(ValueError, match="cost-profiles"):
         replace_section("# no markers\n", "x")
+
+
+# --- the cheaper default (issue #14) ------------------------------------------------------------------
+
+
+def test_the_default_costs_less_at_idle_than_the_aws_samples_default(
+    example_results: dict[str, SynthResult],
+) -> None:
+    """Issue #14: the default config costs less at idle than aws-samples' default, both priced by the same
+    estimator (theirs modelled from its source; its Container Insights price is unknown, so its total is a
+    lower bound and ours must be below even that), and the README sentence is computed from them."""
+    results, doors = profile_inputs(example_results)
+    (ours,) = [row for row in profile_rows(results, front_doors=doors) if row.name == "default"]
+    ((name, _, theirs, _),) = reference_rows()
+    assert not ours.idle.partial
+    assert ours.idle.total < theirs.total, (ours.idle.total, theirs.total)
+    assert theirs.total == pytest.approx(204, abs=3)  # the issue's figure for the aws-samples default
+    sentence = comparison(profile_rows(results, front_doors=doors), reference_rows())
+    assert f"${theirs.total - ours.idle.total:,.0f} less than {name}" in sentence
+    assert sentence in current_section(README.read_text(encoding="utf-8"))
+
+
+def test_the_reference_model_says_where_it_comes_from() -> None:
+    for path, link in REFERENCES.values():
+        template = json.loads(path.read_text(encoding="utf-8"))
+        assert "@" in template["Description"] and link.startswith("https://github.com/")

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
+from dify_on_aws.config.effects import ineffective_options
 from dify_on_aws.config.model import CLOUDFRONT_FRONT_DOORS
 from dify_on_aws.cost import summary_line
 from dify_on_aws.cost.command import add_cost_parser
+from dify_on_aws.cost.price_update import add_prices_parser
 from dify_on_aws.diagram.command import add_diagram_parser
 from dify_on_aws.inputs import config_path, default_config
 from dify_on_aws.operations.smoke import add_smoke_parser
@@ -140,6 +142,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     config = _load(args.config)
     print(f"{config_path(args.config) or '(defaults)'}: valid configuration for {config.name}")
+    for _, message in ineffective_options(config):
+        print(f"warning: {message}", file=sys.stderr)
     return 0
 
 
@@ -177,6 +181,7 @@ def parser() -> argparse.ArgumentParser:
     docs.add_argument("--out", default="docs/configuration.md")
     docs.set_defaults(func=cmd_docs)
     add_cost_parser(sub)
+    add_prices_parser(sub)
     add_diagram_parser(sub)
     add_smoke_parser(sub)
     return root

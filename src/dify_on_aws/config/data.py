@@ -26,8 +26,10 @@ class DatabaseConfig(Section):
         0.5,
         ge=0,
         le=256,
-        description="Minimum capacity in ACUs (steps of 0.5). 0 lets the cluster pause when idle "
-        "(scale to zero; the first request after a pause waits ~15 s).",
+        description="Minimum capacity in ACUs (steps of 0.5). 0 lets the cluster pause (scale to zero; the "
+        "first request after a pause waits ~15 s), but Aurora pauses only without connections and running "
+        "Dify services are always connected (connection pools, the per-minute workflow-schedule poller): "
+        "it pauses while a `[schedule]` stops them, not merely when nobody uses Dify.",
     )
     max_acu: float = Field(2, ge=1, le=256, description="Maximum capacity in ACUs (steps of 0.5).")
     auto_pause_seconds: int = Field(

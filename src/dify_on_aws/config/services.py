@@ -90,13 +90,18 @@ class PluginDaemonSize(ServiceSize):
 
 
 # Default Fargate size of each role; a partial `[services.<role>]` section keeps the keys it does not name.
-DEFAULT_SIZES: dict[str, dict[str, int]] = {
-    "api": {"cpu": 1024, "memory_mib": 2048},
-    "worker": {"cpu": 1024, "memory_mib": 2048},
+# api and worker run one gevent process each (SERVER_WORKER_AMOUNT=1, the entrypoint's CELERY_WORKER_AMOUNT
+# default of 1), so they use at most one core: half a vCPU with 2 GB each, scaling out on CPU instead
+# (`max_count`: no cost while idle, one task runs until the load needs more). The plugin daemon's installs
+# run slower on half a vCPU; PYTHON_ENV_INIT_TIMEOUT is raised to match (services/environment.py). The
+# sandbox runs short scripts under WORKER_TIMEOUT.
+DEFAULT_SIZES: dict[str, dict[str, int]] = {  # cpu units, MiB, and the CPU scaling ceiling
+    "api": {"cpu": 512, "memory_mib": 2048, "max_count": 4},
+    "worker": {"cpu": 512, "memory_mib": 2048, "max_count": 4},
     "beat": {"cpu": 256, "memory_mib": 512},
-    "web": {"cpu": 256, "memory_mib": 512},
-    "sandbox": {"cpu": 512, "memory_mib": 1024},
-    "plugin_daemon": {"cpu": 1024, "memory_mib": 2048},
+    "web": {"cpu": 256, "memory_mib": 512, "max_count": 4},
+    "sandbox": {"cpu": 256, "memory_mib": 512},
+    "plugin_daemon": {"cpu": 512, "memory_mib": 2048},
     "ssrf_proxy": {"cpu": 256, "memory_mib": 512},
     "single_task": {"cpu": 1024, "memory_mib": 4096},
 }
@@ -159,10 +164,18 @@ class ServicesConfig(Section):
         if not isinstance(data, dict):
             return data
         merged = dict(data)
-        for role, defaults in DEFAULT_SIZES.items():
-            given = merged.get(role)
-            if isinstance(given, dict):
-                merged[role] = {**defaults, **given}
+        for role, sizes in DEFAULT_SIZES.items():
+            given = merged.get(role, {})
+            if not isinstance(given, dict):
+                continue  # pydantic reports the wrong type
+            defaults = dict(sizes)
+            if merged.get("layout") == "single_task":
+                defaults.pop("max_count", None)  # one shared task does not scale out
+            merged[role] = {**defaults, **given}
+            # A larger desired_count raises the default ceiling with it rather than failing on it.
+            desired = given.get("desired_count")
+            if "max_count" not in given and "max_count" in defaults and isinstance(desired, int):
+                merged[role]["max_count"] = max(defaults["max_count"], desired)
         return merged
 
     @field_validator("log_retention_days")

@@ -155,8 +155,15 @@ def front_door_deployments(config: DifyConfig, outdir: Path) -> dict[str, dict[s
             pinned = {**data, "account": data.get("account") or PLACEHOLDER_ACCOUNT}
             pinned["region"] = data.get("region") or DEFAULT_REGION
             if kind == "lambda_proxy":
-                # The proxy front door forwards to one task: plot it with the layout it needs.
-                pinned["services"] = {**data.get("services", {}), "layout": "single_task"}
+                # The proxy front door forwards to one task: plot it with the layout it needs (one shared
+                # task does not scale out, so the per-role scaling ceilings go).
+                services = {
+                    key: {k: v for k, v in value.items() if k != "max_count"}
+                    if isinstance(value, dict)
+                    else value
+                    for key, value in data.get("services", {}).items()
+                }
+                pinned["services"] = {**services, "layout": "single_task"}
             try:
                 variant = parse_config(pinned, source)
             except ConfigError:

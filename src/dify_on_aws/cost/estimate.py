@@ -68,16 +68,13 @@ def money(value: float) -> str:
 
 
 def totals_text(result: Estimate) -> str:
+    """The total with its split; a partial total reads "at least $X ...; N prices unknown in REGION"."""
     text = (
-        f"{money(result.total)}/month "
+        f"{result.total_label()}/month "
         f"({money(result.fixed_total)} fixed + {money(result.usage_total)} usage-driven)"
     )
-    unknown = len(result.unknown)
-    if unknown:
-        text += f", plus {unknown} unknown line{'s' if unknown != 1 else ''}"
-    unpriced = sum(len(ids) for ids in result.unpriced.values())
-    if unpriced:
-        text += f", plus {unpriced} resource(s) of unpriced types"
+    if result.partial:
+        text += f"; {result.missing_text()}"
     return text
 
 
@@ -201,6 +198,9 @@ def to_dict(result: Estimate) -> dict[str, Any]:
             "fixed": round(result.fixed_total, 4),
             "usage_driven": round(result.usage_total, 4),
             "total": round(result.total, 4),
+            # A partial total is a lower bound: some prices or resource types are not in it.
+            "partial": result.partial,
+            "total_label": f"{result.total_label()}/month",
             "unknown_lines": len(result.unknown),
             "proxied_lines": len(result.proxied),
             "unpriced_resources": sum(len(v) for v in result.unpriced.values()),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -139,10 +140,34 @@ class PriceBook:
             note=str(entry.get("note", "")),
         )
 
+    def overlay(self, data: Mapping[str, Any]) -> PriceBook:
+        """This book with another's entries (e.g. the user cache of `dify-on-aws prices update`) on top."""
+        regions = {name: dict(entries) for name, entries in self._regions.items()}
+        for name, entries in (data.get("regions") or {}).items():
+            regions[str(name)] = {**regions.get(str(name), {}), **{str(k): v for k, v in entries.items()}}
+        as_of = self.as_of if "as_of" not in data else f"{self.as_of}; cache {data['as_of']}"
+        return PriceBook({"as_of": as_of, "regions": regions})
+
+
+def shipped_prices() -> PriceBook:
+    """prices.json as shipped (the README's generated tables use only these, so they do not depend on a
+    developer's cache)."""
+    return PriceBook.load()
+
 
 @lru_cache(maxsize=1)
 def default_prices() -> PriceBook:
-    return PriceBook.load()
+    """prices.json with the user cache of `dify-on-aws prices update` on top, when there is one."""
+    from dify_on_aws.cost.price_update import cache_path  # noqa: PLC0415
+
+    book = shipped_prices()
+    cache = cache_path()
+    if cache.is_file():
+        try:
+            return book.overlay(json.loads(cache.read_text(encoding="utf-8")))
+        except (ValueError, AttributeError):
+            print(f"warning: ignoring the unreadable price cache {cache}", file=sys.stderr)
+    return book
 
 
 @dataclass(frozen=True)
@@ -229,6 +254,32 @@ class Estimate:
             for line in self.lines
             if self.fallback_region and line.price_region == self.fallback_region != self.region
         ]
+
+    @property
+    def missing(self) -> int:
+        """Lines with an unknown price plus resources of types the estimator cannot price."""
+        return len(self.unknown) + sum(len(ids) for ids in self.unpriced.values())
+
+    @property
+    def partial(self) -> bool:
+        """True when the total is only a lower bound (some cost is not in it)."""
+        return self.missing > 0
+
+    def total_label(self, amount: float | None = None, *, decimals: int = 2) -> str:
+        """`$X` for a complete estimate, else `at least $X` (the total never looks complete when it isn't)."""
+        value = f"${self.total if amount is None else amount:,.{decimals}f}"
+        return f"at least {value}" if self.partial else value
+
+    def missing_text(self) -> str:
+        """Why a partial total is partial, e.g. "2 prices unknown in us-east-1, 1 resource unpriced"."""
+        parts = []
+        if self.unknown:
+            count = len(self.unknown)
+            parts.append(f"{count} price{'s' if count != 1 else ''} unknown in {self.region}")
+        unpriced = self.missing - len(self.unknown)
+        if unpriced:
+            parts.append(f"{unpriced} resource{'s' if unpriced != 1 else ''} of unpriced types")
+        return ", ".join(parts)
 
     def stack_totals(self) -> dict[str, float]:
         totals: dict[str, float] = defaultdict(float)

@@ -26,7 +26,7 @@ LEFT, RIGHT, TOP, BOTTOM = 80, 700, 70, 500
 class Series:
     label: str
     points: list[tuple[float, float]]  # (requests per month, monthly USD of the known lines)
-    unknown: int  # unknown lines at the largest request count (not in the curve)
+    unknown: int  # unknown prices and unpriced resources at the largest request count (not in the curve)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def cost_curves(
                 fallback_region=fallback_region,
             )
             points.append((x, result.total))
-            unknown = len(result.unknown)
+            unknown = result.missing
         series.append(Series(label, points, unknown))
     return series
 
@@ -203,7 +203,7 @@ def render_plot(
             f"<title>{escape(s.label)}</title></polyline>"
         )
         legend_y = TOP + 10 + n * 34
-        extra = f"{s.unknown} unknown line(s) not plotted" if s.unknown else "all lines priced"
+        extra = f"at least: {s.unknown} cost(s) unknown, not plotted" if s.unknown else "all lines priced"
         out.append(
             f'<line x1="{RIGHT + 20}" y1="{legend_y}" x2="{RIGHT + 44}" y2="{legend_y}" stroke="{color}" '
             f'stroke-width="3"/><text x="{RIGHT + 50}" y="{legend_y + 4}">{escape(s.label)}</text>'

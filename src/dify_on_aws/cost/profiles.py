@@ -8,6 +8,7 @@ reports drift (exit status 1). tests/test_cost_profiles.py fails when the README
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from collections import defaultdict
@@ -16,15 +17,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dify_on_aws.cost.estimate import estimate
-from dify_on_aws.cost.model import Estimate, Template, Usage
+from dify_on_aws.cost.model import Estimate, Template, Usage, shipped_prices
 
 PROFILES = ("lean", "budget", "default", "production")
+# Other projects' default deployments, modelled as templates from their source (each file's Description says
+# from which files and commits), priced by the same estimator for the comparison under the table.
+REFERENCE_DIR = Path(__file__).with_name("reference")
+REFERENCES = {
+    "aws-samples default": (
+        REFERENCE_DIR / "aws_samples_default.json",
+        "https://github.com/aws-samples/dify-self-hosted-on-aws",
+    ),
+}
 REGION = "us-east-1"
 START_MARKER = "<!-- cost-profiles:start -->"
 END_MARKER = "<!-- cost-profiles:end -->"
 REGENERATE = "python -m dify_on_aws.cost.profiles"
-# Idle: nobody uses Dify (no requests, no data out, an auto-pausing database stays paused); stored data,
-# logs and NAT traffic keep their defaults, since they do not stop with the users.
+# Idle: nobody uses Dify (no requests, no data out; the database pauses only while no service runs);
+# stored data, logs and NAT traffic keep their defaults, since they do not stop with the users.
 IDLE = Usage(requests=0, gb_out=0, active_share=0)
 SMALL_TEAM = Usage()
 BIGGEST = 3
@@ -61,12 +71,16 @@ class ProfileRow:
 
     def biggest_fixed(self, count: int = BIGGEST) -> list[tuple[str, float]]:
         """The largest fixed costs at idle, lines of one kind (all Fargate tasks, ...) added together."""
-        totals: dict[str, float] = defaultdict(float)
-        for line in self.idle.lines:
-            if not line.usage_driven and line.monthly:
-                prefix = line.dimension.split(".", 1)[0]
-                totals[CATEGORIES.get(prefix, prefix)] += line.monthly
-        return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:count]
+        return _biggest(self.idle, count)
+
+
+def _biggest(result: Estimate, count: int = BIGGEST) -> list[tuple[str, float]]:
+    totals: dict[str, float] = defaultdict(float)
+    for line in result.lines:
+        if not line.usage_driven and line.monthly:
+            prefix = line.dimension.split(".", 1)[0]
+            totals[CATEGORIES.get(prefix, prefix)] += line.monthly
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:count]
 
 
 def detect_front_door(templates: Mapping[str, Template]) -> str:
@@ -103,41 +117,83 @@ def profile_rows(
             ProfileRow(
                 name=name,
                 front_door=door,
-                idle=estimate(templates, region=REGION, usage=IDLE),
-                small_team=estimate(templates, region=REGION, usage=SMALL_TEAM),
+                idle=estimate(templates, region=REGION, usage=IDLE, prices=shipped_prices()),
+                small_team=estimate(templates, region=REGION, usage=SMALL_TEAM, prices=shipped_prices()),
             )
         )
     return rows
 
 
-def _usd(value: float) -> str:
-    return f"${value:,.0f}"
+def _usd(result: Estimate | float) -> str:
+    """Whole dollars; a partial estimate reads "at least $X (N unknown)"."""
+    if not isinstance(result, Estimate):
+        return f"${result:,.0f}"
+    label = result.total_label(decimals=0)
+    return f"{label} ({result.missing} unknown)" if result.partial else label
+
+
+def reference_rows() -> list[tuple[str, str, Estimate, Estimate]]:
+    """(name, link, idle, small team) for each modelled reference deployment."""
+    rows = []
+    for name, (path, link) in REFERENCES.items():
+        template = json.loads(path.read_text(encoding="utf-8"))
+        rows.append(
+            (
+                name,
+                link,
+                estimate({name: template}, region=REGION, usage=IDLE, prices=shipped_prices()),
+                estimate({name: template}, region=REGION, usage=SMALL_TEAM, prices=shipped_prices()),
+            )
+        )
+    return rows
+
+
+def comparison(rows: Sequence[ProfileRow], references: Sequence[tuple[str, str, Estimate, Estimate]]) -> str:
+    """One computed sentence: our default at idle against each reference's default."""
+    ours = next((row for row in rows if row.name == "default"), None)
+    if ours is None or not references:
+        return ""
+    parts = []
+    for name, _, idle, _ in references:
+        difference = idle.total - ours.idle.total
+        word = "less" if difference > 0 else "more"
+        bound = " (at least; its total is a lower bound)" if idle.partial else ""
+        parts.append(f"{_usd(abs(difference))} {word} than {name}{bound}")
+    return f"At idle the `default` profile costs {_usd(ours.idle)} a month: " + "; ".join(parts) + "."
 
 
 def render_profiles(
     results: Mapping[str, Mapping[str, Template]], *, front_doors: Mapping[str, str] | None = None
 ) -> str:
-    """The Markdown table (and its legend) for profile name -> {stack name: template}."""
+    """The Markdown table (and its legend) for profile name -> {stack name: template}, then the modelled
+    reference deployments and the computed comparison with the default."""
     out = [
         "| profile | front door | idle, USD/month | small team, USD/month | biggest fixed costs |",
         "|---|---|---:|---:|---|",
     ]
     flagged = False
-    for row in profile_rows(results, front_doors=front_doors):
+    rows = profile_rows(results, front_doors=front_doors)
+    for row in rows:
         biggest = ", ".join(f"{what} {_usd(value)}" for what, value in row.biggest_fixed())
         if row.idle.schedule_saving:
             biggest += f"; schedule saves {_usd(row.idle.schedule_saving)}"
-        flags = " +unknown" if row.idle.unknown or row.idle.unpriced else ""
-        flagged |= bool(flags)
+        flagged |= row.idle.partial or row.small_team.partial
         link = f"[`{row.name}`](examples/{row.name}.toml)"
+        out.append(f"| {link} | `{row.front_door}` | {_usd(row.idle)} | {_usd(row.small_team)} | {biggest} |")
+    references = reference_rows()
+    for name, link, idle, small_team in references:
+        flagged |= idle.partial or small_team.partial
+        model = f"src/dify_on_aws/cost/reference/{REFERENCES[name][0].name}"
         out.append(
-            f"| {link} | `{row.front_door}` | {_usd(row.idle.total)}{flags} "
-            f"| {_usd(row.small_team.total)}{flags} | {biggest} |"
+            f"| [{name}]({link}) (modelled: [template]({model})) | `cloudfront` | {_usd(idle)} "
+            f"| {_usd(small_team)} | {', '.join(f'{w} {_usd(v)}' for w, v in _biggest(idle))} |"
         )
     u = SMALL_TEAM
     out += [
         "",
-        "Idle: no requests, no data out, an auto-pausing database (`min_acu = 0`) paused "
+        "Idle: no requests, no data out; an auto-pausing database (`min_acu = 0`) is awake while any Dify "
+        "service runs (they hold connections; Aurora pauses only without any), so it pauses only outside a "
+        "working-hours `[schedule]` "
         "(`--requests 0 --gb-out 0 --active-share 0`); stored data, logs and NAT traffic at their defaults. "
         "Small team: the default usage "
         f"({u.requests:,.0f} requests and {u.gb_out:g} GB out a month, traffic in {u.active_share:.0%} of "
@@ -147,9 +203,12 @@ def render_profiles(
     ]
     if flagged:
         out[-1] += (
-            " +unknown: some prices are not sourced yet and are not in the total "
-            "(`dify-on-aws cost` lists them)."
+            ' "at least": some prices are not sourced yet (or a resource type is not priced) and are '
+            "not in the total, which is then a lower bound (`dify-on-aws cost` lists them)."
         )
+    sentence = comparison(rows, references)
+    if sentence:
+        out += ["", sentence]
     return "\n".join(out) + "\n"
 
 

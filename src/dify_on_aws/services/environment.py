@@ -244,7 +244,8 @@ def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool) -> Conta
         # Remote debugging is a raw TCP port; it is not exposed by any front door.
         "PLUGIN_REMOTE_INSTALLING_ENABLED": "false",
         "PLUGIN_MAX_EXECUTION_TIMEOUT": "600",
-        "PYTHON_ENV_INIT_TIMEOUT": "120",
+        # Dify's 120 s assumes a full core; the default daemon has half a vCPU (config/services.py).
+        "PYTHON_ENV_INIT_TIMEOUT": "300",
         "MAX_PLUGIN_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
         # Plugins fetch what users and models ask for; only internal names and Dify's files bypass the proxy.
         **proxy_environment(packed=packed, reaches_api=True),

@@ -12,11 +12,12 @@ from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
+from dify_on_aws.config.effects import ineffective_options
 from dify_on_aws.data.backup import DifyBackup
 from dify_on_aws.data.cache import ContainerCache, broker_url_secret
 from dify_on_aws.data.retention import DataRetention, log_retention
 from dify_on_aws.flags import apply_feature_flags
-from dify_on_aws.frontdoor.base import Backends
+from dify_on_aws.frontdoor.base import Backends, warn
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_edge_stack, build_front_door
 from dify_on_aws.nag import acknowledge_cdk_singletons
@@ -100,6 +101,8 @@ class DifyStack(cdk.Stack):
 
         add_outputs(self)
         acknowledge_cdk_singletons(self)
+        for code, message in ineffective_options(config):
+            warn(self, code, message)
 
     @property
     def availability_zones(self) -> list[str]:

@@ -30,6 +30,17 @@ def service_schedule(p: Pricer, res: Resource) -> WeeklySchedule | None:
     return None
 
 
+def connected_share(p: Pricer) -> float:
+    """The share of the hours during which some ECS service runs a task: Dify's services hold database
+    connections whenever they run (connection pools, and beat's per-minute workflow-schedule poller)."""
+    share = 0.0
+    for service in p.of_type("AWS::ECS::Service"):
+        count, schedule, _ = running_tasks(p, service)
+        if count > 0:
+            share = max(share, schedule.share if schedule is not None else 1.0)
+    return share
+
+
 def running_tasks(p: Pricer, res: Resource) -> tuple[float, WeeklySchedule | None, str]:
     """Tasks while the service runs, its weekly schedule (None: every hour) and a note on the count."""
     parsed = res.num("DesiredCount")

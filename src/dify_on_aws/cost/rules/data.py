@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dify_on_aws.cost.rules.capacity import connected_share
 from dify_on_aws.cost.rules.common import Rule, count, key_part
 from dify_on_aws.templates import Resource, number
 
@@ -129,16 +130,25 @@ def _db_instance(p: Pricer, res: Resource) -> None:
         key = f"{family}_sv2.acu_hour_{tier}"
         upto = f"; scaling up to {high:g} ACU costs more" if high is not None else ""
         if low == 0:
-            hours = p.hours * p.usage.active_share
+            # Aurora pauses only after a period with no user connections (AWS: "Scaling to Zero ACUs with
+            # automatic pause and resume"); running Dify services are always connected, so it is awake
+            # while any of them runs and pauses only outside their schedule.
+            connected = connected_share(p)
+            awake = max(p.usage.active_share, connected)
+            why = (
+                f"awake while Dify's services run ({connected:.0%} of hours)"
+                if connected >= p.usage.active_share
+                else f"awake for the active {p.usage.active_share:.0%} of hours"
+            )
             p.add(
                 res,
                 "Aurora Serverless v2 capacity (auto-pause)",
                 key,
-                AURORA_AWAKE_MIN_ACU * hours,
+                AURORA_AWAKE_MIN_ACU * p.hours * awake,
                 "ACU-h",
-                usage=True,
-                note=f"MinCapacity 0 pauses when idle: {AURORA_AWAKE_MIN_ACU:g} ACU for the active "
-                f"{p.usage.active_share:.0%} of hours{upto}",
+                usage=connected < p.usage.active_share,
+                note=f"MinCapacity 0 pauses only without connections: {AURORA_AWAKE_MIN_ACU:g} ACU, "
+                f"{why}{upto}",
             )
             return
         if low is None:
