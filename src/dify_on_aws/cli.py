@@ -18,6 +18,7 @@ from dify_on_aws.cost import summary_line
 from dify_on_aws.cost.command import add_cost_parser
 from dify_on_aws.diagram.command import add_diagram_parser
 from dify_on_aws.inputs import config_path, default_config
+from dify_on_aws.operations.mirror import add_mirror_parser
 from dify_on_aws.operations.smoke import add_smoke_parser
 from dify_on_aws.services.images import is_docker_hub
 from dify_on_aws.toolchain import installed_node_version, node_warning
@@ -179,6 +180,7 @@ def parser() -> argparse.ArgumentParser:
     add_cost_parser(sub)
     add_diagram_parser(sub)
     add_smoke_parser(sub)
+    add_mirror_parser(sub)
     return root
 
 

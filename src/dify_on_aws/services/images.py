@@ -61,3 +61,22 @@ def ecr_repository(reference: str) -> EcrRepository | None:
 
 def is_docker_hub(reference: str) -> bool:
     return parse_image(reference).host in DOCKER_HUB_HOSTS
+
+
+def ecr_registry(registry: str) -> EcrRepository | None:
+    """`<account>.dkr.ecr.<region>.amazonaws.com[/prefix]` as account, region and prefix (`name`), or None
+    when `registry` is not a private ECR registry (the form `images.registry` and `--registry` take)."""
+    host, _, prefix = registry.partition("/")
+    match = _ECR_HOST.fullmatch(host)
+    if match is None:
+        return None
+    return EcrRepository(match["account"], match["region"], prefix)
+
+
+def mirrored_repository(reference: str, prefix: str, *, dify: bool) -> str:
+    """The repository an image is mirrored to under `prefix`: a Dify image keeps only its name, as
+    `images.registry` is read (`<registry>/dify-api`); any other image keeps its whole source path
+    (`public.ecr.aws/ubuntu/squid` -> `<prefix>/ubuntu/squid`), so two sources never share a repository."""
+    path = parse_image(reference).repository
+    name = path.rsplit("/", 1)[-1] if dify else path
+    return f"{prefix}/{name}" if prefix else name
