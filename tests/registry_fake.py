@@ -44,7 +44,9 @@ class State:
     deny: set[str] = field(default_factory=set)  # "POST", "PUT manifest", ... answered with 403
     throttle: bool = False  # every manifest request answered with 429
     redirect_blobs: str | None = None  # base URL the blob GETs redirect to
-    manifests: dict[str, dict[str, tuple[str, bytes]]] = field(default_factory=dict)  # repo -> digest -> (type, body)
+    manifests: dict[str, dict[str, tuple[str, bytes]]] = field(
+        default_factory=dict
+    )  # repo -> digest -> (type, body)
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # repo -> tag -> digest
     blobs: dict[str, dict[str, bytes]] = field(default_factory=dict)  # repo -> digest -> data
     uploads: dict[str, bytearray] = field(default_factory=dict)
@@ -55,9 +57,15 @@ class State:
     def add_blob(self, repository: str, data: bytes) -> dict[str, object]:
         digest = digest_of(data)
         self.blobs.setdefault(repository, {})[digest] = data
-        return {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": len(data)}
+        return {
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": digest,
+            "size": len(data),
+        }
 
-    def add_manifest(self, repository: str, media_type: str, manifest: dict[str, object], tag: str = "") -> str:
+    def add_manifest(
+        self, repository: str, media_type: str, manifest: dict[str, object], tag: str = ""
+    ) -> str:
         body = json.dumps(manifest, indent=2).encode()
         digest = digest_of(body)
         self.manifests.setdefault(repository, {})[digest] = (media_type, body)
@@ -75,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     # --- helpers -------------------------------------------------------------------------------------------
@@ -198,7 +206,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         data = json.loads(body)
         if media_type in INDEX_TYPES:
-            missing = [m["digest"] for m in data["manifests"] if m["digest"] not in state.manifests.get(name, {})]
+            missing = [
+                m["digest"] for m in data["manifests"] if m["digest"] not in state.manifests.get(name, {})
+            ]
         else:
             refs = [data["config"], *data["layers"]]
             missing = [b["digest"] for b in refs if b["digest"] not in state.blobs.get(name, {})]
@@ -209,7 +219,9 @@ class _Handler(BaseHTTPRequestHandler):
         state.manifests.setdefault(name, {})[digest] = (media_type, body)
         if not ref.startswith("sha256:"):
             state.tags.setdefault(name, {})[ref] = digest
-        self._send(201, headers={"Docker-Content-Digest": digest, "Location": f"/v2/{name}/manifests/{digest}"})
+        self._send(
+            201, headers={"Docker-Content-Digest": digest, "Location": f"/v2/{name}/manifests/{digest}"}
+        )
 
     def _blob(self, name: str, digest: str) -> None:
         state = self.server.state
@@ -259,7 +271,7 @@ def serve(state: State) -> Iterator[str]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.state = state
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server.url

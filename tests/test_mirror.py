@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +22,21 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from dify_on_aws.app import SynthResult
 from dify_on_aws.cli import main
-from dify_on_aws.config import parse_config
+from dify_on_aws.config import DifyConfig, parse_config
 from dify_on_aws.operations import mirror
 from dify_on_aws.operations.image_copy import ProgressBar
+from dify_on_aws.services.images import parse_image
 
 from .conftest import ROOT
 from .registry_fake import State, multi_arch_image, serve
+from .test_deploy_contract_images import task_definitions
 
 CONFIG = ROOT / "examples" / "ecr-mirror.toml"
 TARGET = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 PLATFORMS = ["linux/amd64", "linux/arm64"]
+ECR_PASSWORD = "ecr-password"
 # Valkey as a container (an image to mirror) needs the single task layout.
 CONTAINER_CACHE = {"cache": {"engine": "container"}, "services": {"layout": "single_task"}}
 
@@ -51,12 +56,12 @@ class World:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     hub, public = State(auth="bearer"), State(auth="bearer")
-    ecr = State(auth="basic", user="AWS", password="ecr-password")
+    ecr = State(auth="basic", user="AWS", password=ECR_PASSWORD)
     config = parse_config({"images": {"registry": f"{TARGET}/langgenius"}, **CONTAINER_CACHE})
     plan = mirror.mirror_plan(config, "langgenius")
     digests = {}
     for item in plan:
-        image = mirror.parse_image(item.source)
+        image = parse_image(item.source)
         state = hub if image.host == "docker.io" else public
         digests[item.repository] = multi_arch_image(state, image.repository, item.tag, PLATFORMS)
     monkeypatch.delenv(mirror.DOCKER_HUB_USER, raising=False)
@@ -73,7 +78,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 def write_config(tmp_path: Path, extra: str = "") -> str:
     path = tmp_path / "dify.toml"
-    path.write_text(CONFIG.read_text() + '\n[cache]\nengine = "container"\n[services]\nlayout = "single_task"\n' + extra)
+    path.write_text(
+        CONFIG.read_text() + '\n[cache]\nengine = "container"\n[services]\nlayout = "single_task"\n' + extra
+    )
     return str(path)
 
 
@@ -88,8 +95,8 @@ class Aws:
         clients = {"ecr": self.ecr, "secretsmanager": self.secrets}
         monkeypatch.setattr(mirror, "aws_client", lambda service, region: clients[service])
 
-    def login(self, password: str = "ecr-password") -> None:
-        token = base64.b64encode(f"AWS:{password}".encode()).decode()
+    def login(self) -> None:
+        token = base64.b64encode(f"AWS:{ECR_PASSWORD}".encode()).decode()
         self.ecr_stub.add_response(
             "get_authorization_token",
             {"authorizationData": [{"authorizationToken": token, "proxyEndpoint": f"https://{TARGET}"}]},
@@ -138,7 +145,7 @@ def test_multi_arch_index_copied_fully(
     assert aws.run("--config", write_config(tmp_path)) == 0
     for item in world.plan:
         source = world.source_of(item)
-        source_repository = mirror.parse_image(item.source).repository
+        source_repository = parse_image(item.source).repository
         assert world.ecr.tags[item.repository][item.tag] == world.source_digests[item.repository]
         assert world.ecr.manifests[item.repository] == source.manifests[source_repository]
         assert world.ecr.blobs[item.repository] == source.blobs[source_repository]
@@ -334,3 +341,21 @@ def test_progress_bar_without_a_terminal(capsys: pytest.CaptureFixture[str]) -> 
     bar.close()
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 10 and lines[-1].endswith("100% 0.0 MB/0.0 MB")
+
+
+def test_the_deployment_pulls_exactly_the_mirrored_images(synth: Callable[[DifyConfig], SynthResult]) -> None:
+    """With `images.registry` (and `ssrf_proxy.image`) as mirror-images prints them, every container of
+    every task comes from the mirror, helper images included (busybox, Valkey), and each one is an image
+    the command copies; the execution roles may pull exactly those repositories."""
+    registry = f"{TARGET}/langgenius"
+    config = parse_config({"images": {"registry": registry}, **CONTAINER_CACHE})
+    plan = mirror.mirror_plan(config, "langgenius")
+    lines = tomllib.loads(mirror.config_lines(mirror.target_registry(config, None), plan))
+    config = parse_config({**lines, **CONTAINER_CACHE})
+    mirrored = {f"{TARGET}/{item.repository}:{item.tag}" for item in plan}
+    pulled = {
+        container["Image"]
+        for _, task in task_definitions(synth(config))
+        for container in task["ContainerDefinitions"]
+    }
+    assert pulled == mirrored

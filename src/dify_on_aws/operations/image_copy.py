@@ -103,14 +103,15 @@ def select_platforms(index: Manifest, platforms: Sequence[str]) -> Manifest:
         found = ", ".join(sorted({platform_name(e) for e in entries}))
         raise RegistryError(f"no platform {', '.join(platforms)} in the image (it has {found})")
     digests = {e.get("digest") for e in kept}
-    kept += [
-        e
-        for e in entries
-        if isinstance(e.get("annotations"), dict) and e["annotations"].get(ATTESTS) in digests  # type: ignore[union-attr]
-    ]
+    kept += [e for e in entries if _attests(e) in digests]
     data = {**index.json(), "manifests": kept}
     body = json.dumps(data, indent=3).encode()
     return Manifest(index.media_type, body, sha256(body))
+
+
+def _attests(entry: dict[str, object]) -> object:
+    annotations = entry.get("annotations")
+    return annotations.get(ATTESTS) if isinstance(annotations, dict) else None
 
 
 def _blobs(manifest: Manifest) -> list[Blob]:
@@ -142,7 +143,9 @@ class ImageCopier:
         digest = self.source.manifest_digest(source_repository, tag)
         if digest is None:
             raise RegistryError(
-                f"{self.source.host}/{source_repository}:{tag} does not exist", status=404, action="find image"
+                f"{self.source.host}/{source_repository}:{tag} does not exist",
+                status=404,
+                action="find image",
             )
         outcome = Outcome(digest)
         present = self._target_digest(target_repository, tag)
@@ -189,7 +192,9 @@ class ImageCopier:
     def _target_has_manifest(self, repository: str, digest: str) -> bool:
         return self.target.manifest_digest(repository, digest) == digest
 
-    def _copy_blobs(self, source_repository: str, target_repository: str, tag: str, blobs: list[Blob]) -> None:
+    def _copy_blobs(
+        self, source_repository: str, target_repository: str, tag: str, blobs: list[Blob]
+    ) -> None:
         if not blobs:
             return
         bar = ProgressBar(f"{target_repository}:{tag}", sum(b.size for b in blobs), self.stream)

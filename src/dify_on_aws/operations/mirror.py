@@ -49,7 +49,7 @@ DIFY_IMAGES = {
 }  # fmt: skip
 DEFAULT_PREFIX = "langgenius"
 DOCKER_HUB_API = "registry-1.docker.io"
-DOCKER_HUB_USER, DOCKER_HUB_TOKEN = "DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN"  # noqa: S105 (variable names)
+DOCKER_HUB_USER, DOCKER_HUB_TOKEN = "DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN"
 # ECR's registry API answers with the IAM action it checked; this names it when the answer does not.
 ECR_ACTIONS = {
     "read manifest": "ecr:BatchGetImage",
@@ -209,7 +209,9 @@ def ecr_credentials(ecr: Any) -> tuple[str, str]:
     """The registry login from `ecr:GetAuthorizationToken` (base64 of `AWS:<password>`, valid 12 hours)."""
     with aws_errors("ecr"):
         answer = ecr.get_authorization_token()
-    user, _, password = base64.b64decode(answer["authorizationData"][0]["authorizationToken"]).decode().partition(":")
+    user, _, password = (
+        base64.b64decode(answer["authorizationData"][0]["authorizationToken"]).decode().partition(":")
+    )
     return user, password
 
 
@@ -323,13 +325,17 @@ def mirror(config: DifyConfig, args: argparse.Namespace) -> int:
         api_host = DOCKER_HUB_API if image.host in DOCKER_HUB_HOSTS else image.host
         if api_host not in sources:
             credentials = hub if api_host == DOCKER_HUB_API else None
-            sources[api_host] = Registry(api_host, url=REGISTRY_URLS.get(api_host), token_credentials=credentials)
+            sources[api_host] = Registry(
+                api_host, url=REGISTRY_URLS.get(api_host), token_credentials=credentials
+            )
         exists = item.repository in present
         if not exists and not args.dry_run:
             create_repository(ecr, target, item.repository)
             present.add(item.repository)
             print(f"created ECR repository {item.repository}", file=sys.stderr)
-        copier = ImageCopier(sources[api_host], destination, platforms, args.dry_run, exists or not args.dry_run)
+        copier = ImageCopier(
+            sources[api_host], destination, platforms, args.dry_run, exists or not args.dry_run
+        )
         try:
             outcome = copier.copy(image.repository, item.repository, item.tag)
         except RegistryError as exc:

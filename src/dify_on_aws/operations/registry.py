@@ -243,10 +243,10 @@ class Registry:
         stream: bool = False,
     ) -> _Response:
         url = self._target(repository, path)
-        response = self._send(method, url, repository, headers, body, stream)
+        response = self._send(method, url, repository, headers=headers, body=body, stream=stream)
         if response.status == 401 and self._authenticate(response, repository):
             response.close()
-            response = self._send(method, url, repository, headers, body, stream)
+            response = self._send(method, url, repository, headers=headers, body=body, stream=stream)
         return response
 
     def _auth(self, repository: str) -> dict[str, str]:
@@ -260,6 +260,7 @@ class Registry:
         method: str,
         url: str,
         repository: str,
+        *,
         headers: Mapping[str, str] | None,
         body: bytes | _Hashing | None,
         stream: bool,
@@ -273,7 +274,7 @@ class Registry:
             connection = self._connect(parts.scheme, parts.netloc)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
             try:
-                connection.request(method, target, body=body, headers={**sent, **auth})  # type: ignore[arg-type]
+                connection.request(method, target, body=body, headers={**sent, **auth})
                 raw = connection.getresponse()
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()

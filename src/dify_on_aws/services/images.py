@@ -80,3 +80,13 @@ def mirrored_repository(reference: str, prefix: str, *, dify: bool) -> str:
     path = parse_image(reference).repository
     name = path.rsplit("/", 1)[-1] if dify else path
     return f"{prefix}/{name}" if prefix else name
+
+
+def helper_image(reference: str, registry: str) -> str:
+    """A helper image (not one of Dify's, e.g. busybox or Valkey) as the tasks pull it: from the ECR mirror
+    when `images.registry` is one (where `dify-on-aws mirror-images` puts it), else from its source."""
+    target = ecr_registry(registry)
+    if target is None:
+        return reference
+    host = registry.partition("/")[0]
+    return f"{host}/{mirrored_repository(reference, target.name, dify=False)}:{parse_image(reference).tag}"
