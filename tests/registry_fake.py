@@ -44,6 +44,8 @@ class State:
     deny: set[str] = field(default_factory=set)  # "POST", "PUT manifest", ... answered with 403
     throttle: bool = False  # every manifest request answered with 429
     redirect_blobs: str | None = None  # base URL the blob GETs redirect to
+    repositories: set[str] | None = None  # as ECR: only these exist (None: any name is accepted)
+    immutable: bool = False  # as an ECR repository with immutable tags: a tag is never moved
     manifests: dict[str, dict[str, tuple[str, bytes]]] = field(
         default_factory=dict
     )  # repo -> digest -> (type, body)
@@ -160,6 +162,9 @@ class _Handler(BaseHTTPRequestHandler):
         name, kind, ref = match["name"], match["kind"], match["ref"]
         if not self._authorized(name):
             return
+        if state.repositories is not None and name not in state.repositories:
+            self._error(404, "NAME_UNKNOWN", f"The repository with name '{name}' does not exist")
+            return
         if kind == "manifests":
             self._manifest(name, ref)
         elif kind == "blobs":
@@ -214,6 +219,11 @@ class _Handler(BaseHTTPRequestHandler):
             missing = [b["digest"] for b in refs if b["digest"] not in state.blobs.get(name, {})]
         if missing:
             self._error(400, "MANIFEST_BLOB_UNKNOWN", f"missing: {', '.join(missing)}")
+            return
+        moved = state.tags.get(name, {}).get(ref, digest) != digest
+        if state.immutable and not ref.startswith("sha256:") and moved:
+            message = f"The image tag '{ref}' already exists in the '{name}' repository and cannot be "
+            self._error(400, "TAG_INVALID", message + "overwritten because the repository is immutable.")
             return
         state.writes.append(f"PUT manifest {name}:{ref}")
         state.manifests.setdefault(name, {})[digest] = (media_type, body)

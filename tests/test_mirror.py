@@ -27,7 +27,7 @@ from dify_on_aws.cli import main
 from dify_on_aws.config import DifyConfig, parse_config
 from dify_on_aws.operations import mirror
 from dify_on_aws.operations.image_copy import ProgressBar
-from dify_on_aws.services.images import parse_image
+from dify_on_aws.services.images import EcrRepository, parse_image
 
 from .conftest import ROOT
 from .registry_fake import State, multi_arch_image, serve
@@ -56,7 +56,16 @@ class World:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     hub, public = State(auth="bearer"), State(auth="bearer")
-    ecr = State(auth="basic", user="AWS", password=ECR_PASSWORD)
+    # As ECR: a push to a repository that was not created first fails.
+    ecr = State(auth="basic", user="AWS", password=ECR_PASSWORD, repositories=set())
+    create = mirror.create_repository
+
+    def create_and_record(client: object, target: EcrRepository, name: str) -> None:
+        create(client, target, name)
+        assert ecr.repositories is not None
+        ecr.repositories.add(name)
+
+    monkeypatch.setattr(mirror, "create_repository", create_and_record)
     config = parse_config({"images": {"registry": f"{TARGET}/langgenius"}, **CONTAINER_CACHE})
     plan = mirror.mirror_plan(config, "langgenius")
     digests = {}
@@ -107,6 +116,8 @@ class Aws:
         for item in world.plan:
             params = {"registryId": "123456789012", "repositoryNames": [item.repository]}
             if exist:
+                assert world.ecr.repositories is not None
+                world.ecr.repositories.add(item.repository)
                 self.ecr_stub.add_response(
                     "describe_repositories", {"repositories": [{"repositoryName": item.repository}]}, params
                 )
@@ -195,6 +206,26 @@ def test_a_partial_copy_is_completed(world: World, tmp_path: Path, monkeypatch: 
     assert [w for w in world.ecr.writes if w.startswith("PUT blob")] == [f"PUT blob {api.repository}@{lost}"]
     assert world.ecr.writes[-1] == f"PUT manifest {api.repository}:{api.tag}"
     assert world.ecr.tags[api.repository][api.tag] == world.source_digests[api.repository]
+
+
+def test_a_moved_source_tag_is_not_forced_over_an_immutable_one(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Repositories are created with immutable tags; when the source tag later points elsewhere, the
+    message says so and how to replace the image, instead of ECR's bare TAG_INVALID."""
+    config = write_config(tmp_path)
+    aws = Aws(monkeypatch)
+    aws.login()
+    aws.repositories(world, exist=False)
+    assert aws.run("--config", config) == 0
+    api = world.plan[0]
+    multi_arch_image(world.hub, parse_image(api.source).repository, api.tag, ["linux/riscv64"])
+    world.ecr.immutable = True
+    aws.login()
+    aws.repositories(world, exist=True)
+    assert aws.run("--config", config) == 2
+    err = capsys.readouterr().err
+    assert "tags are immutable" in err and "batch-delete-image" in err
 
 
 def test_dry_run_writes_nothing(

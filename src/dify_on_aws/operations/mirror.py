@@ -272,6 +272,13 @@ def explain(exc: RegistryError, target_host: str, item: MirrorItem) -> MirrorErr
             f"ECR refused {exc.action} in {item.repository}{detail}: grant {action} on the repository to "
             "the identity running mirror-images (see README, 'Mirroring the images to ECR')"
         )
+    if exc.host == target_host and exc.action == "write manifest" and "immutable" in exc.detail.lower():
+        return MirrorError(
+            f"{item.repository}:{item.tag} already holds another image and the repository's tags are "
+            f"immutable{detail}: the source tag has moved since it was mirrored; keep the mirrored image, or "
+            f"delete it (aws ecr batch-delete-image --repository-name {item.repository} --image-ids "
+            f"imageTag={item.tag}) and run mirror-images again"
+        )
     hub = exc.host in DOCKER_HUB_HOSTS or exc.host == DOCKER_HUB_API
     if exc.status == 429:
         return MirrorError(
