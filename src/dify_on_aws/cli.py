@@ -91,7 +91,7 @@ def deploy_notes(config: DifyConfig) -> list[str]:
             f"images are pulled anonymously from docker.io ({', '.join(anonymous)}): Docker Hub limits "
             "anonymous pulls per IP address, and every task start pulls again through the same NAT address. "
             "Set images.docker_hub_secret_arn (a Secrets Manager secret with a Docker Hub username and "
-            "access token) or mirror the images to ECR (images.registry)."
+            "access token) or mirror the images to ECR (`dify-on-aws mirror-images`, then images.registry)."
         )
     door = config.front_door
     if door.type in CLOUDFRONT_FRONT_DOORS and door.domain is None:

@@ -341,7 +341,11 @@ def mirror(config: DifyConfig, args: argparse.Namespace) -> int:
             present.add(item.repository)
             print(f"created ECR repository {item.repository}", file=sys.stderr)
         copier = ImageCopier(
-            sources[api_host], destination, platforms, args.dry_run, exists or not args.dry_run
+            sources[api_host],
+            destination,
+            platforms=platforms,
+            dry_run=args.dry_run,
+            target_exists=exists or not args.dry_run,
         )
         try:
             outcome = copier.copy(image.repository, item.repository, item.tag)
