@@ -32,14 +32,14 @@ from dify_on_aws.operations.image_copy import ImageCopier, Outcome, megabytes
 from dify_on_aws.operations.registry import Registry, RegistryError
 from dify_on_aws.services import dify_contract
 from dify_on_aws.services.images import (
+    BUSYBOX,
     DOCKER_HUB_HOSTS,
+    VALKEY_IMAGE,
     EcrRepository,
     ecr_registry,
     mirrored_repository,
     parse_image,
 )
-from dify_on_aws.services.sandbox import BUSYBOX
-from dify_on_aws.services.valkey import VALKEY_IMAGE
 
 EXIT_FAILED, EXIT_CONFIG = 1, 2
 # Where the Dify images come from when `images.registry` already names the mirror.

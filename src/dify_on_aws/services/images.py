@@ -11,6 +11,9 @@ import re
 from dataclasses import dataclass
 
 DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+# Helper images the tasks run beside Dify's (multi-architecture; mirrored by `dify-on-aws mirror-images`).
+BUSYBOX = "public.ecr.aws/docker/library/busybox:1.37"
+VALKEY_IMAGE = "public.ecr.aws/docker/library/valkey:8.0-alpine"
 # Private ECR registry hosts: <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn] ("Amazon ECR private
 # registry", Amazon ECR User Guide: "https://aws_account_id.dkr.ecr.region.amazonaws.com").
 _ECR_HOST = re.compile(

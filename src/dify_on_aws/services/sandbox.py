@@ -9,10 +9,8 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 
 from dify_on_aws.services.environment import sandbox_requirements
-from dify_on_aws.services.images import helper_image
+from dify_on_aws.services.images import BUSYBOX, helper_image
 from dify_on_aws.services.service import pull_image
-
-BUSYBOX = "public.ecr.aws/docker/library/busybox:1.37"
 
 
 def add_sandbox_requirements(

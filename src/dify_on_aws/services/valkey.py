@@ -7,10 +7,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_ecs as ecs
 
 from dify_on_aws.data.cache import ContainerCache
-from dify_on_aws.services.images import helper_image
+from dify_on_aws.services.images import VALKEY_IMAGE, helper_image
 from dify_on_aws.services.service import ContainerSpec
-
-VALKEY_IMAGE = "public.ecr.aws/docker/library/valkey:8.0-alpine"
 
 
 def valkey_container(cache: ContainerCache, *, registry: str) -> ContainerSpec:
