@@ -27,6 +27,7 @@ from dify_on_aws.cli import main
 from dify_on_aws.config import DifyConfig, parse_config
 from dify_on_aws.operations import mirror
 from dify_on_aws.operations.image_copy import ProgressBar
+from dify_on_aws.operations.registry import Registry
 from dify_on_aws.services.images import EcrRepository, parse_image
 
 from .conftest import ROOT
@@ -112,7 +113,9 @@ class Aws:
             {},
         )
 
-    def repositories(self, world: World, *, exist: bool, create: bool = True) -> None:
+    def prepare(self, world: World, *, exist: bool, create: bool = True) -> None:
+        """The calls one run makes: the login, a look-up per repository, a creation per missing one."""
+        self.login()
         for item in world.plan:
             params = {"registryId": "123456789012", "repositoryNames": [item.repository]}
             if exist:
@@ -145,14 +148,22 @@ class Aws:
         return code
 
 
+def mirrored_once(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Aws]:
+    """A first, complete run into empty ECR; returns the config path and the stubbed clients."""
+    config = write_config(tmp_path)
+    aws = Aws(monkeypatch)
+    aws.prepare(world, exist=False)
+    assert aws.run("--config", config) == 0
+    return config, aws
+
+
 def test_multi_arch_index_copied_fully(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Every image of the plan arrives under its tag with the source's digest, every platform manifest and
     attestation with its own digest, every blob; repositories are created first."""
     aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=False)
+    aws.prepare(world, exist=False)
     assert aws.run("--config", write_config(tmp_path)) == 0
     for item in world.plan:
         source = world.source_of(item)
@@ -173,15 +184,10 @@ def test_second_run_copies_nothing(
 ) -> None:
     """Idempotent by digest: an unchanged tag costs a HEAD on each side and writes nothing; the source's
     manifests are not even fetched (a GET counts against Docker Hub's pull limit, a HEAD does not)."""
-    config = write_config(tmp_path)
-    aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=False)
-    assert aws.run("--config", config) == 0
+    config, aws = mirrored_once(world, tmp_path, monkeypatch)
     world.ecr.writes.clear()
     world.hub.requests.clear()
-    aws.login()
-    aws.repositories(world, exist=True)
+    aws.prepare(world, exist=True)
     assert aws.run("--config", config) == 0
     assert world.ecr.writes == []
     assert not [r for r in world.hub.requests if r.startswith("GET /v2/")]
@@ -190,18 +196,13 @@ def test_second_run_copies_nothing(
 
 def test_a_partial_copy_is_completed(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Blobs and platform manifests already in the destination are skipped; only what is missing moves."""
-    config = write_config(tmp_path)
-    aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=False)
-    assert aws.run("--config", config) == 0
+    config, aws = mirrored_once(world, tmp_path, monkeypatch)
     api = world.plan[0]
     del world.ecr.tags[api.repository][api.tag]
     lost = sorted(world.ecr.blobs[api.repository])[0]
     del world.ecr.blobs[api.repository][lost]
     world.ecr.writes.clear()
-    aws.login()
-    aws.repositories(world, exist=True)
+    aws.prepare(world, exist=True)
     assert aws.run("--config", config) == 0
     assert [w for w in world.ecr.writes if w.startswith("PUT blob")] == [f"PUT blob {api.repository}@{lost}"]
     assert world.ecr.writes[-1] == f"PUT manifest {api.repository}:{api.tag}"
@@ -213,16 +214,11 @@ def test_a_moved_source_tag_is_not_forced_over_an_immutable_one(
 ) -> None:
     """Repositories are created with immutable tags; when the source tag later points elsewhere, the
     message says so and how to replace the image, instead of ECR's bare TAG_INVALID."""
-    config = write_config(tmp_path)
-    aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=False)
-    assert aws.run("--config", config) == 0
+    config, aws = mirrored_once(world, tmp_path, monkeypatch)
     api = world.plan[0]
     multi_arch_image(world.hub, parse_image(api.source).repository, api.tag, ["linux/riscv64"])
     world.ecr.immutable = True
-    aws.login()
-    aws.repositories(world, exist=True)
+    aws.prepare(world, exist=True)
     assert aws.run("--config", config) == 2
     err = capsys.readouterr().err
     assert "tags are immutable" in err and "batch-delete-image" in err
@@ -232,8 +228,7 @@ def test_dry_run_writes_nothing(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=False, create=False)
+    aws.prepare(world, exist=False, create=False)
     assert aws.run("--config", write_config(tmp_path), "--dry-run") == 0
     assert world.ecr.writes == [] and world.ecr.manifests == {}
     out = capsys.readouterr().out
@@ -245,8 +240,7 @@ def test_platform_filter_writes_an_index_of_those_platforms(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=False)
+    aws.prepare(world, exist=False)
     assert aws.run("--config", write_config(tmp_path), "--platform", "linux/arm64") == 0
     api = world.plan[0]
     index = json.loads(world.ecr.manifests[api.repository][world.ecr.tags[api.repository][api.tag]][1])
@@ -258,8 +252,7 @@ def test_missing_push_permission_is_named(
 ) -> None:
     world.ecr.deny.add("POST")
     aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=True)
+    aws.prepare(world, exist=True)
     assert aws.run("--config", write_config(tmp_path)) == 2
     err = capsys.readouterr().err
     assert "ecr:InitiateLayerUpload" in err and "grant" in err and "Traceback" not in err
@@ -269,8 +262,7 @@ def test_missing_create_repository_permission_is_named(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=False, create=False)
+    aws.prepare(world, exist=False, create=False)
     aws.ecr_stub.add_client_error("create_repository", "AccessDeniedException", "User is not authorized")
     assert aws.run("--config", write_config(tmp_path)) == 2
     err = capsys.readouterr().err
@@ -293,16 +285,14 @@ def test_source_401_hints_at_docker_hub_credentials(
     variables that provide one; with them set, the same run succeeds."""
     world.hub.token_user = ("dify-bot", "dckr_pat_example")
     aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=True)
+    aws.prepare(world, exist=True)
     assert aws.run("--config", write_config(tmp_path)) == 2
     err = capsys.readouterr().err
     assert "DOCKERHUB_USERNAME" in err and "DOCKERHUB_TOKEN" in err and "Traceback" not in err
     monkeypatch.setenv(mirror.DOCKER_HUB_USER, "dify-bot")
     monkeypatch.setenv(mirror.DOCKER_HUB_TOKEN, "dckr_pat_example")
     aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=True)
+    aws.prepare(world, exist=True)
     assert aws.run("--config", write_config(tmp_path)) == 0
 
 
@@ -312,8 +302,7 @@ def test_docker_hub_login_from_the_configured_secret(
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dockerhub-AbCdEf"
     world.hub.token_user = ("dify-bot", "dckr_pat_example")
     aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=True)
+    aws.prepare(world, exist=True)
     secret = json.dumps({"username": "dify-bot", "password": "dckr_pat_example"})
     aws.secrets_stub.add_response("get_secret_value", {"SecretString": secret}, {"SecretId": arn})
     config = write_config(tmp_path).replace("dify.toml", "dify.toml")
@@ -327,8 +316,7 @@ def test_rate_limit_hint(
 ) -> None:
     world.hub.throttle = True
     aws = Aws(monkeypatch)
-    aws.login()
-    aws.repositories(world, exist=True)
+    aws.prepare(world, exist=True)
     assert aws.run("--config", write_config(tmp_path)) == 2
     assert "limits pulls" in capsys.readouterr().err
 
@@ -390,3 +378,15 @@ def test_the_deployment_pulls_exactly_the_mirrored_images(synth: Callable[[DifyC
         for container in task["ContainerDefinitions"]
     }
     assert pulled == mirrored
+
+
+def test_an_expired_token_is_renewed() -> None:
+    """Docker Hub's tokens expire after minutes: a 401 on a later request fetches a new token once."""
+    state = State(auth="bearer")
+    digest = multi_arch_image(state, "langgenius/dify-api", "1", PLATFORMS)
+    with serve(state) as url:
+        registry = Registry("registry.example", url=url)
+        assert registry.manifest_digest("langgenius/dify-api", "1") == digest
+        state.issued.clear()
+        assert registry.manifest_digest("langgenius/dify-api", "1") == digest
+        assert len(state.issued) == 1

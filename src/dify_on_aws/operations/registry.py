@@ -293,9 +293,10 @@ class Registry:
         raise RegistryError(f"{method} {url}: too many redirects", action=method)
 
     def _authenticate(self, response: _Response, repository: str) -> bool:
-        """Answer a Bearer challenge with a token for this repository; False when there is nothing to try."""
+        """Answer a Bearer challenge with a new token for this repository (Docker Hub's expire after minutes,
+        so a long copy asks again); False when the challenge is not one to answer."""
         scheme, params = parse_challenge(response.headers.get("www-authenticate", ""))
-        if scheme != "bearer" or "realm" not in params or repository in self._tokens:
+        if scheme != "bearer" or "realm" not in params:
             return False
         actions = "pull,push" if self._push else "pull"
         query = {"scope": params.get("scope") or f"repository:{repository}:{actions}"}
