@@ -298,37 +298,13 @@ class Registry:
         scheme, params = parse_challenge(response.headers.get("www-authenticate", ""))
         if scheme != "bearer" or "realm" not in params:
             return False
-        actions = "pull,push" if self._push else "pull"
-        query = {"scope": params.get("scope") or f"repository:{repository}:{actions}"}
-        if "service" in params:
-            query["service"] = params["service"]
-        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urllib.parse.urlencode(query)
-        parts = urllib.parse.urlsplit(url)
-        headers = {"User-Agent": "dify-on-aws-mirror"}
-        if self._token_credentials:
-            headers["Authorization"] = _basic_header(self._token_credentials)
-        connection = self._connect(parts.scheme, parts.netloc)
+        scope = params.get("scope") or f"repository:{repository}:{'pull,push' if self._push else 'pull'}"
         try:
-            connection.request("GET", f"{parts.path}?{parts.query}", headers=headers)
-            raw = connection.getresponse()
-            data = raw.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise RegistryError(f"token from {params['realm']}: {type(exc).__name__}: {exc}") from None
-        finally:
-            connection.close()
-        if raw.status != 200:
-            raise RegistryError(
-                f"{params['realm']} refused a token for {repository} ({raw.status})",
-                status=raw.status,
-                action="get token",
-                detail=_message(data),
-                host=self.host,
-            )
-        answer = json.loads(data)
-        token = answer.get("token") or answer.get("access_token")
-        if not token:
-            raise RegistryError(f"{params['realm']} answered without a token", action="get token")
-        self._tokens[repository] = str(token)
+            token = fetch_token(params, scope, self._token_credentials, self._connect)
+        except RegistryError as exc:
+            exc.host = self.host
+            raise
+        self._tokens[repository] = token
         return True
 
     def _expect(
@@ -345,6 +321,43 @@ class Registry:
             detail=detail,
             host=self.host,
         )
+
+
+def fetch_token(
+    challenge: Mapping[str, str],
+    scope: str,
+    credentials: tuple[str, str] | None,
+    connect: Callable[[str, str], http.client.HTTPConnection],
+) -> str:
+    """A token from the challenge's realm for `scope` (Docker "Token Authentication Specification"), with
+    HTTP Basic credentials when given, anonymously when not."""
+    realm = challenge["realm"]
+    query = {"scope": scope, **({"service": challenge["service"]} if "service" in challenge else {})}
+    parts = urllib.parse.urlsplit(realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query))
+    headers = {"User-Agent": "dify-on-aws-mirror"}
+    if credentials:
+        headers["Authorization"] = _basic_header(credentials)
+    connection = connect(parts.scheme, parts.netloc)
+    try:
+        connection.request("GET", f"{parts.path}?{parts.query}", headers=headers)
+        raw = connection.getresponse()
+        data = raw.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise RegistryError(f"token from {realm}: {type(exc).__name__}: {exc}") from None
+    finally:
+        connection.close()
+    if raw.status != 200:
+        raise RegistryError(
+            f"{realm} refused a token for {scope} ({raw.status})",
+            status=raw.status,
+            action="get token",
+            detail=_message(data),
+        )
+    answer = json.loads(data)
+    token = answer.get("token") or answer.get("access_token")
+    if not token:
+        raise RegistryError(f"{realm} answered without a token", action="get token")
+    return str(token)
 
 
 def _message(body: bytes) -> str:
