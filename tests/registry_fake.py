@@ -46,6 +46,8 @@ class State:
     redirect_blobs: str | None = None  # base URL the blob GETs redirect to
     repositories: set[str] | None = None  # as ECR: only these exist (None: any name is accepted)
     immutable: bool = False  # as an ECR repository with immutable tags: a tag is never moved
+    patch_status: int = 202  # ECR answers a PATCH with 201 (aws/containers-roadmap#2831)
+    patches_kept: int | None = None  # ECR keeps the body of the first PATCH of an upload only
     manifests: dict[str, dict[str, tuple[str, bytes]]] = field(
         default_factory=dict
     )  # repo -> digest -> (type, body)
@@ -253,9 +255,14 @@ class _Handler(BaseHTTPRequestHandler):
             state.writes.append(f"POST upload {name}")
             self._send(202, headers={"Location": f"/v2/{name}/blobs/uploads/{session}?_state=x"})
         elif self.command == "PATCH":
-            state.uploads[session] += self._body()
-            state.writes.append(f"PATCH upload {name}")
-            self._send(202, headers={"Location": f"/v2/{name}/blobs/uploads/{session}?_state=y"})
+            body = self._body()
+            count = sum(1 for w in state.writes if w == f"PATCH upload {name} {session}")
+            if state.patches_kept is None or count < state.patches_kept:
+                state.uploads[session] += body
+            state.writes.append(f"PATCH upload {name} {session}")
+            self._send(
+                state.patch_status, headers={"Location": f"/v2/{name}/blobs/uploads/{session}?_state=y"}
+            )
         elif self.command == "PUT":
             data = bytes(state.uploads.pop(session)) + self._body()
             digest = query.get("digest", [""])[0]

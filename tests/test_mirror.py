@@ -58,7 +58,9 @@ class World:
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     hub, public = State(auth="bearer"), State(auth="bearer")
     # As ECR: a push to a repository that was not created first fails.
-    ecr = State(auth="basic", user="AWS", password=ECR_PASSWORD, repositories=set())
+    ecr = State(
+        auth="basic", user="AWS", password=ECR_PASSWORD, repositories=set(), patch_status=201, patches_kept=1
+    )
     create = mirror.create_repository
 
     def create_and_record(client: object, target: EcrRepository, name: str) -> None:
