@@ -159,7 +159,10 @@ class ImageCopier:
             if present == top.digest:
                 outcome.up_to_date = True
                 return outcome
-            outcome.platforms = [platform_name(e) for e in _entries(top)]
+            # buildx's attestations (platform unknown/unknown) are copied but are not platforms.
+            outcome.platforms = [
+                name for e in _entries(top) if (name := platform_name(e)) != "unknown/unknown"
+            ]
         children = self._children(source_repository, top)
         images = [m for m in children if not m.is_index] if top.is_index else [top]
         outcome.manifests = len(children) + 1
