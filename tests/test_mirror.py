@@ -26,6 +26,7 @@ from dify_on_aws.app import SynthResult
 from dify_on_aws.cli import main
 from dify_on_aws.config import DifyConfig, parse_config
 from dify_on_aws.operations import mirror
+from dify_on_aws.operations import registry as registry_module
 from dify_on_aws.operations.image_copy import ProgressBar
 from dify_on_aws.operations.registry import Registry
 from dify_on_aws.services.images import EcrRepository, parse_image
@@ -392,3 +393,16 @@ def test_an_expired_token_is_renewed() -> None:
         state.issued.clear()
         assert registry.manifest_digest("langgenius/dify-api", "1") == digest
         assert len(state.issued) == 1
+
+
+def test_https_goes_through_the_configured_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Company networks reach registries through HTTPS_PROXY (a CONNECT tunnel); NO_PROXY hosts do not."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:p%40ss@proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "ecr.internal")
+    tunnelled = registry_module.open_connection("https", "registry-1.docker.io")
+    assert (tunnelled.host, tunnelled.port) == ("proxy.internal", 3128)
+    assert tunnelled._tunnel_host == "registry-1.docker.io"  # type: ignore[attr-defined]
+    expected = "Basic " + base64.b64encode(b"user:p@ss").decode()
+    assert tunnelled._tunnel_headers["Proxy-Authorization"] == expected  # type: ignore[attr-defined]
+    direct = registry_module.open_connection("https", "ecr.internal")
+    assert direct.host == "ecr.internal"

@@ -17,7 +17,8 @@ import http.client
 import json
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Protocol
 
@@ -119,7 +120,6 @@ class Registry:
         basic: tuple[str, str] | None = None,
         token_credentials: tuple[str, str] | None = None,
         push: bool = False,
-        connect: Callable[[str, str], http.client.HTTPConnection] | None = None,
     ) -> None:
         self.host = host
         self.url = (url or f"https://{host}").rstrip("/")
@@ -127,7 +127,6 @@ class Registry:
         self._token_credentials = token_credentials
         self._push = push
         self._tokens: dict[str, str] = {}
-        self._connect = connect or _connect
 
     # --- manifests -----------------------------------------------------------------------------------------
     def manifest_digest(self, repository: str, reference: str) -> str | None:
@@ -273,7 +272,7 @@ class Registry:
             parts = urllib.parse.urlsplit(url)
             # Credentials go to the registry itself, never to the storage a blob redirects to.
             auth = self._auth(repository) if parts.netloc == origin else {}
-            connection = self._connect(parts.scheme, parts.netloc)
+            connection = open_connection(parts.scheme, parts.netloc)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
             try:
                 connection.request(method, target, body=body, headers={**sent, **auth})
@@ -302,7 +301,7 @@ class Registry:
             return False
         scope = params.get("scope") or f"repository:{repository}:{'pull,push' if self._push else 'pull'}"
         try:
-            token = fetch_token(params, scope, self._token_credentials, self._connect)
+            token = fetch_token(params, scope, self._token_credentials)
         except RegistryError as exc:
             exc.host = self.host
             raise
@@ -329,7 +328,6 @@ def fetch_token(
     challenge: Mapping[str, str],
     scope: str,
     credentials: tuple[str, str] | None,
-    connect: Callable[[str, str], http.client.HTTPConnection],
 ) -> str:
     """A token from the challenge's realm for `scope` (Docker "Token Authentication Specification"), with
     HTTP Basic credentials when given, anonymously when not."""
@@ -339,7 +337,7 @@ def fetch_token(
     headers = {"User-Agent": "dify-on-aws-mirror"}
     if credentials:
         headers["Authorization"] = _basic_header(credentials)
-    connection = connect(parts.scheme, parts.netloc)
+    connection = open_connection(parts.scheme, parts.netloc)
     try:
         connection.request("GET", f"{parts.path}?{parts.query}", headers=headers)
         raw = connection.getresponse()
@@ -376,7 +374,21 @@ def _basic_header(credentials: tuple[str, str]) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
-def _connect(scheme: str, netloc: str) -> http.client.HTTPConnection:
-    if scheme == "https":
+def open_connection(scheme: str, netloc: str) -> http.client.HTTPConnection:
+    """A connection to `netloc`; HTTPS goes through the CONNECT tunnel of `HTTPS_PROXY` when one is set and
+    `NO_PROXY` does not exclude the host (as urllib and the AWS SDK do)."""
+    if scheme != "https":
+        return http.client.HTTPConnection(netloc, timeout=TIMEOUT_SECONDS)
+    proxy = urllib.request.getproxies().get("https")
+    if not proxy or urllib.request.proxy_bypass(netloc.split(":", maxsplit=1)[0]):
         return http.client.HTTPSConnection(netloc, timeout=TIMEOUT_SECONDS)
-    return http.client.HTTPConnection(netloc, timeout=TIMEOUT_SECONDS)
+    parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    headers = {}
+    if parts.username:
+        user, password = urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
+        headers["Proxy-Authorization"] = _basic_header((user, password))
+    connection = http.client.HTTPSConnection(
+        parts.hostname or "", parts.port or 8080, timeout=TIMEOUT_SECONDS
+    )
+    connection.set_tunnel(netloc, headers=headers)
+    return connection
