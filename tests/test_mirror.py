@@ -334,6 +334,8 @@ def test_registry_from_account_and_region() -> None:
     target = mirror.target_registry(config, None)
     assert mirror.host_of(target) == "210987654321.dkr.ecr.ap-northeast-1.amazonaws.com"
     assert target.name == "langgenius"
+    china = mirror.target_registry(parse_config({}), "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn")
+    assert mirror.host_of(china) == "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
     with pytest.raises(mirror.MirrorError, match="pass --registry"):
         mirror.target_registry(parse_config({}), None)
 

@@ -120,7 +120,9 @@ def target_registry(config: DifyConfig, given: str | None) -> EcrRepository:
 
 
 def host_of(target: EcrRepository) -> str:
-    return f"{target.account}.dkr.ecr.{target.region}.amazonaws.com"
+    """The registry host (China regions use the `amazonaws.com.cn` domain)."""
+    domain = "amazonaws.com.cn" if target.region.startswith("cn-") else "amazonaws.com"
+    return f"{target.account}.dkr.ecr.{target.region}.{domain}"
 
 
 def mirror_plan(config: DifyConfig, prefix: str) -> list[MirrorItem]:
