@@ -20,6 +20,7 @@ from dify_on_aws.cost.command import add_cost_parser
 from dify_on_aws.cost.price_update import add_prices_parser
 from dify_on_aws.diagram.command import add_diagram_parser
 from dify_on_aws.inputs import config_path, default_config
+from dify_on_aws.operations.mirror import add_mirror_parser
 from dify_on_aws.operations.smoke import add_smoke_parser
 from dify_on_aws.services.images import is_docker_hub
 from dify_on_aws.toolchain import installed_node_version, node_warning
@@ -92,7 +93,7 @@ def deploy_notes(config: DifyConfig) -> list[str]:
             f"images are pulled anonymously from docker.io ({', '.join(anonymous)}): Docker Hub limits "
             "anonymous pulls per IP address, and every task start pulls again through the same NAT address. "
             "Set images.docker_hub_secret_arn (a Secrets Manager secret with a Docker Hub username and "
-            "access token) or mirror the images to ECR (images.registry)."
+            "access token) or mirror the images to ECR (`dify-on-aws mirror-images`, then images.registry)."
         )
     door = config.front_door
     if door.type in CLOUDFRONT_FRONT_DOORS and door.domain is None:
@@ -184,6 +185,7 @@ def parser() -> argparse.ArgumentParser:
     add_prices_parser(sub)
     add_diagram_parser(sub)
     add_smoke_parser(sub)
+    add_mirror_parser(sub)
     return root
 
 

@@ -27,7 +27,9 @@ class ImagesConfig(Section):
     registry: str = Field(
         "docker.io/langgenius",
         description="Registry and namespace the images are pulled from, e.g. an ECR mirror "
-        "`123456789012.dkr.ecr.us-east-1.amazonaws.com/langgenius`.",
+        "`123456789012.dkr.ecr.us-east-1.amazonaws.com/langgenius` filled by `dify-on-aws mirror-images`. "
+        "With an ECR registry the helper images (busybox, Valkey) are pulled from it too, under their source "
+        "path (`<registry>/docker/library/busybox`).",
     )
     # The version set: dify_version, the four tags and force (keep them together).
     dify_version: str = Field(

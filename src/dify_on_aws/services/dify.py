@@ -238,7 +238,9 @@ class DifyServices(Construct):
         sandbox = self.services[Role.SANDBOX]
         sandbox_container = sandbox.task_definition.find_container(Role.SANDBOX.value)
         assert sandbox_container is not None
-        add_sandbox_requirements(sandbox.task_definition, sandbox_container, sandbox_packages, self.log_group)
+        add_sandbox_requirements(
+            sandbox.task_definition, sandbox_container, sandbox_packages, self.log_group, registry=registry
+        )
 
         migration_definition, _ = dify_task_definition(
             self,

@@ -9,8 +9,8 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 
 from dify_on_aws.services.environment import sandbox_requirements
-
-BUSYBOX = "public.ecr.aws/docker/library/busybox:1.37"
+from dify_on_aws.services.images import BUSYBOX, helper_image
+from dify_on_aws.services.service import pull_image
 
 
 def add_sandbox_requirements(
@@ -18,13 +18,16 @@ def add_sandbox_requirements(
     sandbox: ecs.ContainerDefinition,
     packages: Sequence[str],
     log_group: logs.ILogGroup,
+    *,
+    registry: str,
 ) -> None:
     """The sandbox installs /dependencies/python-requirements.txt at start; a short-lived init container
-    writes it into a shared volume, so no custom image has to be built."""
+    writes it into a shared volume, so no custom image has to be built. Busybox comes from the ECR mirror when
+    `registry` is one."""
     definition.add_volume(name="dependencies")
     writer = definition.add_container(
         "dependencies",
-        image=ecs.ContainerImage.from_registry(BUSYBOX),
+        image=pull_image(definition, helper_image(BUSYBOX, registry), docker_hub_credentials=None),
         essential=False,
         command=["sh", "-c", 'printf "%s" "$REQUIREMENTS" > /dependencies/python-requirements.txt'],
         environment={"REQUIREMENTS": sandbox_requirements(packages)},

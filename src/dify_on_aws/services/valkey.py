@@ -7,13 +7,13 @@ import aws_cdk as cdk
 from aws_cdk import aws_ecs as ecs
 
 from dify_on_aws.data.cache import ContainerCache
+from dify_on_aws.services.images import VALKEY_IMAGE, helper_image
 from dify_on_aws.services.service import ContainerSpec
 
-VALKEY_IMAGE = "public.ecr.aws/docker/library/valkey:8.0-alpine"
 
-
-def valkey_container(cache: ContainerCache) -> ContainerSpec:
-    """The container to add to the task (multi-architecture image)."""
+def valkey_container(cache: ContainerCache, *, registry: str) -> ContainerSpec:
+    """The container to add to the task (multi-architecture image; from the ECR mirror when `registry` is
+    one)."""
     # No persistence: a restart starts empty, which Dify tolerates (cache and broker only).
     command = (
         f'exec valkey-server --bind 127.0.0.1 --port {cache.port} --requirepass "$VALKEY_PASSWORD" '
@@ -21,7 +21,7 @@ def valkey_container(cache: ContainerCache) -> ContainerSpec:
     )
     return ContainerSpec(
         name="valkey",
-        image=VALKEY_IMAGE,
+        image=helper_image(VALKEY_IMAGE, registry),
         environment={},
         secrets={"VALKEY_PASSWORD": ecs.Secret.from_secrets_manager(cache.auth_token)},
         entry_point=["sh", "-c"],

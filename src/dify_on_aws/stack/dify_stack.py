@@ -255,7 +255,11 @@ class DifyStack(cdk.Stack):
         return PackedTask(
             cpu=svc.single_task.cpu,
             memory_mib=svc.single_task.memory_mib,
-            cache=valkey_container(self.cache) if isinstance(self.cache, ContainerCache) else None,
+            cache=(
+                valkey_container(self.cache, registry=config.images.registry)
+                if isinstance(self.cache, ContainerCache)
+                else None
+            ),
             service_connect=door == "api_gateway",
             register_dns=door == "lambda_proxy" or bool(self.front_door.reaches),
         )
