@@ -26,6 +26,7 @@ from dify_on_aws.operations.scaling import scale_services
 from dify_on_aws.roles import Role
 from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices, PackedTask
 from dify_on_aws.services.environment import (
+    MAIL_ROLES,
     AppKeys,
     ContainerSettings,
     DataEndpoints,
@@ -34,6 +35,7 @@ from dify_on_aws.services.environment import (
 from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
+from dify_on_aws.stack.integrations import build_mail, check_managed, extra_settings
 from dify_on_aws.stack.outputs import add_outputs
 from dify_on_aws.stack.wiring import unique, wire
 
@@ -147,6 +149,24 @@ class DifyStack(cdk.Stack):
             web_settings=container_settings(Role.WEB, data=data, keys=keys, public_url=""),
             log_retention=LOG_RETENTION,
         )
+        self.mail = build_mail(
+            self, config=config, edge=self.edge, secret_removal=secret_removal, log_retention=LOG_RETENTION
+        )
+        self._mail_settings = self.mail.settings if self.mail is not None else None
+        check_managed(
+            config.env,
+            lambda role: container_settings(
+                role,
+                data=data,
+                keys=keys,
+                public_url=self.front_door.url,
+                sandbox_allow_all_syscalls=svc.sandbox_allow_all_syscalls,
+                packed=svc.layout == "single_task",
+                release=images.contract_release(),
+                mail=self._mail_settings,
+            ),
+        )
+        self._extra = extra_settings(self, config.env)
         sizes = svc.task_sizes()
         self.dify = DifyServices(
             self,
@@ -188,7 +208,14 @@ class DifyStack(cdk.Stack):
                 else None
             ),
             dns_roles=sorted(self.front_door.reaches),
+            mail=self._mail_settings,
+            extra=self._extra,
         )
+        if self.mail is not None:
+            # Tasks read the SMTP secret when they start: only after the custom resource has written it.
+            for role in MAIL_ROLES:
+                if role in self.dify.services:
+                    self.dify.services[role].service.node.add_dependency(self.mail.resource)
         schedule = config.schedule
         scale_services(
             self.dify.services,
@@ -266,6 +293,8 @@ class DifyStack(cdk.Stack):
             public_url=self.front_door.url,
             hosts=self.dify.dns_hosts,
             release=self.config.images.contract_release(),
+            mail=self._mail_settings,
+            extra=self._extra,
         )
 
 
