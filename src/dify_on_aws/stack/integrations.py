@@ -101,15 +101,18 @@ def _reference(holder: Construct, setting: EnvSetting) -> ecs.Secret:
 def check_managed(env: EnvConfig, managed: Callable[[Role], ContainerSettings]) -> None:
     """Refuse a variable the stack sets itself (`managed(role)`: the stack's own settings of a role) unless
     it says `override = true`, naming the key."""
-    problems = []
+    clashes: dict[tuple[str, str], list[str]] = {}
     for role in env.roles():
         own = managed(role).names()
         for name, (table, setting) in sorted(env.for_role(role).items()):
             if name in own and not setting.override:
-                problems.append(
-                    f"{table} {name}: the stack sets {name} itself on the {role.value} role (from the "
-                    "database, cache, front door, keys, storage or e-mail settings); remove it, or add "
-                    f"override = true to replace it: {name} = {{ value = ..., override = true }}"
-                )
+                clashes.setdefault((table, name), []).append(role.value)
+    problems = [
+        f"{table} {name}: the stack sets {name} itself on the {', '.join(roles)} role"
+        f"{'s' if len(roles) > 1 else ''} (from the database, cache, front door, keys, storage or e-mail "
+        f"settings); remove it, or add override = true to replace it: {name} = {{ value = ..., override = "
+        "true }"
+        for (table, name), roles in clashes.items()
+    ]
     if problems:
         raise ConfigError("[env]", problems)
