@@ -47,7 +47,8 @@ def _main(result: SynthResult) -> dict[str, Any]:
 
 
 def _resources(result: SynthResult) -> Mapping[str, Mapping[str, Any]]:
-    return _main(result)["Resources"]
+    resources: Mapping[str, Mapping[str, Any]] = _main(result)["Resources"]
+    return resources
 
 
 def containers(resources: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[str, Mapping[str, Any]]]:

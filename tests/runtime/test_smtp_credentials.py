@@ -51,7 +51,8 @@ def clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Stubber]]:
         for name in ("iam", "secretsmanager")
     }
     stubs = {name: Stubber(client) for name, client in made.items()}
-    monkeypatch.setattr(index.boto3, "client", lambda name, *a, **k: made[name])
+    monkeypatch.setattr(index, "_iam", lambda: made["iam"])
+    monkeypatch.setattr(index, "_secrets", lambda: made["secretsmanager"])
     for stub in stubs.values():
         stub.activate()
     yield stubs

@@ -93,11 +93,19 @@ def _delete(iam: Any, props: dict[str, Any], physical: str) -> None:
     LOG.info("no access key %s on user %s; nothing to delete", physical, user)
 
 
+def _iam() -> Any:
+    return boto3.client("iam")
+
+
+def _secrets() -> Any:
+    return boto3.client("secretsmanager")
+
+
 def on_event(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     request = event["RequestType"]
     props = event["ResourceProperties"]
     LOG.info("%s request", request)
-    iam = boto3.client("iam")
+    iam = _iam()
     if request == "Delete":
         _delete(iam, props, event["PhysicalResourceId"])
         return {"PhysicalResourceId": event["PhysicalResourceId"]}
@@ -105,4 +113,4 @@ def on_event(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
         old = event.get("OldResourceProperties", {})
         if all(old.get(name) == props.get(name) for name in IDENTITY):
             return {"PhysicalResourceId": event["PhysicalResourceId"]}
-    return _create(iam, boto3.client("secretsmanager"), props)
+    return _create(iam, _secrets(), props)
