@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from dify_on_aws.config.base import Section, cross_check
+from dify_on_aws.config.front_door import dns_name
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?P<domain>[a-z0-9.-]+)$")
 
@@ -47,11 +47,7 @@ class EmailConfig(Section):
     @field_validator("domain")
     @classmethod
     def _domain(cls, value: str | None) -> str | None:
-        if value is not None:
-            value = value.rstrip(".")
-            if not _DOMAIN.fullmatch(value):
-                raise ValueError(f"{value!r} is not a lower-case DNS name such as 'example.com'")
-        return value
+        return dns_name(value, "example.com")
 
     @field_validator("mail_from_subdomain")
     @classmethod

@@ -138,7 +138,7 @@ FREE_TYPES: dict[str, str] = {
     ),
     "AWS::KMS::Alias": "no charge",
     "AWS::SES::EmailIdentity": "no charge for the identity; SES bills each message sent (about $0.10 per "
-    "1,000 from ECS, SES pricing page), which Dify's invitation and reset mails keep negligible: not modelled",
+    "1,000, SES pricing page), which Dify's invitation and reset mails keep negligible: not modelled",
     **dict.fromkeys(
         ("AWS::Backup::BackupVault", "AWS::Backup::BackupSelection"),
         "priced through the backup plan's storage",
