@@ -4,7 +4,8 @@ variables (`[env]`), each turned into container settings for `container_settings
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_ecs as ecs
@@ -19,8 +20,56 @@ from dify_on_aws.config.env import EnvConfig, EnvSetting
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import front_door_zone
 from dify_on_aws.roles import Role
-from dify_on_aws.services.environment import ContainerSettings
+from dify_on_aws.services.environment import MAIL_ROLES, ContainerSettings, MailSettings
 from dify_on_aws.services.mail import SesMail
+
+
+@dataclass(frozen=True)
+class Integrations:
+    """What `[email]` and `[env]` add: the SES mail unit (or None) and the extra settings per role."""
+
+    mail: SesMail | None
+    extra: dict[Role, ContainerSettings]
+
+    @property
+    def mail_settings(self) -> MailSettings | None:
+        return self.mail.settings if self.mail is not None else None
+
+    def wait_for_mail(self, services: Mapping[Role, ecs.FargateService]) -> None:
+        """Tasks read the SMTP secret when they start: the mailing services start after it is written."""
+        if self.mail is not None:
+            for role in MAIL_ROLES:
+                if role in services:
+                    services[role].node.add_dependency(self.mail.resource)
+
+
+def build_integrations(
+    stack: cdk.Stack,
+    *,
+    config: DifyConfig,
+    edge: EdgeStack | None,
+    own: Callable[..., ContainerSettings],
+    secret_removal: cdk.RemovalPolicy,
+    log_retention: logs.RetentionDays,
+) -> Integrations:
+    """SES, then `[env]` checked against the stack's own settings of each role (`own`: `container_settings`
+    with the data, keys and URL bound, called here without extras), then `[env]` as settings."""
+    mail = build_mail(
+        stack, config=config, edge=edge, secret_removal=secret_removal, log_retention=log_retention
+    )
+    mail_settings = mail.settings if mail is not None else None
+    svc = config.services
+    check_managed(
+        config.env,
+        lambda role: own(
+            role,
+            sandbox_allow_all_syscalls=svc.sandbox_allow_all_syscalls,
+            packed=svc.layout == "single_task",
+            release=config.images.contract_release(),
+            mail=mail_settings,
+        ),
+    )
+    return Integrations(mail, extra_settings(stack, config.env))
 
 
 def build_mail(
