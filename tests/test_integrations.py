@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from dify_on_aws.config import ConfigError, DifyConfig, load_config
 from dify_on_aws.config.env import SECRET_NAME
 from dify_on_aws.templates.intrinsics import direct_target, referenced_ids
 
-from .conftest import ROOT, config_of
+from .conftest import ROOT, cli_synth, config_of
 from .template_queries import of_type, role_statements
 
 ZONED = "cloudfront-domain.toml"  # [email] inside the front door's zone, [env] with a secret and SSM
@@ -402,6 +403,14 @@ def test_settings_the_stack_manages_need_override(env: dict[str, Any], key: str,
     (problem,) = caught.value.problems
     assert f" {key}: the stack sets {key} itself on the " in problem and f" {role}" in problem
     assert "override = true" in problem
+
+
+def test_cli_reports_a_managed_setting_as_a_config_error(tmp_path: Path) -> None:
+    """The managed-key check runs while the stack is built; the CLI still prints one line and exits 2."""
+    proc = cli_synth(tmp_path, '[env.worker]\nCELERY_BROKER_URL = "redis://example:6379/1"\n')
+    assert proc.returncode == 2, proc.stderr
+    assert "[env.worker] CELERY_BROKER_URL: the stack sets CELERY_BROKER_URL itself" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_mail_settings_are_free_without_email() -> None:
