@@ -1106,6 +1106,19 @@ if "ssrf_proxy" in MODEL_FIELDS:
         _set("ssrf_proxy.nope", 1),
     )
 
+if "env" in MODEL_FIELDS:
+    MUTATIONS += (
+        _set("env.GITHUB_CLIENT_SECRET", "plain-text", "GITHUB_CLIENT_SECRET", "{ secret = "),
+        _set("env.worker.X", {"ssm": "/a", "value": "b"}, "env.worker.X", "exactly one of value, ssm"),
+        _set("env.wroker", {"X": "a"}, "env.wroker"),
+    )
+if "email" in MODEL_FIELDS:
+    MUTATIONS += (
+        _set("email.domain", "Example.COM", "email.domain"),
+        _set("email.sender", "x@elsewhere.org", "email", "sender"),
+        _set("email.smtp_port", 25, "email.smtp_port"),
+    )
+
 
 @st.composite
 def invalid_cases(draw: st.DrawFn) -> tuple[dict[str, Any], list[Mutation]]:

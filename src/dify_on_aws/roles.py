@@ -19,3 +19,6 @@ class Role(StrEnum):
 
 # Ports the images listen on; other roles reach them through ECS Service Connect under the role's name.
 PORTS = {Role.API: 5001, Role.WEB: 3000, Role.SANDBOX: 8194, Role.PLUGIN_DAEMON: 5002, Role.SSRF_PROXY: 3128}
+
+# Roles running the dify-api image, which share the whole api configuration and differ only by MODE.
+API_IMAGE_ROLES = (Role.API, Role.WORKER, Role.BEAT, Role.MIGRATION)

@@ -211,9 +211,10 @@ USER_DUTIES = """## What you must still do
 - **Enable Amazon Bedrock model access** for the models you use, in every region you call. The plugin
   daemon's task role may invoke any model (`services.bedrock`); narrow it with a service control policy or a
   permissions boundary if some models must stay unavailable.
-- **Mail**: this stack configures none. If you add Amazon SES or another mail service to Dify, verify your
-  domain, request production access (SES starts in the sandbox) and keep the SMTP credentials in Secrets
-  Manager, not in the environment.
+- **Mail**: `[email]` sends through Amazon SES with a DKIM-signed domain, a custom MAIL FROM domain and SMTP
+  credentials that only Secrets Manager holds (derived from an access key of an IAM user that may only
+  send from the sender address). Request production access (SES starts in the sandbox), and add a DMARC
+  record for the domain yourself. Another mail service goes in `[env]`, its key as a secret.
 - **Keep images updated.** Image tags are pinned on purpose; follow Dify's releases and security
   advisories and raise `[images]` (and the SSRF proxy image) when they change.
 - **Restrict who can deploy and operate.** Anyone who can deploy the stacks, read the secrets, use ECS Exec

@@ -20,6 +20,15 @@ _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certific
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
+def dns_name(value: str | None, example: str = "dify.example.com") -> str | None:
+    """A lower-case DNS name without the trailing dot, or a ValueError naming an `example`."""
+    if value is not None:
+        value = value.rstrip(".")
+        if not _DOMAIN.fullmatch(value):
+            raise ValueError(f"{value!r} is not a lower-case DNS name such as {example!r}")
+    return value
+
+
 class FrontDoorConfig(Section):
     """How Dify is reached from the internet. `docs/front-doors.md` compares the four types."""
 
@@ -98,11 +107,7 @@ class FrontDoorConfig(Section):
     @field_validator("domain", "hosted_zone")
     @classmethod
     def _domain(cls, value: str | None) -> str | None:
-        if value is not None:
-            value = value.rstrip(".")
-            if not _DOMAIN.fullmatch(value):
-                raise ValueError(f"{value!r} is not a lower-case DNS name such as 'dify.example.com'")
-        return value
+        return dns_name(value)
 
     @field_validator("hosted_zone_id")
     @classmethod

@@ -12,7 +12,7 @@ from dify_on_aws.services import dify_contract
 
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)*$")
-_SECRET_ARN = re.compile(
+SECRET_ARN = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
 )
 
@@ -124,7 +124,7 @@ class ImagesConfig(Section):
     @field_validator("docker_hub_secret_arn")
     @classmethod
     def _secret_arn(cls, value: str | None) -> str | None:
-        if value is not None and not _SECRET_ARN.fullmatch(value):
+        if value is not None and not SECRET_ARN.fullmatch(value):
             raise ValueError(
                 "must be the full ARN of a Secrets Manager secret, e.g. "
                 "'arn:aws:secretsmanager:us-east-1:123456789012:secret:dockerhub-AbCdEf' (ECS repository "

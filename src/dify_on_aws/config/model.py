@@ -20,6 +20,8 @@ from dify_on_aws.config.data import (
     DatabaseConfig,
     StorageConfig,
 )
+from dify_on_aws.config.email import EmailConfig
+from dify_on_aws.config.env import EnvConfig
 from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS, FrontDoorConfig, FrontDoorType
 from dify_on_aws.config.images import ImagesConfig
 from dify_on_aws.config.network import NetworkConfig
@@ -36,6 +38,7 @@ from dify_on_aws.config.services import (
     read_requirements,
 )
 from dify_on_aws.config.ssrf_proxy import SsrfProxyConfig
+from dify_on_aws.roles import Role
 from dify_on_aws.services import dify_contract
 
 __all__ = [
@@ -49,6 +52,8 @@ __all__ = [
     "CrossFieldError",
     "DatabaseConfig",
     "DifyConfig",
+    "EmailConfig",
+    "EnvConfig",
     "FrontDoorConfig",
     "FrontDoorType",
     "ImagesConfig",
@@ -102,6 +107,8 @@ class DifyConfig(Section):
     ssrf_proxy: SsrfProxyConfig = Field(default_factory=SsrfProxyConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
+    env: EnvConfig = Field(default_factory=EnvConfig)
 
     @field_validator("name")
     @classmethod
@@ -247,4 +254,21 @@ class DifyConfig(Section):
             wrong = [z for z in zones if not z.startswith(self.region)]
             if wrong:
                 raise ValueError(f"network.availability_zones {wrong} are not in region {self.region}")
+        return self
+
+    @cross_check
+    def _env_on_lambda(self) -> DifyConfig:
+        if self.front_door.type != "lambda":
+            return self
+        if self.env.web:
+            raise ValueError(
+                "[env.web] with front_door.type = 'lambda': the web role runs as a Lambda function there, "
+                "which these settings do not reach; remove [env.web] or choose another front door"
+            )
+        ssm = [name for name, (_, setting) in self.env.for_role(Role.API).items() if setting.ssm is not None]
+        if ssm:
+            raise ValueError(
+                f"{ssm} come from SSM, but front_door.type = 'lambda' runs the api as a Lambda function that "
+                'reads only Secrets Manager secrets at start; use { secret = "arn:..." } for them'
+            )
         return self

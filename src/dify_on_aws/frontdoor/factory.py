@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
@@ -23,6 +24,7 @@ from dify_on_aws.frontdoor.lambda_urls import LambdaFrontDoor
 from dify_on_aws.services.environment import ContainerSettings
 
 FRONT_DOOR_ID = "FrontDoor"
+ZONE_ID = "Zone"
 
 
 def build_front_door(
@@ -117,15 +119,7 @@ def build_domain(stack: cdk.Stack, *, door: FrontDoorConfig, edge: EdgeStack | N
     front doors) or created by the us-east-1 edge stack (CloudFront)."""
     if door.domain is None:
         return None
-    zone: route53.IHostedZone | None = None
-    if door.hosted_zone is not None:
-        if edge is not None and edge.zone is not None:
-            # Reuse the edge stack's lookup result (a literal ID), not a cross-region reference.
-            zone = route53.PublicHostedZone.from_hosted_zone_attributes(
-                stack, "Zone", hosted_zone_id=edge.zone.hosted_zone_id, zone_name=door.hosted_zone
-            )
-        else:
-            zone = hosted_zone(stack, "Zone", name=door.hosted_zone, zone_id=door.hosted_zone_id)
+    zone = front_door_zone(stack, door=door, edge=edge)
     certificate: acm.ICertificate | None
     if door.certificate_arn is not None:
         certificate = acm.Certificate.from_certificate_arn(stack, "Certificate", door.certificate_arn)
@@ -141,6 +135,24 @@ def build_domain(stack: cdk.Stack, *, door: FrontDoorConfig, edge: EdgeStack | N
             validation=acm.CertificateValidation.from_dns(zone),
         )
     return Domain(door.domain, zone, certificate)
+
+
+def front_door_zone(
+    stack: cdk.Stack, *, door: FrontDoorConfig, edge: EdgeStack | None
+) -> route53.IHostedZone | None:
+    """The front door's Route 53 zone (`hosted_zone`), made once per stack and shared by whoever writes
+    records into it (the domain's alias, SES's DKIM and MAIL FROM records)."""
+    if door.hosted_zone is None:
+        return None
+    existing = stack.node.try_find_child(ZONE_ID)
+    if existing is not None:
+        return cast(route53.IHostedZone, existing)
+    if edge is not None and edge.zone is not None:
+        # Reuse the edge stack's lookup result (a literal ID), not a cross-region reference.
+        return route53.PublicHostedZone.from_hosted_zone_attributes(
+            stack, ZONE_ID, hosted_zone_id=edge.zone.hosted_zone_id, zone_name=door.hosted_zone
+        )
+    return hosted_zone(stack, ZONE_ID, name=door.hosted_zone, zone_id=door.hosted_zone_id)
 
 
 def build_edge_stack(

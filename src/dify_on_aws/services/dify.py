@@ -8,7 +8,7 @@ name (`http://api:5001`, `http://sandbox:8194`, `http://plugin-daemon:5002`) tha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -23,7 +23,9 @@ from dify_on_aws.nag import acknowledge
 from dify_on_aws.roles import PORTS, Role
 from dify_on_aws.services.environment import (
     AppKeys,
+    ContainerSettings,
     DataEndpoints,
+    MailSettings,
     container_settings,
     image_uri,
 )
@@ -132,6 +134,8 @@ class DifyServices(Construct):
         packed: PackedTask | None = None,
         docker_hub_credentials: sm.ISecret | None = None,
         dns_roles: Sequence[Role] = (),
+        mail: MailSettings | None = None,
+        extra: Mapping[Role, ContainerSettings] | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -169,6 +173,8 @@ class DifyServices(Construct):
                 squid_conf=squid_conf,
                 packed=packed is not None,
                 release=release,
+                mail=mail,
+                extra=extra,
             )
             entry_point, command = (
                 (squid.entry_point, squid.command)

@@ -14,14 +14,12 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
 
 from dify_on_aws.data.database import DatabaseNames
-from dify_on_aws.roles import PORTS, Role
+from dify_on_aws.roles import API_IMAGE_ROLES, PORTS, Role
 from dify_on_aws.services import dify_contract
 from dify_on_aws.services.ssrf_proxy import squid_container
 
 # S3 key prefixes of the plugin daemon: installed plugins, package cache, media cache, plugin persistence.
 PLUGIN_DAEMON_PREFIXES = ("plugin", "plugin_packages", "assets", "persistence")
-# Roles running the dify-api image, which share the whole api configuration and differ only by MODE.
-API_IMAGE_ROLES = (Role.API, Role.WORKER, Role.BEAT, Role.MIGRATION)
 # Largest plugin package, for the api and worker (downloads, uploads, GitHub installs) and the daemon alike;
 # Dify's compose gives all three 50 MiB (the api's own default is 15 MiB).
 PLUGIN_MAX_PACKAGE_BYTES = 52428800
@@ -90,9 +88,51 @@ class ContainerSettings:
     environment: dict[str, str]
     secrets: dict[str, ecs.Secret]
 
+    def names(self) -> set[str]:
+        return set(self.environment) | set(self.secrets)
+
+    def updated(self, extra: ContainerSettings) -> ContainerSettings:
+        """These settings with `extra`'s on top: a name `extra` sets leaves the other dict."""
+        environment = {k: v for k, v in self.environment.items() if k not in extra.secrets}
+        secrets = {k: v for k, v in self.secrets.items() if k not in extra.environment}
+        return ContainerSettings(environment | extra.environment, secrets | extra.secrets)
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """Dify's SMTP client: the sender, the SES SMTP endpoint and a secret {"username", "password"}."""
+
+    sender: str
+    server: str
+    port: int
+    credentials: sm.ISecret
+
+
+# Roles that mail: the worker sends every mail (the `mail` queue); the api decides from MAIL_TYPE whether
+# invitations and password resets are mailed or shown as links.
+MAIL_ROLES = (Role.API, Role.WORKER)
+
 
 def _secret(secret: sm.ISecret, field: str | None = None) -> ecs.Secret:
     return ecs.Secret.from_secrets_manager(secret, field)
+
+
+def _mail(mail: MailSettings) -> ContainerSettings:
+    """Dify's `smtp` mail type (api/extensions/ext_mail.py): port 465 is TLS from the first byte
+    (SMTP_USE_TLS without SMTP_OPPORTUNISTIC_TLS: SMTP_SSL), 587 is STARTTLS (both flags)."""
+    env = {
+        "MAIL_TYPE": "smtp",
+        "MAIL_DEFAULT_SEND_FROM": mail.sender,
+        "SMTP_SERVER": mail.server,
+        "SMTP_PORT": str(mail.port),
+        "SMTP_USE_TLS": "true",
+        "SMTP_OPPORTUNISTIC_TLS": str(mail.port == 587).lower(),
+    }
+    secrets = {
+        "SMTP_USERNAME": _secret(mail.credentials, "username"),
+        "SMTP_PASSWORD": _secret(mail.credentials, "password"),
+    }
+    return ContainerSettings(env, secrets)
 
 
 def _api_image(
@@ -271,10 +311,43 @@ def container_settings(
     packed: bool = False,
     release: str = dify_contract.DEFAULT_RELEASE,
     hosts: Mapping[Role, str] | None = None,
+    mail: MailSettings | None = None,
+    extra: Mapping[Role, ContainerSettings] | None = None,
 ) -> ContainerSettings:
     """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration;
     `release`: the Dify release, whose contract names the queues the worker consumes; `hosts`: private DNS
-    names of other roles for callers outside Service Connect)."""
+    names of other roles for callers outside Service Connect; `mail`: SES for the roles that mail; `extra`:
+    the user's own settings per role, which win)."""
+    settings = _role_settings(
+        role,
+        data=data,
+        keys=keys,
+        public_url=public_url,
+        sandbox_allow_all_syscalls=sandbox_allow_all_syscalls,
+        squid_conf=squid_conf,
+        packed=packed,
+        release=release,
+        hosts=hosts,
+    )
+    if mail is not None and role in MAIL_ROLES:
+        settings = settings.updated(_mail(mail))
+    if extra and role in extra:
+        settings = settings.updated(extra[role])
+    return settings
+
+
+def _role_settings(
+    role: Role,
+    *,
+    data: DataEndpoints,
+    keys: AppKeys,
+    public_url: str,
+    sandbox_allow_all_syscalls: bool,
+    squid_conf: str,
+    packed: bool,
+    release: str,
+    hosts: Mapping[Role, str] | None,
+) -> ContainerSettings:
     if role is Role.SSRF_PROXY:
         return ContainerSettings(squid_container(squid_conf).environment, {})
     if role in API_IMAGE_ROLES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import aws_cdk as cdk
@@ -35,6 +36,7 @@ from dify_on_aws.services.environment import (
 from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
+from dify_on_aws.stack.integrations import build_integrations
 from dify_on_aws.stack.outputs import add_outputs
 from dify_on_aws.stack.wiring import unique, wire
 
@@ -150,6 +152,14 @@ class DifyStack(cdk.Stack):
             web_settings=container_settings(Role.WEB, data=data, keys=keys, public_url=""),
             log_retention=LOG_RETENTION,
         )
+        self.integrations = build_integrations(
+            self,
+            config=config,
+            edge=self.edge,
+            own=partial(container_settings, data=data, keys=keys, public_url=self.front_door.url),
+            secret_removal=secret_removal,
+            log_retention=LOG_RETENTION,
+        )
         sizes = svc.task_sizes()
         self.dify = DifyServices(
             self,
@@ -184,14 +194,17 @@ class DifyStack(cdk.Stack):
             migration_timeout=MIGRATION_TIMEOUT,
             release=images.contract_release(),
             roles=[r for r in SERVICE_ROLES if r not in self.front_door.replaces],
-            packed=self._packed(config),
+            packed=_packed(self, config),
             docker_hub_credentials=(
                 sm.Secret.from_secret_complete_arn(self, "DockerHubCredentials", images.docker_hub_secret_arn)
                 if images.docker_hub_secret_arn
                 else None
             ),
             dns_roles=sorted(self.front_door.reaches),
+            mail=self.integrations.mail_settings,
+            extra=self.integrations.extra,
         )
+        self.integrations.wait_for_mail({r: s.service for r, s in self.dify.services.items()})
         schedule = config.schedule
         scale_services(
             self.dify.services,
@@ -247,23 +260,6 @@ class DifyStack(cdk.Stack):
     def _dns_namespace(self) -> str:
         return f"{self.stack_name.lower()}.dify.internal"
 
-    def _packed(self, config: DifyConfig) -> PackedTask | None:
-        svc = config.services
-        if svc.layout != "single_task":
-            return None
-        door = config.front_door.type
-        return PackedTask(
-            cpu=svc.single_task.cpu,
-            memory_mib=svc.single_task.memory_mib,
-            cache=(
-                valkey_container(self.cache, registry=config.images.registry)
-                if isinstance(self.cache, ContainerCache)
-                else None
-            ),
-            service_connect=door == "api_gateway",
-            register_dns=door == "lambda_proxy" or bool(self.front_door.reaches),
-        )
-
     def _settings(self, role: Role, data: DataEndpoints, keys: AppKeys) -> ContainerSettings:
         # Front-door compute (Lambda) reaches the roles by their private DNS names, not Service Connect's.
         return container_settings(
@@ -273,7 +269,27 @@ class DifyStack(cdk.Stack):
             public_url=self.front_door.url,
             hosts=self.dify.dns_hosts,
             release=self.config.images.contract_release(),
+            mail=self.integrations.mail_settings,
+            extra=self.integrations.extra,
         )
+
+
+def _packed(stack: DifyStack, config: DifyConfig) -> PackedTask | None:
+    svc = config.services
+    if svc.layout != "single_task":
+        return None
+    door = config.front_door.type
+    return PackedTask(
+        cpu=svc.single_task.cpu,
+        memory_mib=svc.single_task.memory_mib,
+        cache=(
+            valkey_container(stack.cache, registry=config.images.registry)
+            if isinstance(stack.cache, ContainerCache)
+            else None
+        ),
+        service_connect=door == "api_gateway",
+        register_dns=door == "lambda_proxy" or bool(stack.front_door.reaches),
+    )
 
 
 def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrategy]:

@@ -11,6 +11,7 @@ FREE_TYPES: dict[str, str] = {
             "AWS::IAM::ManagedPolicy",
             "AWS::IAM::InstanceProfile",
             "AWS::IAM::ServiceLinkedRole",
+            "AWS::IAM::User",
         ),
         "IAM: no charge",
     ),
@@ -136,6 +137,8 @@ FREE_TYPES: dict[str, str] = {
         "no monthly charge (alias queries to AWS resources are free; other DNS queries are not modelled)",
     ),
     "AWS::KMS::Alias": "no charge",
+    "AWS::SES::EmailIdentity": "no charge for the identity; SES bills each message sent (about $0.10 per "
+    "1,000, SES pricing page), which Dify's invitation and reset mails keep negligible: not modelled",
     **dict.fromkeys(
         ("AWS::Backup::BackupVault", "AWS::Backup::BackupSelection"),
         "priced through the backup plan's storage",

@@ -1,0 +1,167 @@
+"""What users wire in beside Dify's own settings: e-mail through SES (`[email]`) and extra environment
+variables (`[env]`), each turned into container settings for `container_settings` to add."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as sm
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from dify_on_aws.config import ConfigError, DifyConfig
+from dify_on_aws.config.env import EnvConfig, EnvSetting
+from dify_on_aws.frontdoor.edge import EdgeStack
+from dify_on_aws.frontdoor.factory import front_door_zone
+from dify_on_aws.roles import Role
+from dify_on_aws.services.environment import MAIL_ROLES, ContainerSettings, MailSettings
+from dify_on_aws.services.mail import SesMail
+
+
+@dataclass(frozen=True)
+class Integrations:
+    """What `[email]` and `[env]` add: the SES mail unit (or None) and the extra settings per role."""
+
+    mail: SesMail | None
+    extra: dict[Role, ContainerSettings]
+
+    @property
+    def mail_settings(self) -> MailSettings | None:
+        return self.mail.settings if self.mail is not None else None
+
+    def wait_for_mail(self, services: Mapping[Role, ecs.FargateService]) -> None:
+        """Tasks read the SMTP secret when they start: the mailing services start after it is written."""
+        if self.mail is not None:
+            for role in MAIL_ROLES:
+                if role in services:
+                    services[role].node.add_dependency(self.mail.resource)
+
+
+def build_integrations(
+    stack: cdk.Stack,
+    *,
+    config: DifyConfig,
+    edge: EdgeStack | None,
+    own: Callable[..., ContainerSettings],
+    secret_removal: cdk.RemovalPolicy,
+    log_retention: logs.RetentionDays,
+) -> Integrations:
+    """SES, then `[env]` checked against the stack's own settings of each role (`own`: `container_settings`
+    with the data, keys and URL bound, called here without extras), then `[env]` as settings."""
+    mail = build_mail(
+        stack, config=config, edge=edge, secret_removal=secret_removal, log_retention=log_retention
+    )
+    mail_settings = mail.settings if mail is not None else None
+    svc = config.services
+    check_managed(
+        config.env,
+        lambda role: own(
+            role,
+            sandbox_allow_all_syscalls=svc.sandbox_allow_all_syscalls,
+            packed=svc.layout == "single_task",
+            release=config.images.contract_release(),
+            mail=mail_settings,
+        ),
+    )
+    return Integrations(mail, extra_settings(stack, config.env))
+
+
+def build_mail(
+    stack: cdk.Stack,
+    *,
+    config: DifyConfig,
+    edge: EdgeStack | None,
+    secret_removal: cdk.RemovalPolicy,
+    log_retention: logs.RetentionDays,
+) -> SesMail | None:
+    """SES for `[email]`; its records go into the front door's zone when the mail domain is inside it."""
+    email = config.email
+    if email.domain is None:
+        return None
+    zone_name = config.front_door.hosted_zone
+    inside = zone_name is not None and (email.domain == zone_name or email.domain.endswith(f".{zone_name}"))
+    zone = front_door_zone(stack, door=config.front_door, edge=edge) if inside else None
+    if zone is None:
+        cdk.Annotations.of(stack).add_info(
+            f"email.domain {email.domain} is not in a Route 53 zone of this stack: create the DKIM and MAIL "
+            "FROM records printed as the Mail* outputs after the deployment, then SES verifies the domain."
+        )
+    return SesMail(
+        stack,
+        "Mail",
+        domain=email.domain,
+        mail_from_domain=email.mail_from_domain(),
+        sender=email.sender_address(),
+        port=email.smtp_port,
+        zone=zone,
+        secret_removal=secret_removal,
+        log_retention=log_retention,
+    )
+
+
+def extra_settings(scope: Construct, env: EnvConfig) -> dict[Role, ContainerSettings]:
+    """`[env]` per role: literals as environment values, parameters and secrets as ECS secrets (ECS grants
+    their read to the task execution role of the container that names them, and nothing else)."""
+    roles = env.roles()
+    if not roles:
+        return {}
+    holder = Construct(scope, "ExtraSettings")
+    references: dict[tuple[str | None, ...], ecs.Secret] = {}
+    found: dict[Role, ContainerSettings] = {}
+    for role in roles:
+        environment: dict[str, str] = {}
+        secrets: dict[str, ecs.Secret] = {}
+        for name, (_, setting) in sorted(env.for_role(role).items()):
+            if setting.value is not None:
+                environment[name] = setting.value
+                continue
+            source = (setting.ssm, setting.secret, setting.key, setting.kms_key)
+            if source not in references:
+                references[source] = _reference(holder, setting)
+            secrets[name] = references[source]
+        found[role] = ContainerSettings(environment, secrets)
+    return found
+
+
+def _reference(holder: Construct, setting: EnvSetting) -> ecs.Secret:
+    """An imported parameter or secret (no resource, no value in the template) as an ECS secret."""
+    where = setting.ssm or setting.secret or ""
+    id_ = hashlib.sha256(f"{where}|{setting.kms_key}".encode()).hexdigest()[:12]
+    key = kms.Key.from_key_arn(holder, f"Key{id_}", setting.kms_key) if setting.kms_key else None
+    if setting.ssm is not None:
+        # The secure-string import only builds an ARN (and a dynamic reference nobody reads); the plain
+        # import would add a template parameter that resolves the value, which SecureStrings cannot.
+        parameter = ssm.StringParameter.from_secure_string_parameter_attributes(
+            holder, f"Parameter{id_}", parameter_name=setting.ssm, encryption_key=key
+        )
+        return ecs.Secret.from_ssm_parameter(parameter)
+    secret = sm.Secret.from_secret_attributes(
+        holder, f"Secret{id_}", secret_complete_arn=setting.secret, encryption_key=key
+    )
+    return ecs.Secret.from_secrets_manager(secret, setting.key)
+
+
+def check_managed(env: EnvConfig, managed: Callable[[Role], ContainerSettings]) -> None:
+    """Refuse a variable the stack sets itself (`managed(role)`: the stack's own settings of a role) unless
+    it says `override = true`, naming the key."""
+    clashes: dict[tuple[str, str], list[str]] = {}
+    for role in env.roles():
+        own = managed(role).names()
+        for name, (table, setting) in sorted(env.for_role(role).items()):
+            if name in own and not setting.override:
+                clashes.setdefault((table, name), []).append(role.value)
+    problems = [
+        f"{table} {name}: the stack sets {name} itself on the {', '.join(roles)} role"
+        f"{'s' if len(roles) > 1 else ''} (from the database, cache, front door, keys, storage or e-mail "
+        f"settings); remove it, or add override = true to replace it: {name} = {{ value = ..., override = "
+        "true }"
+        for (table, name), roles in clashes.items()
+    ]
+    if problems:
+        raise ConfigError("[env]", problems)
