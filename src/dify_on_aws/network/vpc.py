@@ -13,7 +13,8 @@ from dify_on_aws.nag import acknowledge
 
 
 class Network(Construct):
-    """VPC with public subnets (NAT, internet-facing load balancers) and private subnets with egress."""
+    """VPC with public subnets (NAT, internet-facing load balancers) and private subnets with egress; or, when
+    `closed`, isolated subnets only: no internet gateway, no NAT, AWS services through VPC endpoints."""
 
     def __init__(
         self,
@@ -27,11 +28,17 @@ class Network(Construct):
         named_zones: bool,
         flow_logs: bool,
         log_retention: logs.RetentionDays,
+        closed: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         # Without NAT the private subnets have no route out (data stores only) and tasks run in the
         # public subnets with public IPs, behind security groups that admit nothing from the internet.
+        # Closed: no public subnets at all (CDK then creates no internet gateway); everything is isolated.
         self.nat = nat_gateways > 0
+        self.closed = closed
+        subnets = [ec2.SubnetConfiguration(name="Private", subnet_type=self._private_type(nat_gateways))]
+        if not closed:
+            subnets.insert(0, ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC))
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -40,10 +47,11 @@ class Network(Construct):
             max_azs=None if availability_zones else max_azs,
             availability_zones=list(availability_zones) if availability_zones else None,
             nat_gateways=nat_gateways,
-            subnet_configuration=[
-                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC),
-                ec2.SubnetConfiguration(name="Private", subnet_type=self._private_type(nat_gateways)),
-            ],
+            subnet_configuration=subnets,
+            # Private DNS names of interface endpoints resolve only with both ("DNS attributes for your
+            # VPC", Amazon VPC User Guide); they are CDK's defaults, set here so nothing turns them off.
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
             restrict_default_security_group=True,
         )
         if named_zones:
@@ -76,7 +84,8 @@ class Network(Construct):
 
     @property
     def task_subnets(self) -> ec2.SubnetSelection:
-        """Where tasks run: private behind NAT, or public with a public IP when there is no NAT."""
-        if self.nat:
+        """Where tasks run: private behind NAT (or isolated in a closed network), or public with a public IP
+        when there is no NAT."""
+        if self.nat or self.closed:
             return self.private_subnets
         return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)

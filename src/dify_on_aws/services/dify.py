@@ -132,7 +132,10 @@ class DifyServices(Construct):
         packed: PackedTask | None = None,
         docker_hub_credentials: sm.ISecret | None = None,
         dns_roles: Sequence[Role] = (),
+        internet: bool = True,
     ) -> None:
+        """`internet`: whether tasks can reach the internet; without it (a closed network) the plugin
+        marketplace is off and every container image comes from the configured (private) registry."""
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
             self,
@@ -169,6 +172,7 @@ class DifyServices(Construct):
                 squid_conf=squid_conf,
                 packed=packed is not None,
                 release=release,
+                marketplace=internet,
             )
             entry_point, command = (
                 (squid.entry_point, squid.command)
@@ -238,7 +242,15 @@ class DifyServices(Construct):
         sandbox = self.services[Role.SANDBOX]
         sandbox_container = sandbox.task_definition.find_container(Role.SANDBOX.value)
         assert sandbox_container is not None
-        add_sandbox_requirements(sandbox.task_definition, sandbox_container, sandbox_packages, self.log_group)
+        # The sandbox image itself writes the file when Docker Hub and public ECR are out of reach (a closed
+        # network pulls from private ECR only); otherwise a small busybox does.
+        add_sandbox_requirements(
+            sandbox.task_definition,
+            sandbox_container,
+            sandbox_packages,
+            self.log_group,
+            image=None if internet else self.image_uris[Role.SANDBOX],
+        )
 
         migration_definition, _ = dify_task_definition(
             self,

@@ -104,6 +104,7 @@ def _api_image(
     packed: bool,
     hosts: Mapping[Role, str] | None,
     release: str,
+    marketplace: bool,
 ) -> ContainerSettings:
     env = {
         "MODE": role.value,
@@ -153,7 +154,11 @@ def _api_image(
         "PLUGIN_DAEMON_TIMEOUT": "600.0",
         "PLUGIN_MAX_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
         "PLUGIN_REMOTE_INSTALL_HOST": PLUGIN_DEBUGGING_DISABLED_HOST,
-        "MARKETPLACE_ENABLED": "true",
+        # Without the internet (a closed network) the marketplace is unreachable: plugins come as uploaded
+        # packages (the daemon still verifies their signatures), and the beat's upgrade check, which
+        # fetches the marketplace's plugin manifest, stays off.
+        "MARKETPLACE_ENABLED": str(marketplace).lower(),
+        **({} if marketplace else {"ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK": "false"}),
         # URLs that users type (HTTP-request node, tools, remote files) are fetched through the SSRF proxy.
         "SSRF_PROXY_HTTP_URL": internal_url(Role.SSRF_PROXY, packed=packed, hosts=hosts),
         "SSRF_PROXY_HTTPS_URL": internal_url(Role.SSRF_PROXY, packed=packed, hosts=hosts),
@@ -270,15 +275,24 @@ def container_settings(
     packed: bool = False,
     release: str = dify_contract.DEFAULT_RELEASE,
     hosts: Mapping[Role, str] | None = None,
+    marketplace: bool = True,
 ) -> ContainerSettings:
     """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration;
     `release`: the Dify release, whose contract names the queues the worker consumes; `hosts`: private DNS
-    names of other roles for callers outside Service Connect)."""
+    names of other roles for callers outside Service Connect; `marketplace`: whether Dify's plugin
+    marketplace is reachable)."""
     if role is Role.SSRF_PROXY:
         return ContainerSettings(squid_container(squid_conf).environment, {})
     if role in API_IMAGE_ROLES:
         return _api_image(
-            role, data=data, keys=keys, public_url=public_url, packed=packed, release=release, hosts=hosts
+            role,
+            data=data,
+            keys=keys,
+            public_url=public_url,
+            packed=packed,
+            release=release,
+            hosts=hosts,
+            marketplace=marketplace,
         )
     if role is Role.WEB:
         return _web(public_url)

@@ -9,8 +9,10 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 
 from dify_on_aws.services.environment import sandbox_requirements
+from dify_on_aws.services.service import pull_image
 
 BUSYBOX = "public.ecr.aws/docker/library/busybox:1.37"
+WRITE_REQUIREMENTS = 'printf "%s" "$REQUIREMENTS" > /dependencies/python-requirements.txt'
 
 
 def add_sandbox_requirements(
@@ -18,15 +20,22 @@ def add_sandbox_requirements(
     sandbox: ecs.ContainerDefinition,
     packages: Sequence[str],
     log_group: logs.ILogGroup,
+    *,
+    image: str | None = None,
 ) -> None:
     """The sandbox installs /dependencies/python-requirements.txt at start; a short-lived init container
-    writes it into a shared volume, so no custom image has to be built."""
+    writes it into a shared volume, so no custom image has to be built. `image`: the init container's image
+    (any image with `sh` and `printf`, e.g. the sandbox's own), busybox from public ECR by default."""
     definition.add_volume(name="dependencies")
     writer = definition.add_container(
         "dependencies",
-        image=ecs.ContainerImage.from_registry(BUSYBOX),
+        image=pull_image(definition, image, docker_hub_credentials=None)
+        if image
+        else ecs.ContainerImage.from_registry(BUSYBOX),
         essential=False,
-        command=["sh", "-c", 'printf "%s" "$REQUIREMENTS" > /dependencies/python-requirements.txt'],
+        # An explicit entry point: the sandbox image's own would start the sandbox instead.
+        entry_point=["sh", "-c"] if image else None,
+        command=[*([] if image else ["sh", "-c"]), WRITE_REQUIREMENTS],
         environment={"REQUIREMENTS": sandbox_requirements(packages)},
         logging=ecs.LogDrivers.aws_logs(stream_prefix="dify", log_group=log_group),
         memory_reservation_mib=32,

@@ -20,6 +20,7 @@ from dify_on_aws.frontdoor.base import Backends
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_edge_stack, build_front_door
 from dify_on_aws.nag import acknowledge_cdk_singletons
+from dify_on_aws.network.endpoints import VpcEndpoints, endpoint_needs
 from dify_on_aws.network.vpc import Network
 from dify_on_aws.operations.rotation import DatabaseRotation
 from dify_on_aws.operations.scaling import scale_services
@@ -88,7 +89,9 @@ class DifyStack(cdk.Stack):
             named_zones=env_specific or self._zones is not None,
             flow_logs=config.network.flow_logs,
             log_retention=LOG_RETENTION,
+            closed=config.network.closed,
         )
+        self._endpoints(config)
         units = build_data(
             self, config=config, network=self.network, retention=retention, log_retention=LOG_RETENTION
         )
@@ -100,6 +103,18 @@ class DifyStack(cdk.Stack):
 
         add_outputs(self)
         acknowledge_cdk_singletons(self)
+
+    def _endpoints(self, config: DifyConfig) -> None:
+        """A closed network reaches AWS services through VPC endpoints (network/endpoints.py)."""
+        self.endpoints: VpcEndpoints | None = None
+        if config.network.closed and config.network.endpoints:
+            self.endpoints = VpcEndpoints(
+                self,
+                "Endpoints",
+                vpc=self.network.vpc,
+                subnets=self.network.private_subnets,
+                services=[need.service for need in endpoint_needs(bedrock=config.services.bedrock)],
+            )
 
     @property
     def availability_zones(self) -> list[str]:
@@ -188,6 +203,7 @@ class DifyStack(cdk.Stack):
                 else None
             ),
             dns_roles=sorted(self.front_door.reaches),
+            internet=not config.network.closed,
         )
         schedule = config.schedule
         scale_services(
@@ -266,6 +282,7 @@ class DifyStack(cdk.Stack):
             public_url=self.front_door.url,
             hosts=self.dify.dns_hosts,
             release=self.config.images.contract_release(),
+            marketplace=not self.config.network.closed,
         )
 
 
