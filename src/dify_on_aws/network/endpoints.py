@@ -15,18 +15,17 @@ Not needed: the `ecs`, `ecs-agent` and `ecs-telemetry` endpoints (Fargate tasks 
 without them: "Amazon ECS interface VPC endpoints", Fargate considerations); STS (tasks get credentials from
 the ECS credential endpoint, not AssumeRoleWithWebIdentity); `ssm` and `ec2messages` (no SSM parameters,
 no EC2 instances); functions outside the VPC (custom resources) use AWS's public endpoints.
+
+Pure data and a read-only check (no CDK: `dify-on-aws validate` stays free of the jsii start-up); the
+construct that creates the endpoints is `network.vpc.VpcEndpoints`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import aws_ec2 as ec2
-from constructs import Construct
-
-from dify_on_aws.nag import acknowledge
 
 GATEWAY_SERVICES = frozenset({"s3", "dynamodb"})
 
@@ -62,60 +61,6 @@ def endpoint_needs(*, bedrock: bool) -> tuple[EndpointNeed, ...]:
 def service_name(region: str, service: str) -> str:
     """The full endpoint service name, e.g. `com.amazonaws.us-east-1.ecr.api`."""
     return f"com.amazonaws.{region}.{service}"
-
-
-class VpcEndpoints(Construct):
-    """Interface endpoints (private DNS on) in the isolated subnets behind one security group that admits
-    HTTPS from the VPC only, and gateway endpoints on the subnets' route tables."""
-
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        services: Sequence[str],
-    ) -> None:
-        super().__init__(scope, id_)
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=vpc,
-            description="Dify VPC endpoints",
-            allow_all_outbound=False,
-        )
-        # An endpoint only answers; its group needs no egress (CDK then adds a rule that matches nothing).
-        self.security_group.add_ingress_rule(
-            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "HTTPS from the VPC to AWS services"
-        )
-        acknowledge(
-            self.security_group,
-            "AwsSolutions-EC23",
-            "Admits HTTPS from the VPC's own CIDR only (the rule cannot read the CIDR, a reference to the VPC).",
-        )
-        self.endpoints: dict[str, ec2.GatewayVpcEndpoint | ec2.InterfaceVpcEndpoint] = {}
-        for service in services:
-            name = _construct_id(service)
-            if service in GATEWAY_SERVICES:
-                self.endpoints[service] = ec2.GatewayVpcEndpoint(
-                    self, name, vpc=vpc, service=ec2.GatewayVpcEndpointAwsService(service), subnets=[subnets]
-                )
-            else:
-                self.endpoints[service] = ec2.InterfaceVpcEndpoint(
-                    self,
-                    name,
-                    vpc=vpc,
-                    service=ec2.InterfaceVpcEndpointAwsService(service),
-                    subnets=subnets,
-                    security_groups=[self.security_group],
-                    private_dns_enabled=True,
-                    open=False,
-                )
-
-
-def _construct_id(service: str) -> str:
-    return "".join(part.title() for part in service.replace("-", ".").split("."))
 
 
 def missing_endpoints(ec2_client: Any, *, vpc_id: str, region: str, required: Iterable[str]) -> list[str]:

@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
+from dify_on_aws.network.endpoints import GATEWAY_SERVICES
 
 
 class Network(Construct):
@@ -83,9 +84,68 @@ class Network(Construct):
         return ec2.SubnetSelection(subnet_type=self._private_type(1 if self.nat else 0))
 
     @property
+    def public_ip(self) -> bool:
+        """Whether tasks need a public IP to reach the internet (public subnets without NAT)."""
+        return not self.nat and not self.closed
+
+    @property
     def task_subnets(self) -> ec2.SubnetSelection:
         """Where tasks run: private behind NAT (or isolated in a closed network), or public with a public IP
         when there is no NAT."""
         if self.nat or self.closed:
             return self.private_subnets
         return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)
+
+
+class VpcEndpoints(Construct):
+    """Interface endpoints (private DNS on) in the isolated subnets behind one security group that admits
+    HTTPS from the VPC only, and gateway endpoints on the subnets' route tables."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        services: Sequence[str],
+    ) -> None:
+        super().__init__(scope, id_)
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="Dify VPC endpoints",
+            allow_all_outbound=False,
+        )
+        # An endpoint only answers; its group needs no egress (CDK then adds a rule that matches nothing).
+        self.security_group.add_ingress_rule(
+            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "HTTPS from the VPC to AWS services"
+        )
+        acknowledge(
+            self.security_group,
+            "AwsSolutions-EC23",
+            "Admits HTTPS from the VPC's own CIDR only (the rule cannot read the CIDR, a reference to the VPC).",
+        )
+        self.endpoints: dict[str, ec2.GatewayVpcEndpoint | ec2.InterfaceVpcEndpoint] = {}
+        for service in services:
+            name = _construct_id(service)
+            if service in GATEWAY_SERVICES:
+                self.endpoints[service] = ec2.GatewayVpcEndpoint(
+                    self, name, vpc=vpc, service=ec2.GatewayVpcEndpointAwsService(service), subnets=[subnets]
+                )
+            else:
+                self.endpoints[service] = ec2.InterfaceVpcEndpoint(
+                    self,
+                    name,
+                    vpc=vpc,
+                    service=ec2.InterfaceVpcEndpointAwsService(service),
+                    subnets=subnets,
+                    security_groups=[self.security_group],
+                    private_dns_enabled=True,
+                    open=False,
+                )
+
+
+def _construct_id(service: str) -> str:
+    return "".join(part.title() for part in service.replace("-", ".").split("."))

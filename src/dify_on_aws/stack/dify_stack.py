@@ -20,8 +20,8 @@ from dify_on_aws.frontdoor.base import Backends
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_edge_stack, build_front_door
 from dify_on_aws.nag import acknowledge_cdk_singletons
-from dify_on_aws.network.endpoints import VpcEndpoints, endpoint_needs
-from dify_on_aws.network.vpc import Network
+from dify_on_aws.network.endpoints import endpoint_needs
+from dify_on_aws.network.vpc import Network, VpcEndpoints
 from dify_on_aws.operations.rotation import DatabaseRotation
 from dify_on_aws.operations.scaling import scale_services
 from dify_on_aws.roles import Role
@@ -168,7 +168,7 @@ class DifyStack(cdk.Stack):
             "Dify",
             vpc=vpc,
             subnets=self.network.task_subnets,
-            public_ip=not self.network.nat,
+            public_ip=self.network.public_ip,
             namespace=self._dns_namespace,
             registry=images.registry,
             tags=images.role_tags(),
