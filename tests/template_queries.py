@@ -168,7 +168,8 @@ def _peer(resources: Resources, rule: Mapping[str, Any], owners: Mapping[str, st
 
 
 def _prefix_list_name(resources: Resources, value: Any) -> str:
-    """The name a prefix list ID is looked up by (an AwsCustomResource's DescribeManagedPrefixLists filter)."""
+    """The name a prefix list ID is looked up by (the DescribeManagedPrefixLists filter of an
+    AwsCustomResource)."""
     target = direct_target(value)
     if target is not None and "Create" in resources[target].get("Properties", {}):
         call = json.loads(str(resources[target]["Properties"]["Create"]))

@@ -18,7 +18,7 @@ from dify_on_aws.operations.vpc_endpoints import required_endpoints
 from dify_on_aws.services.images import ecr_repository
 
 from .conftest import ROOT, config_of
-from .template_queries import Resources, as_list, of_type, role_statements, text
+from .template_queries import Resources, as_list, of_type, role_statements
 
 CLOSED_EXAMPLE = ROOT / "examples" / "closed-network.toml"
 ECR_MIRROR = "111111111111.dkr.ecr.eu-central-1.amazonaws.com"

@@ -20,7 +20,9 @@ from .template_queries import security_group_pairs
 
 DOC = ROOT / "docs" / "security-groups.md"
 DOCUMENTED = ("default.toml", "closed-network.toml")
-_ROW = re.compile(r"^\| (?P<group>[^|]+?) \| (?P<direction>in|out) \| (?P<peer>[^|]+?) \| (?P<port>[^|]+?) \|$")
+_ROW = re.compile(
+    r"^\| (?P<group>[^|]+?) \| (?P<direction>in|out) \| (?P<peer>[^|]+?) \| (?P<port>[^|]+?) \|$"
+)
 Pair = tuple[str, str, str, str]
 
 

@@ -31,7 +31,7 @@ def _client() -> Any:
 
 
 def _endpoint(service: str, *, kind: str = "Interface", dns: bool = True, state: str = "available") -> Any:
-    endpoint = {
+    endpoint: dict[str, Any] = {
         "VpcEndpointId": f"vpce-{abs(hash(service)) % 10**8:08d}",
         "VpcEndpointType": kind,
         "VpcId": VPC,

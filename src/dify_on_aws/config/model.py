@@ -213,7 +213,9 @@ class DifyConfig(Section):
         images = {
             "images.registry": (self.images.registry, f"{self.images.registry}/dify-api:x", "langgenius"),
             "ssrf_proxy.image": (
-                self.ssrf_proxy.image, self.ssrf_proxy.image, f"{squid.repository}:{squid.tag}"
+                self.ssrf_proxy.image,
+                self.ssrf_proxy.image,
+                f"{squid.repository}:{squid.tag}",
             ),
         }
         for key, (value, reference, example) in images.items():

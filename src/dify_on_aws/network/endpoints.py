@@ -26,7 +26,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
 GATEWAY_SERVICES = frozenset({"s3", "dynamodb"})
 
 

@@ -125,7 +125,8 @@ class VpcEndpoints(Construct):
         acknowledge(
             self.security_group,
             "AwsSolutions-EC23",
-            "Admits HTTPS from the VPC's own CIDR only (the rule cannot read the CIDR, a reference to the VPC).",
+            "Admits HTTPS from the VPC's own CIDR only (the rule cannot read the CIDR, a reference to the "
+            "VPC).",
         )
         self.endpoints: dict[str, ec2.GatewayVpcEndpoint | ec2.InterfaceVpcEndpoint] = {}
         for service in services:
