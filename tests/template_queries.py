@@ -101,14 +101,20 @@ def group_owners(resources: Resources) -> dict[str, str]:
 
 def ingress_rules(resources: Resources) -> list[tuple[str, Mapping[str, Any]]]:
     """(target group logical ID, rule) for inline SecurityGroupIngress and AWS::EC2::SecurityGroupIngress."""
+    return group_rules(resources, "Ingress")
+
+
+def group_rules(resources: Resources, direction: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """(group logical ID, rule) for the inline rules of `direction` ("Ingress" or "Egress") and the
+    standalone AWS::EC2::SecurityGroup<direction> resources."""
     rules: list[tuple[str, Mapping[str, Any]]] = [
         (gid, rule)
         for gid, group in of_type(resources, "AWS::EC2::SecurityGroup").items()
-        for rule in group["Properties"].get("SecurityGroupIngress", [])
+        for rule in group["Properties"].get(f"SecurityGroup{direction}", [])
     ]
     rules += [
         (_group(rule["Properties"]["GroupId"]), rule["Properties"])
-        for rule in of_type(resources, "AWS::EC2::SecurityGroupIngress").values()
+        for rule in of_type(resources, f"AWS::EC2::SecurityGroup{direction}").values()
     ]
     return rules
 
@@ -199,17 +205,8 @@ def security_group_pairs(resources: Resources) -> set[tuple[str, str, str, str]]
         (owners.get(target, target), "in", _peer(resources, rule, owners, *source_keys), _port(rule))
         for target, rule in ingress_rules(resources)
     }
-    egress: list[tuple[str, Mapping[str, Any]]] = [
-        (gid, rule)
-        for gid, group in of_type(resources, "AWS::EC2::SecurityGroup").items()
-        for rule in group["Properties"].get("SecurityGroupEgress", [])
-    ]
-    egress += [
-        (_group(rule["Properties"]["GroupId"]), rule["Properties"])
-        for rule in of_type(resources, "AWS::EC2::SecurityGroupEgress").values()
-    ]
     pairs |= {
         (owners.get(gid, gid), "out", _peer(resources, rule, owners, *dest_keys), _port(rule))
-        for gid, rule in egress
+        for gid, rule in group_rules(resources, "Egress")
     }
     return pairs

@@ -19,6 +19,7 @@ from dify_on_aws.services.images import ecr_repository
 
 from .conftest import ROOT, config_of
 from .template_queries import Resources, as_list, of_type, role_statements
+from .test_dify_contract import around_the_proxy
 
 CLOSED_EXAMPLE = ROOT / "examples" / "closed-network.toml"
 ECR_MIRROR = "111111111111.dkr.ecr.eu-central-1.amazonaws.com"
@@ -240,6 +241,20 @@ def test_marketplace_off_and_signatures_checked(closed: Resources, template: Tem
     default = template.to_json()["Resources"]
     assert _environment(default, "api")["MARKETPLACE_ENABLED"] == "true"
     assert "ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK" not in _environment(default, "api")
+
+
+def test_plugins_reach_bedrock_endpoints_around_the_ssrf_proxy(closed: Resources, template: Template) -> None:
+    """Plugins inherit the daemon's proxy variables (internal/types/app/config.go HTTP_PROXY, HTTPS_PROXY,
+    NO_PROXY). In a closed network an AWS API name resolves to an interface endpoint inside the VPC CIDR,
+    which the SSRF proxy denies, so AWS API calls (Bedrock) must go around it; elsewhere they stay on it."""
+    url = "https://bedrock-runtime.eu-central-1.amazonaws.com/model/x/invoke"
+    daemon = _environment(closed, "plugin-daemon")
+    assert around_the_proxy(daemon["NO_PROXY"], url)
+    assert daemon["no_proxy"] == daemon["NO_PROXY"]
+    assert not around_the_proxy(daemon["NO_PROXY"], "https://example.com/")
+    assert not around_the_proxy(_environment(closed, "sandbox")["NO_PROXY"], url)
+    default = _environment(template.to_json()["Resources"], "plugin-daemon")
+    assert not around_the_proxy(default["NO_PROXY"], url)
 
 
 def test_sandbox_requirements_written_by_the_sandbox_image(closed: Resources) -> None:

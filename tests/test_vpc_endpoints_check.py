@@ -10,21 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.session import get_session
+from botocore.stub import Stubber
 
 from dify_on_aws.network.endpoints import missing_endpoints, service_name
 from dify_on_aws.operations.vpc_endpoints import check_vpc_endpoints, required_endpoints
 
 from .conftest import config_of
 
-botocore_session = pytest.importorskip("botocore.session")
-stub = pytest.importorskip("botocore.stub")
-
 REGION = "eu-central-1"
 VPC = "vpc-0123456789abcdef0"
 
 
 def _client() -> Any:
-    session = botocore_session.get_session()
+    session = get_session()
     return session.create_client(
         "ec2", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
     )
@@ -59,7 +58,7 @@ def test_missing_endpoints_reads_every_page_and_skips_unusable_ones() -> None:
     """Interface endpoints count only with private DNS on (the SDKs' default names must resolve to them)
     and in a usable state; the second page is read too."""
     client = _client()
-    with stub.Stubber(client) as stubber:
+    with Stubber(client) as stubber:
         _expect(
             stubber,
             [_endpoint("ecr.api"), _endpoint("logs", dns=False), _endpoint("s3", kind="Gateway")],
@@ -87,13 +86,13 @@ def test_check_prints_each_missing_endpoint_and_exits_1(capsys: pytest.CaptureFi
     )
     client = _client()
     present = [s for s in required_endpoints(config) if s != "secretsmanager"]
-    with stub.Stubber(client) as stubber:
+    with Stubber(client) as stubber:
         _expect(stubber, [_endpoint(s, kind="Gateway" if s == "s3" else "Interface") for s in present])
         assert check_vpc_endpoints(config, VPC, ec2_client=client) == 1
     out = capsys.readouterr().out
     assert f"{service_name(REGION, 'secretsmanager')}: container secrets" in out
     assert "ecr.api" not in out.split("lacks", 1)[1]
-    with stub.Stubber(client) as stubber:
+    with Stubber(client) as stubber:
         _expect(
             stubber,
             [
@@ -106,7 +105,7 @@ def test_check_prints_each_missing_endpoint_and_exits_1(capsys: pytest.CaptureFi
 
 def test_access_denied_names_the_permission(capsys: pytest.CaptureFixture[str]) -> None:
     client = _client()
-    with stub.Stubber(client) as stubber:
+    with Stubber(client) as stubber:
         stubber.add_client_error("describe_vpc_endpoints", service_error_code="UnauthorizedOperation")
         assert check_vpc_endpoints(config_of(region=REGION), VPC, ec2_client=client) == 2
     assert "ec2:DescribeVpcEndpoints" in capsys.readouterr().err

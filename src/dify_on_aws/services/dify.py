@@ -172,7 +172,7 @@ class DifyServices(Construct):
                 squid_conf=squid_conf,
                 packed=packed is not None,
                 release=release,
-                marketplace=internet,
+                internet=internet,
             )
             entry_point, command = (
                 (squid.entry_point, squid.command)

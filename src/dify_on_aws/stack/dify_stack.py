@@ -282,7 +282,7 @@ class DifyStack(cdk.Stack):
             public_url=self.front_door.url,
             hosts=self.dify.dns_hosts,
             release=self.config.images.contract_release(),
-            marketplace=not self.config.network.closed,
+            internet=not self.config.network.closed,
         )
 
 
