@@ -30,6 +30,7 @@ class Network(Construct):
         flow_logs: bool,
         log_retention: logs.RetentionDays,
         closed: bool = False,
+        endpoints: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id_)
         # Without NAT the private subnets have no route out (data stores only) and tasks run in the
@@ -54,6 +55,12 @@ class Network(Construct):
             enable_dns_hostnames=True,
             enable_dns_support=True,
             restrict_default_security_group=True,
+        )
+        # AWS services the isolated subnets reach through VPC endpoints (network/endpoints.py).
+        self.endpoints = (
+            VpcEndpoints(self, "Endpoints", vpc=self.vpc, subnets=self.private_subnets, services=endpoints)
+            if endpoints
+            else None
         )
         if named_zones:
             acknowledge(

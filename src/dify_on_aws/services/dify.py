@@ -100,7 +100,8 @@ DNS_SUFFIX = "-vpc"
 
 class DifyServices(Construct):
     """The cluster, the long-running roles (all six unless the front door runs one itself) and the
-    migration gate that runs before them."""
+    migration gate that runs before them. Without `internet` (a closed network) the plugin marketplace is
+    off and every image comes from the configured registry."""
 
     def __init__(
         self,
@@ -134,8 +135,6 @@ class DifyServices(Construct):
         dns_roles: Sequence[Role] = (),
         internet: bool = True,
     ) -> None:
-        """`internet`: whether tasks can reach the internet; without it (a closed network) the plugin
-        marketplace is off and every container image comes from the configured (private) registry."""
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
             self,
@@ -242,14 +241,9 @@ class DifyServices(Construct):
         sandbox = self.services[Role.SANDBOX]
         sandbox_container = sandbox.task_definition.find_container(Role.SANDBOX.value)
         assert sandbox_container is not None
-        # The sandbox image itself writes the file when Docker Hub and public ECR are out of reach (a closed
-        # network pulls from private ECR only); otherwise a small busybox does.
+        writer = None if internet else self.image_uris[Role.SANDBOX]  # no public ECR (busybox) offline
         add_sandbox_requirements(
-            sandbox.task_definition,
-            sandbox_container,
-            sandbox_packages,
-            self.log_group,
-            image=None if internet else self.image_uris[Role.SANDBOX],
+            sandbox.task_definition, sandbox_container, sandbox_packages, self.log_group, image=writer
         )
 
         migration_definition, _ = dify_task_definition(

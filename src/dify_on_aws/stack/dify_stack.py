@@ -21,7 +21,7 @@ from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_edge_stack, build_front_door
 from dify_on_aws.nag import acknowledge_cdk_singletons
 from dify_on_aws.network.endpoints import endpoint_needs
-from dify_on_aws.network.vpc import Network, VpcEndpoints
+from dify_on_aws.network.vpc import Network
 from dify_on_aws.operations.rotation import DatabaseRotation
 from dify_on_aws.operations.scaling import scale_services
 from dify_on_aws.roles import Role
@@ -90,8 +90,8 @@ class DifyStack(cdk.Stack):
             flow_logs=config.network.flow_logs,
             log_retention=LOG_RETENTION,
             closed=config.network.closed,
+            endpoints=_endpoint_services(config),
         )
-        self._endpoints(config)
         units = build_data(
             self, config=config, network=self.network, retention=retention, log_retention=LOG_RETENTION
         )
@@ -103,18 +103,6 @@ class DifyStack(cdk.Stack):
 
         add_outputs(self)
         acknowledge_cdk_singletons(self)
-
-    def _endpoints(self, config: DifyConfig) -> None:
-        """A closed network reaches AWS services through VPC endpoints (network/endpoints.py)."""
-        self.endpoints: VpcEndpoints | None = None
-        if config.network.closed and config.network.endpoints:
-            self.endpoints = VpcEndpoints(
-                self,
-                "Endpoints",
-                vpc=self.network.vpc,
-                subnets=self.network.private_subnets,
-                services=[need.service for need in endpoint_needs(bedrock=config.services.bedrock)],
-            )
 
     @property
     def availability_zones(self) -> list[str]:
@@ -284,6 +272,13 @@ class DifyStack(cdk.Stack):
             release=self.config.images.contract_release(),
             internet=not self.config.network.closed,
         )
+
+
+def _endpoint_services(config: DifyConfig) -> list[str]:
+    """The VPC endpoints the stack creates: those a closed network needs, unless the VPC already has them."""
+    if not (config.network.closed and config.network.endpoints):
+        return []
+    return [need.service for need in endpoint_needs(bedrock=config.services.bedrock)]
 
 
 def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrategy]:
