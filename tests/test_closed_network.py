@@ -310,6 +310,10 @@ def test_a_closed_config_is_valid_and_has_no_nat() -> None:
             "'123456789012.dkr.ecr.eu-central-1.amazonaws.com/ubuntu/squid:6.6-24.04_beta'",
         ),
         ({"network": {"nat_gateways": 1}}, "nat_gateways = 1"),
+        (
+            {"cache": {"engine": "container"}, "services": {"layout": "single_task"}},
+            "cache.engine = 'container' pulls Valkey from public ECR",
+        ),
         ({"network": {"endpoints": False}}, "network.endpoints = false"),
     ],
 )

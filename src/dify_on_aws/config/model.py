@@ -225,6 +225,11 @@ class DifyConfig(Section):
                     "an ECR registry; copy the images with `dify-on-aws mirror-images` and set "
                     f"{key} to the mirror, e.g. '{mirror}/{example}'"
                 )
+        if self.cache.engine == "container":
+            problems.append(
+                "cache.engine = 'container' pulls Valkey from public ECR, which a closed network cannot "
+                "reach; set cache.engine = 'elasticache'"
+            )
         if self.images.docker_hub_secret_arn is not None:
             problems.append(
                 "images.docker_hub_secret_arn is for Docker Hub pulls, which a closed network cannot make; "
