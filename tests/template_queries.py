@@ -101,14 +101,20 @@ def group_owners(resources: Resources) -> dict[str, str]:
 
 def ingress_rules(resources: Resources) -> list[tuple[str, Mapping[str, Any]]]:
     """(target group logical ID, rule) for inline SecurityGroupIngress and AWS::EC2::SecurityGroupIngress."""
+    return group_rules(resources, "Ingress")
+
+
+def group_rules(resources: Resources, direction: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """(group logical ID, rule) for the inline rules of `direction` ("Ingress" or "Egress") and the
+    standalone AWS::EC2::SecurityGroup<direction> resources."""
     rules: list[tuple[str, Mapping[str, Any]]] = [
         (gid, rule)
         for gid, group in of_type(resources, "AWS::EC2::SecurityGroup").items()
-        for rule in group["Properties"].get("SecurityGroupIngress", [])
+        for rule in group["Properties"].get(f"SecurityGroup{direction}", [])
     ]
     rules += [
         (_group(rule["Properties"]["GroupId"]), rule["Properties"])
-        for rule in of_type(resources, "AWS::EC2::SecurityGroupIngress").values()
+        for rule in of_type(resources, f"AWS::EC2::SecurityGroup{direction}").values()
     ]
     return rules
 
@@ -148,3 +154,59 @@ def database_sources(resources: Resources, port: int = 5432) -> set[str]:
         found |= sources(resources, groups, port)
         found |= sources(resources, groups, {"Fn::GetAtt": [cid, "Endpoint.Port"]})
     return found
+
+
+def _peer(resources: Resources, rule: Mapping[str, Any], owners: Mapping[str, str], *keys: str) -> str:
+    """A rule's other side: the owner of a group, `VPC CIDR`, a CIDR, a prefix list or `nothing` (the rule CDK
+    adds to a group that allows no egress: ICMP 252-86 to 255.255.255.255/32 matches no traffic)."""
+    for key in keys:
+        if key in rule:
+            value = rule[key]
+            if key.endswith("SecurityGroupId"):
+                return owners.get(_group(value), f"group {_group(value)}")
+            if key.endswith("PrefixListId"):
+                return f"prefix list {_prefix_list_name(resources, value)}"
+            target = direct_target(value)
+            if target is not None and of_type(resources, "AWS::EC2::VPC").get(target) is not None:
+                return "VPC CIDR"
+            return "nothing" if value == "255.255.255.255/32" else str(value)
+    return text(rule)
+
+
+def _prefix_list_name(resources: Resources, value: Any) -> str:
+    """The name a prefix list ID is looked up by (the DescribeManagedPrefixLists filter of an
+    AwsCustomResource)."""
+    target = direct_target(value)
+    if target is not None and "Create" in resources[target].get("Properties", {}):
+        call = json.loads(str(resources[target]["Properties"]["Create"]))
+        for query in call.get("parameters", {}).get("Filters", []):
+            if query.get("Name") == "prefix-list-name":
+                return str(query["Values"][0])
+    return text(value)
+
+
+def _port(rule: Mapping[str, Any]) -> str:
+    if str(rule.get("IpProtocol")) == "-1":
+        return "all"
+    if rule.get("IpProtocol") == "icmp":
+        return "none"
+    low, high = rule.get("FromPort"), rule.get("ToPort")
+    if isinstance(low, Mapping):  # the cluster's port by reference (Fn::GetAtt Endpoint.Port)
+        return "database port"
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def security_group_pairs(resources: Resources) -> set[tuple[str, str, str, str]]:
+    """Every rule of every security group as (group owner, "in"/"out", peer, port)."""
+    owners = group_owners(resources)
+    source_keys = ("SourceSecurityGroupId", "SourcePrefixListId", "CidrIp", "CidrIpv6")
+    dest_keys = ("DestinationSecurityGroupId", "DestinationPrefixListId", "CidrIp", "CidrIpv6")
+    pairs = {
+        (owners.get(target, target), "in", _peer(resources, rule, owners, *source_keys), _port(rule))
+        for target, rule in ingress_rules(resources)
+    }
+    pairs |= {
+        (owners.get(gid, gid), "out", _peer(resources, rule, owners, *dest_keys), _port(rule))
+        for gid, rule in group_rules(resources, "Egress")
+    }
+    return pairs

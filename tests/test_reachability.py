@@ -58,6 +58,7 @@ EXPECTED: dict[str, dict[str, set[str] | None]] = {
     "api-gateway.toml": split("Dify API Gateway VPC link"),
     "budget.toml": single_task("Dify API Gateway VPC link"),
     "cloudfront-domain.toml": split(LOAD_BALANCER),
+    "closed-network.toml": split(LOAD_BALANCER),
     "default.toml": split(LOAD_BALANCER),
     "ecr-mirror.toml": split(LOAD_BALANCER),
     "ephemeral.toml": split(LOAD_BALANCER),

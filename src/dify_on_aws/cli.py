@@ -145,6 +145,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"{config_path(args.config) or '(defaults)'}: valid configuration for {config.name}")
     for _, message in ineffective_options(config):
         print(f"warning: {message}", file=sys.stderr)
+    if args.vpc_id:
+        from dify_on_aws.operations.vpc_endpoints import check_vpc_endpoints  # noqa: PLC0415
+
+        return check_vpc_endpoints(config, args.vpc_id)
     return 0
 
 
@@ -175,6 +179,11 @@ def parser() -> argparse.ArgumentParser:
     synth.set_defaults(func=cmd_synth)
     validate = sub.add_parser("validate", help="check a configuration file")
     validate.add_argument("--config", default=default_config())
+    validate.add_argument(
+        "--vpc-id",
+        help="also list the VPC endpoints a closed deployment needs that this existing VPC lacks (reads "
+        "them with your AWS credentials; exit 1 when some are missing)",
+    )
     validate.set_defaults(func=cmd_validate)
     docs = sub.add_parser(
         "docs", help="write the configuration reference and the front-door comparison (Markdown)"

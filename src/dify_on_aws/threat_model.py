@@ -21,7 +21,9 @@ REACH: tuple[tuple[str, str, str], ...] = (
         "URL; nothing at all with `alb` and `internal = true`",
         "tasks run in private subnets without public IPs; with `network.nat_gateways = 0` they run in public "
         "subnets with public IPs, behind security groups that admit nothing from the internet; the database "
-        "and the cache never have a public address",
+        "and the cache never have a public address; with `network.closed` the VPC has no internet gateway, "
+        "no NAT and no public subnet, so nothing in it reaches or is reached from the internet "
+        "(docs/closed-network.md); every security-group rule: docs/security-groups.md",
     ),
     (
         "the front door",

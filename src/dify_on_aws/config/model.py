@@ -40,6 +40,7 @@ from dify_on_aws.config.services import (
 from dify_on_aws.config.ssrf_proxy import SsrfProxyConfig
 from dify_on_aws.roles import Role
 from dify_on_aws.services import dify_contract
+from dify_on_aws.services.images import ecr_repository, parse_image
 
 __all__ = [
     "AURORA_POSTGRES_VERSIONS",
@@ -200,7 +201,56 @@ class DifyConfig(Section):
         return self
 
     @cross_check
+    def _closed_network(self) -> DifyConfig:
+        """A closed network reaches nothing outside the VPC but AWS services behind VPC endpoints."""
+        if not self.network.closed:
+            return self
+        door = self.front_door
+        problems: list[str] = []
+        if door.type != "alb" or not door.internal:
+            # CloudFront VPC origins need an internet gateway in the VPC; Lambda function URLs and API
+            # Gateway HTTP APIs are public endpoints.
+            problems.append(
+                f"network.closed = true needs an internal front door, not front_door.type = '{door.type}'"
+                f"{'' if door.type != 'alb' else ' without internal = true'}; set front_door.type = 'alb' "
+                "and front_door.internal = true"
+            )
+        mirror = f"123456789012.dkr.ecr.{self.region or 'us-east-1'}.amazonaws.com"
+        squid = parse_image(self.ssrf_proxy.image)
+        images = {
+            "images.registry": (self.images.registry, f"{self.images.registry}/dify-api:x", "langgenius"),
+            "ssrf_proxy.image": (
+                self.ssrf_proxy.image,
+                self.ssrf_proxy.image,
+                f"{squid.repository}:{squid.tag}",
+            ),
+        }
+        for key, (value, reference, example) in images.items():
+            if ecr_repository(reference) is None:
+                problems.append(
+                    f"network.closed = true pulls images only from Amazon ECR, but {key} = {value!r} is not "
+                    "an ECR registry; copy the images with `dify-on-aws mirror-images` and set "
+                    f"{key} to the mirror, e.g. '{mirror}/{example}'"
+                )
+        if self.images.docker_hub_secret_arn is not None:
+            problems.append(
+                "images.docker_hub_secret_arn is for Docker Hub pulls, which a closed network cannot make; "
+                "remove it"
+            )
+        if not self.network.endpoints and getattr(self.network, "vpc_id", None) is None:
+            problems.append(
+                "network.endpoints = false leaves the new closed VPC without a way to reach AWS services; "
+                "remove it (it is for an imported VPC that already has its endpoints)"
+            )
+        if problems:
+            raise CrossFieldError(problems)
+        return self
+
+    @cross_check
     def _nat_for_rotation(self) -> DifyConfig:
+        # In a closed network the rotation function reaches Secrets Manager through its VPC endpoint.
+        if self.network.closed:
+            return self
         if self.network.nat_gateways == 0 and self.database.rotation_days is not None:
             raise ValueError(
                 "database.rotation_days runs a rotation function in the VPC that needs NAT to reach Secrets "

@@ -31,6 +31,29 @@ class NetworkConfig(Section):
         "names are never guessed, since `<region>b` may not exist for your account.",
     )
     flow_logs: bool = Field(False, description="Send VPC flow logs to CloudWatch Logs (costs per GB).")
+    closed: bool = Field(
+        False,
+        description="A closed network (docs/closed-network.md): isolated subnets only, no internet gateway, "
+        "no NAT (`nat_gateways` defaults to 0 and must stay 0), AWS services through VPC endpoints. Needs an "
+        "internal front door (`front_door.type = 'alb'` with `internal = true`), images from ECR "
+        "(`dify-on-aws mirror-images`), and the plugin marketplace is turned off (plugins are installed by "
+        "uploading `.difypkg` files, signature checks stay on).",
+    )
+    endpoints: bool = Field(
+        True,
+        description="`closed` only: create the VPC endpoints the deployment needs (ECR, S3 gateway, "
+        "CloudWatch Logs, Secrets Manager, SSM messages, Bedrock when `services.bedrock`); interface "
+        "endpoints cost per hour in each zone (see `dify-on-aws cost`). `false`: the VPC already has them; "
+        "`dify-on-aws validate --vpc-id VPC` lists the missing ones.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _closed_without_nat(cls, data: object) -> object:
+        """A closed network has no NAT: `nat_gateways` defaults to 0 there instead of 1."""
+        if isinstance(data, dict) and data.get("closed") is True and "nat_gateways" not in data:
+            return {**data, "nat_gateways": 0}
+        return data
 
     @field_validator("cidr")
     @classmethod
@@ -56,5 +79,14 @@ class NetworkConfig(Section):
             raise ValueError(
                 f"availability_zones lists {len(self.availability_zones)} zones but max_azs is "
                 f"{self.max_azs}; list exactly max_azs zones"
+            )
+        if self.closed and self.nat_gateways:
+            raise ValueError(
+                f"closed = true has no internet gateway, so nat_gateways = {self.nat_gateways} cannot work; "
+                "remove nat_gateways (it defaults to 0 in a closed network) or set closed = false"
+            )
+        if not self.endpoints and not self.closed:
+            raise ValueError(
+                "endpoints = false only applies to a closed network (closed = true); remove endpoints"
             )
         return self

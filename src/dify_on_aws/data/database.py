@@ -95,6 +95,12 @@ class Database(Construct):
             else None,
             vpc=vpc,
             vpc_subnets=subnets,
+            # The cluster only answers connections: its group allows no egress (no S3 import, no Lambda).
+            security_groups=[
+                ec2.SecurityGroup(
+                    self, "SecurityGroup", vpc=vpc, description="Dify database", allow_all_outbound=False
+                )
+            ],
             port=POSTGRES_PORT,
             parameter_group=parameter_group,
             storage_encrypted=True,

@@ -102,7 +102,8 @@ DNS_SUFFIX = "-vpc"
 
 class DifyServices(Construct):
     """The cluster, the long-running roles (all six unless the front door runs one itself) and the
-    migration gate that runs before them."""
+    migration gate that runs before them. Without `internet` (a closed network) the plugin marketplace is
+    off and every image comes from the configured registry."""
 
     def __init__(
         self,
@@ -136,6 +137,7 @@ class DifyServices(Construct):
         dns_roles: Sequence[Role] = (),
         mail: MailSettings | None = None,
         extra: Mapping[Role, ContainerSettings] | None = None,
+        internet: bool = True,
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -175,6 +177,7 @@ class DifyServices(Construct):
                 release=release,
                 mail=mail,
                 extra=extra,
+                internet=internet,
             )
             entry_point, command = (
                 (squid.entry_point, squid.command)

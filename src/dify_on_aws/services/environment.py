@@ -44,17 +44,28 @@ NO_PROXY = ",".join(
 )
 
 
-def proxy_environment(*, packed: bool = False, reaches_api: bool = False) -> dict[str, str]:
+# AWS API host names (`<service>.<region>.amazonaws.com`). In a closed network they resolve to the VPC's
+# interface endpoints, inside the VPC CIDR the SSRF proxy denies, so AWS SDK calls (Bedrock from plugins) go
+# around it; nothing else outside the VPC answers there.
+AWS_API_HOSTS = ".amazonaws.com"
+
+
+def proxy_environment(
+    *, packed: bool = False, reaches_api: bool = False, aws_direct: bool = False
+) -> dict[str, str]:
     """For processes that fetch arbitrary URLs with the standard proxy variables (sandbox, plugins).
 
     In one shared task, localhost is Dify itself and the proxy denies loopback, so nothing on localhost
     bypasses the proxy, except (`reaches_api`: plugins) the api's own port: plugins fetch and upload files
     at INTERNAL_FILES_URL (http://localhost:5001). NO_PROXY entries with a port match only that port (Go's
-    net/http, Python's urllib, requests and httpx)."""
+    net/http, Python's urllib, requests and httpx). `aws_direct`: AWS API calls bypass the proxy (closed
+    network: they go to the VPC endpoints)."""
     url = internal_url(Role.SSRF_PROXY, packed=packed)
     names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
     api = [f"{host}:{PORTS[Role.API]}" for host in ("localhost", "127.0.0.1")] if reaches_api else []
     no_proxy = ",".join([*api, *_METADATA_ENDPOINTS]) if packed else NO_PROXY
+    if aws_direct:
+        no_proxy = f"{no_proxy},{AWS_API_HOSTS}"
     return {**dict.fromkeys(names, url), "NO_PROXY": no_proxy, "no_proxy": no_proxy}
 
 
@@ -144,6 +155,7 @@ def _api_image(
     packed: bool,
     hosts: Mapping[Role, str] | None,
     release: str,
+    internet: bool,
 ) -> ContainerSettings:
     env = {
         "MODE": role.value,
@@ -193,7 +205,11 @@ def _api_image(
         "PLUGIN_DAEMON_TIMEOUT": "600.0",
         "PLUGIN_MAX_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
         "PLUGIN_REMOTE_INSTALL_HOST": PLUGIN_DEBUGGING_DISABLED_HOST,
-        "MARKETPLACE_ENABLED": "true",
+        # Without the internet (a closed network) the marketplace is unreachable: plugins come as uploaded
+        # packages (the daemon still verifies their signatures), and the beat's upgrade check, which
+        # fetches the marketplace's plugin manifest, stays off.
+        "MARKETPLACE_ENABLED": str(internet).lower(),
+        **({} if internet else {"ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK": "false"}),
         # URLs that users type (HTTP-request node, tools, remote files) are fetched through the SSRF proxy.
         "SSRF_PROXY_HTTP_URL": internal_url(Role.SSRF_PROXY, packed=packed, hosts=hosts),
         "SSRF_PROXY_HTTPS_URL": internal_url(Role.SSRF_PROXY, packed=packed, hosts=hosts),
@@ -254,7 +270,7 @@ def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool, packed: bool) -> Contai
     return ContainerSettings(env, {"API_KEY": _secret(keys.sandbox_api_key)})
 
 
-def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool) -> ContainerSettings:
+def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool, internet: bool) -> ContainerSettings:
     env = {
         "SERVER_PORT": str(PORTS[Role.PLUGIN_DAEMON]),
         "DIFY_INNER_API_URL": internal_url(Role.API, packed=packed),
@@ -288,7 +304,7 @@ def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool) -> Conta
         "PYTHON_ENV_INIT_TIMEOUT": "300",
         "MAX_PLUGIN_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
         # Plugins fetch what users and models ask for; only internal names and Dify's files bypass the proxy.
-        **proxy_environment(packed=packed, reaches_api=True),
+        **proxy_environment(packed=packed, reaches_api=True, aws_direct=not internet),
     }
     secrets = {
         "SERVER_KEY": _secret(keys.plugin_daemon_key),
@@ -313,11 +329,14 @@ def container_settings(
     hosts: Mapping[Role, str] | None = None,
     mail: MailSettings | None = None,
     extra: Mapping[Role, ContainerSettings] | None = None,
+    internet: bool = True,
 ) -> ContainerSettings:
     """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration;
     `release`: the Dify release, whose contract names the queues the worker consumes; `hosts`: private DNS
     names of other roles for callers outside Service Connect; `mail`: SES for the roles that mail; `extra`:
-    the user's own settings per role, which win)."""
+    the user's own settings per role, which win; `internet`: whether the internet is reachable; without it
+    (a closed network) the plugin marketplace is off and AWS API calls go to the VPC endpoints around the
+    SSRF proxy)."""
     settings = _role_settings(
         role,
         data=data,
@@ -328,6 +347,7 @@ def container_settings(
         packed=packed,
         release=release,
         hosts=hosts,
+        internet=internet,
     )
     if mail is not None and role in MAIL_ROLES:
         settings = settings.updated(_mail(mail))
@@ -347,18 +367,26 @@ def _role_settings(
     packed: bool,
     release: str,
     hosts: Mapping[Role, str] | None,
+    internet: bool,
 ) -> ContainerSettings:
     if role is Role.SSRF_PROXY:
         return ContainerSettings(squid_container(squid_conf).environment, {})
     if role in API_IMAGE_ROLES:
         return _api_image(
-            role, data=data, keys=keys, public_url=public_url, packed=packed, release=release, hosts=hosts
+            role,
+            data=data,
+            keys=keys,
+            public_url=public_url,
+            packed=packed,
+            release=release,
+            hosts=hosts,
+            internet=internet,
         )
     if role is Role.WEB:
         return _web(public_url)
     if role is Role.SANDBOX:
         return _sandbox(keys, allow_all_syscalls=sandbox_allow_all_syscalls, packed=packed)
-    return _plugin_daemon(data, keys, packed=packed)
+    return _plugin_daemon(data, keys, packed=packed, internet=internet)
 
 
 def sandbox_requirements(packages: Sequence[str]) -> str:

@@ -12,6 +12,8 @@ from dify_on_aws.services.environment import sandbox_requirements
 from dify_on_aws.services.images import BUSYBOX, helper_image
 from dify_on_aws.services.service import pull_image
 
+WRITE_REQUIREMENTS = 'printf "%s" "$REQUIREMENTS" > /dependencies/python-requirements.txt'
+
 
 def add_sandbox_requirements(
     definition: ecs.TaskDefinition,
@@ -29,7 +31,7 @@ def add_sandbox_requirements(
         "dependencies",
         image=pull_image(definition, helper_image(BUSYBOX, registry), docker_hub_credentials=None),
         essential=False,
-        command=["sh", "-c", 'printf "%s" "$REQUIREMENTS" > /dependencies/python-requirements.txt'],
+        command=["sh", "-c", WRITE_REQUIREMENTS],
         environment={"REQUIREMENTS": sandbox_requirements(packages)},
         logging=ecs.LogDrivers.aws_logs(stream_prefix="dify", log_group=log_group),
         memory_reservation_mib=32,

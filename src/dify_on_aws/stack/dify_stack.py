@@ -22,6 +22,7 @@ from dify_on_aws.frontdoor.base import Backends, warn
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_edge_stack, build_front_door
 from dify_on_aws.nag import acknowledge_cdk_singletons
+from dify_on_aws.network.endpoints import endpoint_needs
 from dify_on_aws.network.vpc import Network
 from dify_on_aws.operations.rotation import DatabaseRotation
 from dify_on_aws.operations.scaling import scale_services
@@ -91,6 +92,8 @@ class DifyStack(cdk.Stack):
             named_zones=env_specific or self._zones is not None,
             flow_logs=config.network.flow_logs,
             log_retention=LOG_RETENTION,
+            closed=config.network.closed,
+            endpoints=_endpoint_services(config),
         )
         units = build_data(
             self, config=config, network=self.network, retention=retention, log_retention=LOG_RETENTION
@@ -166,7 +169,7 @@ class DifyStack(cdk.Stack):
             "Dify",
             vpc=vpc,
             subnets=self.network.task_subnets,
-            public_ip=not self.network.nat,
+            public_ip=self.network.public_ip,
             namespace=self._dns_namespace,
             registry=images.registry,
             tags=images.role_tags(),
@@ -203,6 +206,7 @@ class DifyStack(cdk.Stack):
             dns_roles=sorted(self.front_door.reaches),
             mail=self.integrations.mail_settings,
             extra=self.integrations.extra,
+            internet=not config.network.closed,
         )
         self.integrations.wait_for_mail({r: s.service for r, s in self.dify.services.items()})
         schedule = config.schedule
@@ -271,6 +275,7 @@ class DifyStack(cdk.Stack):
             release=self.config.images.contract_release(),
             mail=self.integrations.mail_settings,
             extra=self.integrations.extra,
+            internet=not self.config.network.closed,
         )
 
 
@@ -290,6 +295,14 @@ def _packed(stack: DifyStack, config: DifyConfig) -> PackedTask | None:
         service_connect=door == "api_gateway",
         register_dns=door == "lambda_proxy" or bool(stack.front_door.reaches),
     )
+
+
+def _endpoint_services(config: DifyConfig) -> list[str]:
+    """The VPC endpoints the stack creates: those a closed network needs, unless the VPC already has them."""
+    if not (config.network.closed and config.network.endpoints):
+        return []
+    needs = endpoint_needs(bedrock=config.services.bedrock, email=config.email.domain is not None)
+    return [need.service for need in needs]
 
 
 def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrategy]:
