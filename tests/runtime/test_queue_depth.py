@@ -94,7 +94,8 @@ def redis_factory() -> Iterator[Callable[..., RedisServer]]:
         if tls:
             key, ca_file = _self_signed_certificate(workdir)
             args += ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(ca_file),
-                     "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca_file), "--tls-auth-clients", "no"]  # fmt: skip
+                     "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca_file),
+                     "--tls-auth-clients", "no"]  # fmt: skip
         else:
             args += ["--port", str(port)]
         if password is not None:
@@ -128,7 +129,9 @@ def redis_factory() -> Iterator[Callable[..., RedisServer]]:
 def test_broker_url_as_the_stack_writes_it() -> None:
     """The URL data/cache.py `broker_url_secret` builds: rediss, empty user, token, database 1, and
     Dify's ssl_cert_reqs=optional (which still verifies the server certificate here)."""
-    broker = index.parse_broker_url(f"rediss://:{PASSWORD}@master.x.cache.amazonaws.com:6379/1?ssl_cert_reqs=optional")
+    broker = index.parse_broker_url(
+        f"rediss://:{PASSWORD}@master.x.cache.amazonaws.com:6379/1?ssl_cert_reqs=optional"
+    )
     assert broker == index.Broker(
         host="master.x.cache.amazonaws.com", port=6379, database=1, tls=True, password=PASSWORD, verify=True
     )
@@ -177,7 +180,7 @@ class FakeCloudWatch:
 def test_handler_publishes_the_sum(
     monkeypatch: pytest.MonkeyPatch, redis_factory: Callable[..., RedisServer]
 ) -> None:
-    """The published datum is the contract the scaling policy and the dashboard read (operations/metrics.py)."""
+    """The published datum is what the scaling policy and the dashboard read (operations/metrics.py)."""
     server = redis_factory(password=PASSWORD)
     server.cli("RPUSH", "dataset", "a", "b")
     server.cli("RPUSH", "workflow\x06\x166", "c")
@@ -281,5 +284,5 @@ def test_missing_password_is_an_error(redis_factory: Callable[..., RedisServer])
 
 def test_unreachable_broker() -> None:
     closed = index.parse_broker_url("redis://127.0.0.1:1/1")
-    with pytest.raises(index.BrokerError, match="cannot reach the broker at 127.0.0.1:1"):
+    with pytest.raises(index.BrokerError, match=r"cannot reach the broker at 127\.0\.0\.1:1"):
         index.queue_depth(closed, QUEUES)

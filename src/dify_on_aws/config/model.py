@@ -165,9 +165,9 @@ class DifyConfig(Section):
             ]
             if svc.worker.queue_scaling:
                 raise ValueError(
-                    "services.worker.queue_scaling needs services.layout = 'per_role' (and so the elasticache "
-                    "cache engine): one shared task cannot scale, and its Valkey container is reachable only "
-                    "inside the task; remove queue_scaling or set layout = 'per_role'"
+                    "services.worker.queue_scaling needs services.layout = 'per_role' (and so the "
+                    "elasticache cache engine): one shared task cannot scale, and its Valkey container is "
+                    "reachable only inside the task; remove queue_scaling or set layout = 'per_role'"
                 )
             if scaled:
                 raise ValueError(
@@ -219,6 +219,15 @@ class DifyConfig(Section):
             raise ValueError(
                 "database.rotation_days runs a rotation function in the VPC that needs NAT to reach Secrets "
                 "Manager; set network.nat_gateways >= 1 or remove rotation_days"
+            )
+        return self
+
+    @cross_check
+    def _nat_for_queue_scaling(self) -> DifyConfig:
+        if self.network.nat_gateways == 0 and self.services.worker.queue_scaling:
+            raise ValueError(
+                "services.worker.queue_scaling runs a function in the VPC that needs NAT to reach Secrets "
+                "Manager and CloudWatch; set network.nat_gateways >= 1 or remove queue_scaling"
             )
         return self
 

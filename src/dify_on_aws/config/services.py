@@ -83,20 +83,6 @@ class ServiceSize(TaskSize):
         return self
 
 
-    @model_validator(mode="after")
-    def _cpu_needs_a_task(self) -> ServiceSize:
-        if self.max_count is not None and self.desired_count == 0 and not self._scales_from_zero():
-            raise ValueError(
-                "desired_count = 0 with max_count scales on CPU, which has no data while no task runs, so "
-                "the role would never start; set desired_count >= 1 or remove max_count"
-            )
-        return self
-
-    def _scales_from_zero(self) -> bool:
-        """Whether a signal that exists with no task running drives the scaling (the worker's queue)."""
-        return False
-
-
 class RoutedServiceSize(ServiceSize):
     """A role behind the front door's load balancer (api, web): CPU and, optionally, request scaling."""
 
@@ -145,9 +131,6 @@ class WorkerSize(ServiceSize):
                 "max_count (e.g. 4) or remove queue_scaling"
             )
         return self
-
-    def _scales_from_zero(self) -> bool:
-        return self.queue_scaling
 
 
 class PluginDaemonSize(ServiceSize):

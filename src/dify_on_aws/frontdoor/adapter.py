@@ -16,6 +16,7 @@ from constructs import Construct
 
 from dify_on_aws.nag import BASIC_EXECUTION_ROLE, VPC_ACCESS_ROLE, acknowledge
 
+
 def adapter_environment(
     port: int,
     *,

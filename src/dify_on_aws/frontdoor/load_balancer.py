@@ -61,8 +61,6 @@ class DifyLoadBalancer(Construct):
             )
             self.alb.add_redirect(source_port=80, target_port=443, open=False)
             self.ports = (80, 443)
-        # Filled by route(): each role's target group (request-count scaling needs it).
-        self.target_groups: dict[Role, elbv2.ApplicationTargetGroup] = {}
         acknowledge(
             self.alb,
             "AwsSolutions-ELB2",
@@ -75,8 +73,11 @@ class DifyLoadBalancer(Construct):
 
     def route(self, services: Mapping[Role, ecs.FargateService]) -> None:
         priority = 10
+        # Each role's target group, for request-count scaling (operations/scaling.py).
+        self.groups_by_role: dict[Role, elbv2.ApplicationTargetGroup] = {}
         for route in ROUTES:
             group = self._target_group(route, services[route.role])
+            self.groups_by_role[route.role] = group
             patterns = path_patterns(route.prefixes)
             for start in range(0, len(patterns), _MAX_PATTERNS_PER_RULE):
                 self.listener.add_target_groups(
@@ -90,9 +91,8 @@ class DifyLoadBalancer(Construct):
                     target_groups=[group],
                 )
                 priority += 10
-        self.listener.add_target_groups(
-            "web", target_groups=[self._target_group(DEFAULT_ROUTE, services[Role.WEB])]
-        )
+        self.groups_by_role[Role.WEB] = self._target_group(DEFAULT_ROUTE, services[Role.WEB])
+        self.listener.add_target_groups("web", target_groups=[self.groups_by_role[Role.WEB]])
 
     def _target_group(self, route: Route, service: ecs.FargateService) -> elbv2.ApplicationTargetGroup:
         group = elbv2.ApplicationTargetGroup(
@@ -115,5 +115,4 @@ class DifyLoadBalancer(Construct):
                 service.load_balancer_target(container_name=route.role.value, container_port=route.port)
             ],
         )
-        self.target_groups[route.role] = group
         return group

@@ -1,11 +1,8 @@
-"""The project's own CloudWatch metrics: published by operations/queue_depth.py, scaled on by
-operations/scaling.py and graphed by the monitoring dashboard."""
+"""Names of the custom metrics the stack publishes (the worker's scaling) and graphs (the dashboard)."""
 
 from __future__ import annotations
 
 NAMESPACE = "DifyOnAws"
-# The number of Celery messages waiting in the worker's queues (the sum over every queue the worker
-# consumes), unit Count, published every minute with the dimension below.
+# The sum of the Celery worker's queue lengths, per instance (Count).
 QUEUE_DEPTH = "CeleryQueueDepth"
-# Dimension value: the configuration's `name`, so several Dify instances in one account stay apart.
 INSTANCE_DIMENSION = "Instance"

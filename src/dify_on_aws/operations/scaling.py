@@ -51,6 +51,9 @@ def scale_services(
         seen.add(id(service))
         count = 1 if single_task or role is Role.BEAT else desired[role]
         ceiling = (None if role is Role.BEAT else maximum.get(role)) or count
+        if count == 0 and role not in queue_scaled:
+            # CPU has no data while no task runs: a role at zero stays stopped (the queue has data).
+            ceiling = 0
         if working_hours is None and ceiling <= count:
             continue
         scaling = service.service.auto_scale_task_count(min_capacity=count, max_capacity=max(ceiling, 1))
@@ -72,7 +75,7 @@ def scale_services(
 def request_target_groups(front_door: object) -> Mapping[Role, elbv2.ApplicationTargetGroup]:
     """The ALB target group of each role a front door routes to (none for front doors without an ALB)."""
     balancer = getattr(front_door, "load_balancer", None)
-    return balancer.target_groups if isinstance(balancer, DifyLoadBalancer) else {}
+    return balancer.groups_by_role if isinstance(balancer, DifyLoadBalancer) else {}
 
 
 def scale_on_requests(

@@ -21,8 +21,8 @@ from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_edge_stack, build_front_door
 from dify_on_aws.nag import acknowledge_cdk_singletons
 from dify_on_aws.network.vpc import Network
-from dify_on_aws.operations.rotation import DatabaseRotation
 from dify_on_aws.operations.queue_depth import QueueDepthPublisher
+from dify_on_aws.operations.rotation import DatabaseRotation
 from dify_on_aws.operations.scaling import (
     request_target_groups,
     scale_on_queue_depth,

@@ -177,9 +177,7 @@ def connect(broker: Broker, *, ssl_context: ssl.SSLContext | None = None) -> Con
     return connection
 
 
-def queue_depth(
-    broker: Broker, queues: Sequence[str], *, ssl_context: ssl.SSLContext | None = None
-) -> int:
+def queue_depth(broker: Broker, queues: Sequence[str], *, ssl_context: ssl.SSLContext | None = None) -> int:
     """The number of messages waiting in `queues` (one pipelined round trip of LLEN)."""
     keys = queue_keys(queues)
     connection = connect(broker, ssl_context=ssl_context)
