@@ -69,11 +69,12 @@ def policies_of(resources: Resources, target: str) -> dict[str, Mapping[str, Any
 
 def alarm_for(resources: Resources, policy: str) -> Mapping[str, Any]:
     (alarm,) = [
-        a["Properties"]
+        a
         for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
         if policy in [direct_target(action) for action in a["Properties"].get("AlarmActions", [])]
     ]
-    return alarm
+    properties: Mapping[str, Any] = alarm["Properties"]
+    return properties
 
 
 def queue_function(resources: Resources) -> tuple[str, Mapping[str, Any]]:
@@ -149,6 +150,7 @@ def test_the_function_reads_the_worker_queues_from_the_broker_secret(scaled: Res
     variables = function["Environment"]["Variables"]
     assert variables["CELERY_QUEUES"].split(",") == dify_contract.load("1.13.3").worker_queues()
     broker = direct_target(variables["BROKER_SECRET_ARN"])
+    assert broker is not None
     assert scaled[broker]["Properties"]["Description"] == BROKER_DESCRIPTION
 
 

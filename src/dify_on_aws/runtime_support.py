@@ -66,6 +66,16 @@ def python_function(
     )
 
 
+def https_only_group(scope: Construct, *, vpc: ec2.IVpc, description: str, apis: str) -> ec2.SecurityGroup:
+    """A security group for a function in the VPC that may open only HTTPS connections (to AWS APIs,
+    through NAT); whoever it must reach besides opens that port on its own group."""
+    group = ec2.SecurityGroup(
+        scope, "SecurityGroup", vpc=vpc, description=description, allow_all_outbound=False
+    )
+    group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), f"{apis} (HTTPS)")
+    return group
+
+
 def logical_id(construct: IConstruct) -> str:
     """Logical ID of an L2 construct's resource, as cdk-nag names it in finding IDs."""
     child = construct.node.default_child if not isinstance(construct, cdk.CfnElement) else construct

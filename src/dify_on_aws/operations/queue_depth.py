@@ -19,7 +19,7 @@ from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.operations import metrics
-from dify_on_aws.runtime_support import python_function
+from dify_on_aws.runtime_support import https_only_group, python_function
 
 QUEUE_DEPTH_RUNTIME = Path(__file__).parent / "runtime" / "queue_depth"
 PERIOD = cdk.Duration.minutes(1)
@@ -45,15 +45,8 @@ class QueueDepthPublisher(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, id_)
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=vpc,
-            description="Dify queue depth function",
-            allow_all_outbound=False,
-        )
-        self.security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "Secrets Manager and CloudWatch APIs (HTTPS)"
+        self.security_group = https_only_group(
+            self, vpc=vpc, description="Dify queue depth function", apis="Secrets Manager and CloudWatch APIs"
         )
         self.connections = ec2.Connections(security_groups=[self.security_group])
         self.function = python_function(

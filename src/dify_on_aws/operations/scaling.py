@@ -97,45 +97,59 @@ def scale_on_queue_depth(
     neither, so a broken reader never scales the worker in."""
     target = scaling.node.find_child("Target")
     assert isinstance(target, appscaling.ScalableTarget)
-    scale_out = appscaling.StepScalingAction(
+    _step_policy(
         scaling,
-        "QueueScaleOut",
-        scaling_target=target,
-        adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+        "Queue",
+        target=target,
+        metric=metric,
+        steps=QUEUE_SCALE_OUT_STEPS,
         cooldown=QUEUE_SCALE_OUT_COOLDOWN,
-        metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+        alarm=("Backlog", 1, cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1),
+        description="Dify worker: Celery messages are waiting; add worker tasks",
     )
-    for lower, upper, change in QUEUE_SCALE_OUT_STEPS:
-        scale_out.add_adjustment(adjustment=change, lower_bound=lower, upper_bound=upper)
-    backlog = cloudwatch.Alarm(
+    _step_policy(
         scaling,
-        "QueueBacklog",
-        alarm_description="Dify worker: Celery messages are waiting; add worker tasks",
+        "Queue",
+        target=target,
         metric=metric,
-        threshold=1,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluation_periods=1,
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        steps=((None, 0, -1),),
+        cooldown=QUEUE_SCALE_IN_COOLDOWN,
+        alarm=("Idle", 0, cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD, idle_minutes),
+        description=f"Dify worker: Celery queues empty for {idle_minutes} minutes; remove a task",
     )
-    backlog.add_alarm_action(cw_actions.ApplicationScalingAction(scale_out))
 
-    scale_in = appscaling.StepScalingAction(
+
+def _step_policy(
+    scaling: ecs.ScalableTaskCount,
+    prefix: str,
+    *,
+    target: appscaling.ScalableTarget,
+    metric: cloudwatch.IMetric,
+    steps: tuple[tuple[int | None, int | None, int], ...],
+    cooldown: cdk.Duration,
+    alarm: tuple[str, int, cloudwatch.ComparisonOperator, int],
+    description: str,
+) -> None:
+    """A step policy (`steps`: lower and upper bound relative to the threshold, change in tasks) and the
+    alarm (name, threshold, comparison, one-minute periods) that invokes it; no data counts as OK."""
+    name, threshold, comparison, periods = alarm
+    action = appscaling.StepScalingAction(
         scaling,
-        "QueueScaleIn",
+        f"{prefix}Scale{'Out' if steps[0][2] > 0 else 'In'}",
         scaling_target=target,
         adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-        cooldown=QUEUE_SCALE_IN_COOLDOWN,
+        cooldown=cooldown,
         metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
     )
-    scale_in.add_adjustment(adjustment=-1, upper_bound=0)
-    idle = cloudwatch.Alarm(
+    for lower, upper, change in steps:
+        action.add_adjustment(adjustment=change, lower_bound=lower, upper_bound=upper)
+    cloudwatch.Alarm(
         scaling,
-        "QueueIdle",
-        alarm_description=f"Dify worker: Celery queues empty for {idle_minutes} minutes; remove a task",
+        f"{prefix}{name}",
+        alarm_description=description,
         metric=metric,
-        threshold=0,
-        comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluation_periods=idle_minutes,
+        threshold=threshold,
+        comparison_operator=comparison,
+        evaluation_periods=periods,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-    )
-    idle.add_alarm_action(cw_actions.ApplicationScalingAction(scale_in))
+    ).add_alarm_action(cw_actions.ApplicationScalingAction(action))
