@@ -10,6 +10,7 @@ import pytest
 
 from dify_on_aws.app import SynthResult
 from dify_on_aws.config import ConfigError, DifyConfig
+from dify_on_aws.cost.estimate import estimate
 from dify_on_aws.data.cache import BROKER_DESCRIPTION
 from dify_on_aws.operations import metrics
 from dify_on_aws.operations.scaling import QUEUE_SCALE_OUT_STEPS
@@ -304,3 +305,14 @@ def test_valid_scaling_settings() -> None:
     assert config.services.worker.queue_scaling
     assert config.services.requests_per_target() == {"api": 500, "web": 2000}
     config_of(front_door={"type": "alb"}, services={"api": {"max_count": 2, "requests_per_target": 1}})
+
+
+def test_alarms_and_the_custom_metric_are_priced(scaled: Resources) -> None:
+    """CloudWatch bills each standard-resolution alarm ($0.10/month) and each custom metric ($0.30/month)
+    in us-east-1 (cost/prices.json); neither is left unpriced."""
+    result = estimate({"Scaled": {"Resources": dict(scaled)}}, region="us-east-1")
+    assert "AWS::CloudWatch::Alarm" not in result.unpriced
+    alarms = [line for line in result.lines if line.dimension == "cloudwatch.alarm.standard.month"]
+    assert len(alarms) == 2 and all(line.unit_price == 0.1 for line in alarms)
+    (metric,) = [line for line in result.lines if line.dimension == "cloudwatch.custom_metric.month"]
+    assert (metric.resource, metric.quantity, metric.unit_price) == (queue_function(scaled)[0], 1, 0.3)

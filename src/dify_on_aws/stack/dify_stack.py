@@ -21,16 +21,8 @@ from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_edge_stack, build_front_door
 from dify_on_aws.nag import acknowledge_cdk_singletons
 from dify_on_aws.network.vpc import Network
-from dify_on_aws.operations.queue_depth import QueueDepthPublisher
 from dify_on_aws.operations.rotation import DatabaseRotation
-from dify_on_aws.operations.scaling import (
-    request_target_groups,
-    scale_on_queue_depth,
-    scale_on_requests,
-    scale_services,
-)
 from dify_on_aws.roles import Role
-from dify_on_aws.services import dify_contract
 from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices, PackedTask
 from dify_on_aws.services.environment import (
     AppKeys,
@@ -42,6 +34,7 @@ from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
 from dify_on_aws.stack.outputs import add_outputs
+from dify_on_aws.stack.scaling import build_scaling
 from dify_on_aws.stack.wiring import unique, wire
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -209,44 +202,16 @@ class DifyStack(cdk.Stack):
             )
         )
         self.broker = broker
-        self._scaling(config, {role: size[2] for role, size in sizes.items()})
-        wire(self, config)
-
-    def _scaling(self, config: DifyConfig, desired: dict[Role, int]) -> None:
-        """Each service's task count: CPU, requests per task (api, web), the Celery queue depth (worker)
-        and the working-hours schedule; the queue-depth publisher's access is wired in wiring.py."""
-        svc = config.services
-        schedule = config.schedule
-        queue = svc.worker.queue_scaling and Role.WORKER in self.dify.services
-        scaling = scale_services(
-            self.dify.services,
-            desired=desired,
-            maximum=svc.max_counts(),
-            single_task=svc.layout == "single_task",
-            working_hours=schedule.working_hours if schedule.enabled else None,
-            timezone=schedule.timezone,
-            queue_scaled=frozenset({Role.WORKER}) if queue else frozenset(),
+        self.queue_depth = build_scaling(
+            self,
+            config=config,
+            services=self.dify.services,
+            desired={role: size[2] for role, size in sizes.items()},
+            front_door=self.front_door,
+            network=self.network,
+            log_retention=LOG_RETENTION,
         )
-        groups = request_target_groups(self.front_door)
-        for role, requests in svc.requests_per_target().items():
-            if role in scaling and role in groups:
-                scale_on_requests(scaling[role], target_group=groups[role], requests_per_target=requests)
-        self.queue_depth: QueueDepthPublisher | None = None
-        if queue:
-            self.queue_depth = QueueDepthPublisher(
-                self,
-                "QueueDepth",
-                instance=config.name,
-                queues=dify_contract.load(config.images.contract_release()).worker_queues(),
-                vpc=self.network.vpc,
-                subnets=self.network.private_subnets,
-                log_retention=LOG_RETENTION,
-            )
-            scale_on_queue_depth(
-                scaling[Role.WORKER],
-                metric=self.queue_depth.metric,
-                idle_minutes=svc.worker.queue_idle_minutes,
-            )
+        wire(self, config)
 
     def _operations(self, config: DifyConfig, retention: DataRetention) -> None:
         """Password rotation (with redeploys so tasks pick up the new password) and AWS Backup."""
