@@ -160,13 +160,16 @@ class Case:
 # --- valid configurations -----------------------------------------------------------------------------
 
 
-def _sizes(draw: st.DrawFn, *, count: bool = True, disk: bool = False, scale: bool = False) -> dict[str, Any]:
+def _sizes(
+    draw: st.DrawFn, *, count: bool = True, disk: bool = False, scale: bool = False, most: int = 6
+) -> dict[str, Any]:
+    """A size section; `most`: the largest task count the role allows (the plugin daemon runs one)."""
     cpu, memory = draw(st.sampled_from(FARGATE_PAIRS))
     size: dict[str, Any] = {"cpu": cpu, "memory_mib": memory}
     if count and draw(st.booleans()):
-        size["desired_count"] = draw(st.integers(0, 3))
+        size["desired_count"] = draw(st.integers(0, min(3, most)))
     if scale and HAS_MAX_COUNT and draw(st.booleans()):
-        size["max_count"] = draw(st.integers(max(1, size.get("desired_count", 1)), 6))
+        size["max_count"] = draw(st.integers(max(1, size.get("desired_count", 1)), most))
     if disk and draw(st.booleans()):
         size["ephemeral_storage_gib"] = draw(st.integers(21, 200))
     return size
@@ -353,7 +356,8 @@ def _services(draw: st.DrawFn, layout: str) -> dict[str, Any]:
     for role in SERVICE_ROLES:
         if draw(st.booleans()):
             # One shared task cannot scale out: max_count only with one service per role (config says so).
-            services[role] = _sizes(draw, disk=role == "plugin_daemon", scale=layout == "per_role")
+            daemon = role == "plugin_daemon"
+            services[role] = _sizes(draw, disk=daemon, scale=layout == "per_role", most=1 if daemon else 6)
     if draw(st.booleans()):
         services["beat"] = _sizes(draw, count=False)
     return services
