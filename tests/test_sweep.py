@@ -1069,6 +1069,12 @@ if HAS_MAX_COUNT:
                 _single_task({"services.api": {"cpu": 1024, "memory_mib": 2048, "max_count": 3}}),
             ),
         )
+# Scaling on real signals: the plugin daemon runs one task; queue and request scaling have bounded knobs.
+MUTATIONS += (
+    _set("services.plugin_daemon.max_count", 2, "services.plugin_daemon", "one task"),
+    _set("services.worker.queue_idle_minutes", 0, "services.worker.queue_idle_minutes"),
+    _set("services.api.requests_per_target", 0, "services.api.requests_per_target"),
+)
 if "waf_managed_rules" in DOOR_FIELDS:
     MUTATIONS += (
         _door(
