@@ -268,6 +268,7 @@ def valid_cases(draw: st.DrawFn, door_type: str | None = None) -> Case:
     config["cache"] = _cache(draw, layout)
     _maybe(draw, config, "storage", st.fixed_dictionaries({"noncurrent_version_days": st.integers(1, 3650)}))
     config["services"] = _services(draw, layout)
+    _signals(draw, config["services"], door=door["type"], nat=config["network"].get("nat_gateways", 1) > 0)
     config["ssrf_proxy"] = _ssrf_proxy(draw)
     if "backup" in MODEL_FIELDS:
         config["backup"] = _backup(draw)
@@ -361,6 +362,23 @@ def _services(draw: st.DrawFn, layout: str) -> dict[str, Any]:
     if draw(st.booleans()):
         services["beat"] = _sizes(draw, count=False)
     return services
+
+
+def _signals(draw: st.DrawFn, services: dict[str, Any], *, door: str, nat: bool) -> None:
+    """Scaling on real signals where the config allows it: the worker on its queue (one service per role,
+    NAT for the publisher's API calls, a ceiling above the floor), api and web on requests (ALB doors)."""
+    if services.get("layout", "per_role") != "per_role":
+        return
+    if nat and draw(st.booleans()):
+        worker = services.setdefault("worker", {})
+        worker["max_count"] = max(worker.get("max_count") or 0, worker.get("desired_count", 1) + 1)
+        worker["queue_scaling"] = True
+        _maybe(draw, worker, "queue_idle_minutes", st.integers(1, 60))
+    for role in ("api", "web"):
+        if door in ("alb", "cloudfront") and draw(st.booleans()):
+            size = services.setdefault(role, {})
+            size["max_count"] = max(size.get("max_count") or 1, size.get("desired_count", 1))
+            size["requests_per_target"] = draw(st.integers(1, 5000))
 
 
 def _ssrf_proxy(draw: st.DrawFn) -> dict[str, Any]:
