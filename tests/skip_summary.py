@@ -13,6 +13,7 @@ TOOLS = {
     "PostgreSQL with pgvector": ("postgres", "psycopg", "pgvector", "initdb"),
     "Squid": ("squid",),
     "Graphviz": ("graphviz", "`dot`"),
+    "Redis": ("redis-server", "redis-cli", "openssl"),
 }
 
 

@@ -104,7 +104,7 @@ def test_cli_lists_every_cross_field_problem(tmp_path: Path, capsys: pytest.Capt
 
 def test_a_partial_size_section_keeps_the_other_defaults() -> None:
     """Issue #14: `[services.sandbox]` with only `desired_count = 0` must not make cpu and memory required."""
-    config = parse_config({"services": {"sandbox": {"desired_count": 0}, "plugin_daemon": {"max_count": 2}}})
+    config = parse_config({"services": {"sandbox": {"desired_count": 0}, "plugin_daemon": {"max_count": 1}}})
     sandbox, daemon = config.services.sandbox, config.services.plugin_daemon
     sandbox_default, daemon_default = DEFAULT_SIZES["sandbox"], DEFAULT_SIZES["plugin_daemon"]
     assert (sandbox.cpu, sandbox.memory_mib, sandbox.desired_count) == (
@@ -116,7 +116,7 @@ def test_a_partial_size_section_keeps_the_other_defaults() -> None:
         daemon_default["cpu"],
         daemon_default["memory_mib"],
         40,
-        2,
+        1,
     )
     assert parse_config({"services": {"single_task": {"cpu": 2048}}}).services.single_task.memory_mib == 4096
     # A partial section still gets every check: 4096 cpu with the default 2048 MiB is no Fargate size.

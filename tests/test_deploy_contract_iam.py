@@ -52,8 +52,10 @@ RUNTIME_MODULES = sorted(
     for path in SRC.glob("**/runtime/**/*.py")
     if path.name != "__init__.py" and "__pycache__" not in path.parts
 )
-# Service prefixes in IAM that differ from botocore's signing name (none for the services we call today).
-IAM_PREFIX: dict[str, str] = {}
+# Service prefixes in IAM that differ from botocore's signing name: CloudWatch signs as "monitoring", but its
+# actions are "cloudwatch:..." (Service Authorization Reference, "Actions, resources, and condition keys for
+# Amazon CloudWatch": service prefix cloudwatch).
+IAM_PREFIX: dict[str, str] = {"cloudwatch": "cloudwatch"}
 SCRIPT = "__main__"
 
 

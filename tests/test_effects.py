@@ -51,6 +51,8 @@ def test_an_option_without_effect_is_named(data: dict[str, object], code: str) -
         {"database": {"min_acu": 0, "auto_pause_seconds": 600}},
         {"backup": {"enabled": True, "retention_days": 7}},
         {"services": {"sandbox": {"desired_count": 0}}},
+        # Queue depth starts workers from zero (the metric comes from a function, not from the tasks).
+        {"services": {"worker": {"desired_count": 0, "max_count": 3, "queue_scaling": True}}},
     ],
 )
 def test_options_with_an_effect_are_not_flagged(data: dict[str, object]) -> None:

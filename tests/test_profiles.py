@@ -227,7 +227,12 @@ def test_schedule_saving_is_estimated(scheduled: Template) -> None:
 
 def test_production_scales_out(example_results: dict[str, SynthResult]) -> None:
     template = main(example_results["production.toml"])
-    assert len(res(template, "AWS::ApplicationAutoScaling::ScalingPolicy")) == 3
+    # api and web on CPU; the worker on its queue depth (a scale-out and a scale-in step policy).
+    kinds = sorted(
+        p["Properties"]["PolicyType"]
+        for p in res(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    )
+    assert kinds == ["StepScaling", "StepScaling", "TargetTrackingScaling", "TargetTrackingScaling"]
 
 
 def test_max_count_is_validated() -> None:

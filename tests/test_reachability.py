@@ -26,13 +26,19 @@ POSTGRES, VALKEY, SANDBOX, PLUGIN_DAEMON, SSRF_PROXY = 5432, 6379, 8194, 5002, 3
 DIFY_DATA_CLIENTS = {"api", "worker", "beat", "plugin-daemon", "migration"}
 
 
-def split(front_door: str | None, api_function: str | None = None) -> dict[str, set[str] | None]:
+QUEUE_DEPTH = "Dify queue depth function"
+
+
+def split(
+    front_door: str | None, api_function: str | None = None, queue_depth: bool = False
+) -> dict[str, set[str] | None]:
     """One ECS service per role. `front_door` reaches the plugin daemon's endpoint routes (/e/);
-    `api_function` is the api running as a Lambda function beside the api service."""
+    `api_function` is the api running as a Lambda function beside the api service; `queue_depth`: the
+    worker scales on its queue, whose depth a function reads from the cache (the broker)."""
     extra = {api_function} if api_function else set()
     return {
         "database": DIFY_DATA_CLIENTS | extra,
-        "cache": DIFY_DATA_CLIENTS | extra,
+        "cache": DIFY_DATA_CLIENTS | extra | ({QUEUE_DEPTH} if queue_depth else set()),
         "sandbox": {"api", "worker"} | extra,
         "plugin-daemon": {"api", "worker"} | extra | ({front_door} if front_door else set()),
         "ssrf-proxy": {"api", "worker", "sandbox", "plugin-daemon"} | extra,
@@ -64,7 +70,7 @@ EXPECTED: dict[str, dict[str, set[str] | None]] = {
     "ephemeral.toml": split(LOAD_BALANCER),
     "lambda.toml": split(None, api_function="Dify api function"),
     "lean.toml": single_task("Dify proxy function"),
-    "production.toml": split(LOAD_BALANCER),
+    "production.toml": split(LOAD_BALANCER, queue_depth=True),
 }
 
 

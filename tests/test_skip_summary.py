@@ -1,4 +1,4 @@
-"""The closing line of `make test` on a machine without PostgreSQL, Squid or Graphviz."""
+"""The closing line of `make test` on a machine without PostgreSQL, Squid, Graphviz or Redis."""
 
 from __future__ import annotations
 
@@ -18,12 +18,14 @@ def test_groups_reasons_by_tool() -> None:
             "squid is not installed; run `bash scripts/install-test-squid.sh` (as root)",
             "graphviz `dot` not installed (scripts/install-graphviz.sh)",
             "no PostgreSQL server binaries under /usr/lib/postgresql",
+            "redis-server/redis-cli not found; run scripts/install-test-redis.sh as root",
             "needs a cloud account",
         ]
     )
     assert line is not None
-    assert "skipped 4 test(s)" in line
+    assert "skipped 5 test(s)" in line
     assert "Squid (2)" in line and "Graphviz (1)" in line and "PostgreSQL with pgvector (1)" in line
+    assert "Redis (1)" in line
     assert line.endswith(INSTALL_COMMAND)
     assert summarize(["needs a cloud account"]) is None
     assert summarize([]) is None

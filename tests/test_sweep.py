@@ -160,13 +160,16 @@ class Case:
 # --- valid configurations -----------------------------------------------------------------------------
 
 
-def _sizes(draw: st.DrawFn, *, count: bool = True, disk: bool = False, scale: bool = False) -> dict[str, Any]:
+def _sizes(
+    draw: st.DrawFn, *, count: bool = True, disk: bool = False, scale: bool = False, most: int = 6
+) -> dict[str, Any]:
+    """A size section; `most`: the largest task count the role allows (the plugin daemon runs one)."""
     cpu, memory = draw(st.sampled_from(FARGATE_PAIRS))
     size: dict[str, Any] = {"cpu": cpu, "memory_mib": memory}
     if count and draw(st.booleans()):
-        size["desired_count"] = draw(st.integers(0, 3))
+        size["desired_count"] = draw(st.integers(0, min(3, most)))
     if scale and HAS_MAX_COUNT and draw(st.booleans()):
-        size["max_count"] = draw(st.integers(max(1, size.get("desired_count", 1)), 6))
+        size["max_count"] = draw(st.integers(max(1, size.get("desired_count", 1)), most))
     if disk and draw(st.booleans()):
         size["ephemeral_storage_gib"] = draw(st.integers(21, 200))
     return size
@@ -265,6 +268,7 @@ def valid_cases(draw: st.DrawFn, door_type: str | None = None) -> Case:
     config["cache"] = _cache(draw, layout)
     _maybe(draw, config, "storage", st.fixed_dictionaries({"noncurrent_version_days": st.integers(1, 3650)}))
     config["services"] = _services(draw, layout)
+    _signals(draw, config["services"], door=door["type"], nat=config["network"].get("nat_gateways", 1) > 0)
     config["ssrf_proxy"] = _ssrf_proxy(draw)
     if "backup" in MODEL_FIELDS:
         config["backup"] = _backup(draw)
@@ -353,10 +357,28 @@ def _services(draw: st.DrawFn, layout: str) -> dict[str, Any]:
     for role in SERVICE_ROLES:
         if draw(st.booleans()):
             # One shared task cannot scale out: max_count only with one service per role (config says so).
-            services[role] = _sizes(draw, disk=role == "plugin_daemon", scale=layout == "per_role")
+            daemon = role == "plugin_daemon"
+            services[role] = _sizes(draw, disk=daemon, scale=layout == "per_role", most=1 if daemon else 6)
     if draw(st.booleans()):
         services["beat"] = _sizes(draw, count=False)
     return services
+
+
+def _signals(draw: st.DrawFn, services: dict[str, Any], *, door: str, nat: bool) -> None:
+    """Scaling on real signals where the config allows it: the worker on its queue (one service per role,
+    NAT for the publisher's API calls, a ceiling above the floor), api and web on requests (ALB doors)."""
+    if services.get("layout", "per_role") != "per_role":
+        return
+    if nat and draw(st.booleans()):
+        worker = services.setdefault("worker", {})
+        worker["max_count"] = max(worker.get("max_count") or 0, worker.get("desired_count", 1) + 1)
+        worker["queue_scaling"] = True
+        _maybe(draw, worker, "queue_idle_minutes", st.integers(1, 60))
+    for role in ("api", "web"):
+        if door in ("alb", "cloudfront") and draw(st.booleans()):
+            size = services.setdefault(role, {})
+            size["max_count"] = max(size.get("max_count") or 1, size.get("desired_count", 1))
+            size["requests_per_target"] = draw(st.integers(1, 5000))
 
 
 def _ssrf_proxy(draw: st.DrawFn) -> dict[str, Any]:
@@ -1065,6 +1087,12 @@ if HAS_MAX_COUNT:
                 _single_task({"services.api": {"cpu": 1024, "memory_mib": 2048, "max_count": 3}}),
             ),
         )
+# Scaling on real signals: the plugin daemon runs one task; queue and request scaling have bounded knobs.
+MUTATIONS += (
+    _set("services.plugin_daemon.max_count", 2, "services.plugin_daemon", "one task"),
+    _set("services.worker.queue_idle_minutes", 0, "services.worker.queue_idle_minutes"),
+    _set("services.api.requests_per_target", 0, "services.api.requests_per_target"),
+)
 if "waf_managed_rules" in DOOR_FIELDS:
     MUTATIONS += (
         _door(

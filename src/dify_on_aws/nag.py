@@ -15,6 +15,11 @@ ACKNOWLEDGEMENT_METADATA = "dify:nag-acknowledgement"
 BASIC_EXECUTION_ROLE = (
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
 )
+# The rule for Lambda functions in a VPC with Lambda's managed policy for their network interfaces.
+VPC_ACCESS_ROLE = (
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    "AWSLambdaVPCAccessExecutionRole]"
+)
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
-from dify_on_aws.nag import BASIC_EXECUTION_ROLE, acknowledge
+from dify_on_aws.nag import BASIC_EXECUTION_ROLE, VPC_ACCESS_ROLE, acknowledge
 
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
@@ -27,14 +28,25 @@ def python_function(
     timeout: cdk.Duration,
     log_retention: logs.RetentionDays,
     environment: Mapping[str, str] | None = None,
+    vpc: ec2.IVpc | None = None,
+    subnets: ec2.SubnetSelection | None = None,
+    security_groups: Sequence[ec2.ISecurityGroup] | None = None,
 ) -> lambda_.Function:
     """A Python function from a plain folder (no bundling, so no Docker) with its own log group and a
-    role that may write only to that log group instead of the broad AWS managed policy."""
+    role that may write only to that log group instead of the broad AWS managed policy. With `vpc`, it
+    runs in `subnets` with `security_groups` (CDK adds Lambda's managed policy for network interfaces)."""
     log_group = logs.LogGroup(
         scope, f"{id_}Logs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
     )
     role = iam.Role(scope, f"{id_}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     log_group.grant_write(role)
+    if vpc is not None:
+        # Lambda creates the function's network interfaces with its role, and checks that when the
+        # function is created (CDK adds this policy only to roles it creates itself).
+        role.add_managed_policy(
+            iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole")
+        )
+        acknowledge(role, VPC_ACCESS_ROLE, "Lambda's standard policy for VPC network interfaces.")
     return lambda_.Function(
         scope,
         id_,
@@ -48,7 +60,20 @@ def python_function(
         role=role,
         log_group=log_group,
         environment=dict(environment or {}),
+        vpc=vpc,
+        vpc_subnets=subnets,
+        security_groups=list(security_groups) if security_groups is not None else None,
     )
+
+
+def https_only_group(scope: Construct, *, vpc: ec2.IVpc, description: str, apis: str) -> ec2.SecurityGroup:
+    """A security group for a function in the VPC that may open only HTTPS connections (to AWS APIs,
+    through NAT); whoever it must reach besides opens that port on its own group."""
+    group = ec2.SecurityGroup(
+        scope, "SecurityGroup", vpc=vpc, description=description, allow_all_outbound=False
+    )
+    group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), f"{apis} (HTTPS)")
+    return group
 
 
 def logical_id(construct: IConstruct) -> str:

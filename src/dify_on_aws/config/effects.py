@@ -62,7 +62,13 @@ def _services(config: DifyConfig) -> list[tuple[str, str]]:
     else:
         for role in SPOT_ROLES:
             size = getattr(svc, role)
-            if size.desired_count == 0 and size.max_count is not None and _given(size, "max_count"):
+            queue = bool(getattr(size, "queue_scaling", False))  # queue depth scales up from zero
+            if (
+                size.desired_count == 0
+                and size.max_count is not None
+                and _given(size, "max_count")
+                and not queue
+            ):
                 found.append(
                     (
                         "max-count-unused",

@@ -78,6 +78,8 @@ _TAG_KEY = re.compile(r"^[\w\s+=.:/@-]{1,128}$")
 
 
 RemovalPolicyName = Literal["retain", "snapshot", "destroy"]
+# Front doors whose api and web services sit in target groups of an Application Load Balancer.
+ALB_FRONT_DOORS = ("alb", "cloudfront")
 
 
 class DifyConfig(Section):
@@ -169,10 +171,29 @@ class DifyConfig(Section):
                 for name in ("api", "worker", "web", "sandbox", "plugin_daemon", "ssrf_proxy")
                 if getattr(svc, name).max_count is not None
             ]
+            if svc.worker.queue_scaling:
+                raise ValueError(
+                    "services.worker.queue_scaling needs services.layout = 'per_role' (and so the "
+                    "elasticache cache engine): one shared task cannot scale, and its Valkey container is "
+                    "reachable only inside the task; remove queue_scaling or set layout = 'per_role'"
+                )
             if scaled:
                 raise ValueError(
                     f"services.{scaled[0]}.max_count needs services.layout = 'per_role': one shared task "
                     "cannot scale out (the worker beat must run once)"
+                )
+        return self
+
+    @cross_check
+    def _request_scaling_needs_a_target_group(self) -> DifyConfig:
+        door = self.front_door.type
+        for role in ("api", "web"):
+            requests = getattr(self.services, role).requests_per_target
+            if requests is not None and door not in ALB_FRONT_DOORS:
+                raise ValueError(
+                    f"services.{role}.requests_per_target = {requests} scales on the requests an ALB target "
+                    f"group counts, and front_door.type = '{door}' has no ALB; remove requests_per_target "
+                    f"(CPU scaling stays) or use front_door.type = 'alb' or 'cloudfront'"
                 )
         return self
 
@@ -255,6 +276,15 @@ class DifyConfig(Section):
             raise ValueError(
                 "database.rotation_days runs a rotation function in the VPC that needs NAT to reach Secrets "
                 "Manager; set network.nat_gateways >= 1 or remove rotation_days"
+            )
+        return self
+
+    @cross_check
+    def _nat_for_queue_scaling(self) -> DifyConfig:
+        if self.network.nat_gateways == 0 and self.services.worker.queue_scaling:
+            raise ValueError(
+                "services.worker.queue_scaling runs a function in the VPC that needs NAT to reach Secrets "
+                "Manager and CloudWatch; set network.nat_gateways >= 1 or remove queue_scaling"
             )
         return self
 

@@ -83,10 +83,75 @@ class ServiceSize(TaskSize):
         return self
 
 
+class RoutedServiceSize(ServiceSize):
+    """A role behind the front door's load balancer (api, web): CPU and, optionally, request scaling."""
+
+    requests_per_target: int | None = Field(
+        None,
+        ge=1,
+        le=100000,
+        description="Also scale on load-balancer requests per task per minute (target tracking on "
+        "ALBRequestCountPerTarget, beside CPU) between `desired_count` and `max_count`. Needs a front door "
+        "with an ALB target group: `alb` or `cloudfront`.",
+    )
+
+    @model_validator(mode="after")
+    def _requests_need_a_ceiling(self) -> RoutedServiceSize:
+        if self.requests_per_target is not None and self.max_count is None:
+            raise ValueError(
+                f"requests_per_target = {self.requests_per_target} needs max_count (the most tasks to "
+                "scale out to); set max_count above desired_count or remove requests_per_target"
+            )
+        return self
+
+
+class WorkerSize(ServiceSize):
+    """The Celery worker: CPU scaling, or scaling on the depth of its Celery queues."""
+
+    queue_scaling: bool = Field(
+        False,
+        description="Scale on the Celery queue depth (metric DifyOnAws/CeleryQueueDepth, published every "
+        "minute by a small function that reads the broker) instead of CPU, between `desired_count` (0 "
+        "allowed: no worker while nothing is queued) and `max_count`: one to four tasks more while "
+        "messages wait, one task less after `queue_idle_minutes` of empty queues.",
+    )
+    queue_idle_minutes: int = Field(
+        15,
+        ge=1,
+        le=60,
+        description="With `queue_scaling`, minutes the queues must stay empty before a worker task is "
+        "removed (tasks still running then get the stop timeout to finish).",
+    )
+
+    @model_validator(mode="after")
+    def _queue_scaling_needs_a_ceiling(self) -> WorkerSize:
+        if self.queue_scaling and (self.max_count is None or self.max_count <= self.desired_count):
+            raise ValueError(
+                f"queue_scaling = true needs max_count above desired_count ({self.desired_count}); set "
+                "max_count (e.g. 4) or remove queue_scaling"
+            )
+        return self
+
+
 class PluginDaemonSize(ServiceSize):
-    """Plugin daemon size; plugins' Python environments live on the task's ephemeral disk."""
+    """Plugin daemon size; plugins' Python environments live on the task's ephemeral disk. One task: the
+    community daemon keeps each installed plugin's runtime on the disk of the task that installed it and
+    routes calls between tasks by their own IPs (README, Scaling)."""
 
     ephemeral_storage_gib: int = Field(40, ge=21, le=200, description="Task disk for plugin environments.")
+
+    @model_validator(mode="after")
+    def _one_task(self) -> PluginDaemonSize:
+        for key in ("desired_count", "max_count"):
+            value = getattr(self, key)
+            if value is not None and value > 1:
+                raise ValueError(
+                    f"{key} = {value}: the plugin daemon runs as one task (several daemons each install "
+                    "plugins on their own disk and forward calls to each other by task IP, which "
+                    "dify-plugin-daemon does not support in the community edition); set it to 1 (or 0) "
+                    "and give the task more cpu and memory_mib instead"
+                )
+        return self
 
 
 # Default Fargate size of each role; a partial `[services.<role>]` section keeps the keys it does not name.
@@ -135,10 +200,10 @@ class ServicesConfig(Section):
         "the sandbox installs at start. Comments and blank lines are ignored. Default: the list shipped in "
         "`src/dify_on_aws/services/sandbox-requirements.txt` (numpy, boto3).",
     )
-    api: ServiceSize = Field(default_factory=lambda: ServiceSize(**DEFAULT_SIZES["api"]))
-    worker: ServiceSize = Field(default_factory=lambda: ServiceSize(**DEFAULT_SIZES["worker"]))
+    api: RoutedServiceSize = Field(default_factory=lambda: RoutedServiceSize(**DEFAULT_SIZES["api"]))
+    worker: WorkerSize = Field(default_factory=lambda: WorkerSize(**DEFAULT_SIZES["worker"]))
     beat: TaskSize = Field(default_factory=lambda: TaskSize(**DEFAULT_SIZES["beat"]))
-    web: ServiceSize = Field(default_factory=lambda: ServiceSize(**DEFAULT_SIZES["web"]))
+    web: RoutedServiceSize = Field(default_factory=lambda: RoutedServiceSize(**DEFAULT_SIZES["web"]))
     sandbox: ServiceSize = Field(default_factory=lambda: ServiceSize(**DEFAULT_SIZES["sandbox"]))
     plugin_daemon: PluginDaemonSize = Field(
         default_factory=lambda: PluginDaemonSize(**DEFAULT_SIZES["plugin_daemon"])
@@ -212,6 +277,11 @@ class ServicesConfig(Section):
             Role.SANDBOX: self.sandbox.max_count, Role.PLUGIN_DAEMON: self.plugin_daemon.max_count,
             Role.SSRF_PROXY: self.ssrf_proxy.max_count,
         }  # fmt: skip
+
+    def requests_per_target(self) -> dict[Role, int]:
+        """Request-count targets of the roles behind the load balancer that scale on them."""
+        routed = {Role.API: self.api, Role.WEB: self.web}
+        return {role: size.requests_per_target for role, size in routed.items() if size.requests_per_target}
 
     def sandbox_packages(self) -> list[str]:
         return read_requirements(self.sandbox_requirements_file or str(DEFAULT_SANDBOX_REQUIREMENTS))

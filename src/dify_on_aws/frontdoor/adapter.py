@@ -14,12 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from dify_on_aws.nag import BASIC_EXECUTION_ROLE, acknowledge
-
-VPC_ACCESS_ROLE = (
-    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-    "AWSLambdaVPCAccessExecutionRole]"
-)
+from dify_on_aws.nag import BASIC_EXECUTION_ROLE, VPC_ACCESS_ROLE, acknowledge
 
 
 def adapter_environment(

@@ -73,8 +73,11 @@ class DifyLoadBalancer(Construct):
 
     def route(self, services: Mapping[Role, ecs.FargateService]) -> None:
         priority = 10
+        # Each role's target group, for request-count scaling (operations/scaling.py).
+        self.groups_by_role: dict[Role, elbv2.ApplicationTargetGroup] = {}
         for route in ROUTES:
             group = self._target_group(route, services[route.role])
+            self.groups_by_role[route.role] = group
             patterns = path_patterns(route.prefixes)
             for start in range(0, len(patterns), _MAX_PATTERNS_PER_RULE):
                 self.listener.add_target_groups(
@@ -88,9 +91,8 @@ class DifyLoadBalancer(Construct):
                     target_groups=[group],
                 )
                 priority += 10
-        self.listener.add_target_groups(
-            "web", target_groups=[self._target_group(DEFAULT_ROUTE, services[Role.WEB])]
-        )
+        self.groups_by_role[Role.WEB] = self._target_group(DEFAULT_ROUTE, services[Role.WEB])
+        self.listener.add_target_groups("web", target_groups=[self.groups_by_role[Role.WEB]])
 
     def _target_group(self, route: Route, service: ecs.FargateService) -> elbv2.ApplicationTargetGroup:
         group = elbv2.ApplicationTargetGroup(

@@ -16,7 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
-from dify_on_aws.runtime_support import python_function
+from dify_on_aws.runtime_support import https_only_group, python_function
 
 REDEPLOY_RUNTIME = Path(__file__).parent / "runtime" / "redeploy"
 # The characters the Database construct keeps out of the generated password: Dify puts the password into
@@ -52,15 +52,8 @@ class DatabaseRotation(Construct):
         self.secret = cluster.secret
         # The rotation function talks to the Secrets Manager API (HTTPS, through NAT) and to the database;
         # CDK opens the database port from this group on the cluster's group itself.
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=vpc,
-            description="Dify database password rotation function",
-            allow_all_outbound=False,
-        )
-        self.security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "Secrets Manager API (HTTPS)"
+        self.security_group = https_only_group(
+            self, vpc=vpc, description="Dify database password rotation function", apis="Secrets Manager API"
         )
         self.connections = ec2.Connections(security_groups=[self.security_group])
         self.rotation = cluster.add_rotation_single_user(

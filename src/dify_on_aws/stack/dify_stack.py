@@ -25,7 +25,6 @@ from dify_on_aws.nag import acknowledge_cdk_singletons
 from dify_on_aws.network.endpoints import endpoint_needs
 from dify_on_aws.network.vpc import Network
 from dify_on_aws.operations.rotation import DatabaseRotation
-from dify_on_aws.operations.scaling import scale_services
 from dify_on_aws.roles import Role
 from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices, PackedTask
 from dify_on_aws.services.environment import (
@@ -39,6 +38,7 @@ from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
 from dify_on_aws.stack.integrations import build_integrations
 from dify_on_aws.stack.outputs import add_outputs
+from dify_on_aws.stack.scaling import build_scaling
 from dify_on_aws.stack.wiring import unique, wire
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -209,15 +209,6 @@ class DifyStack(cdk.Stack):
             internet=not config.network.closed,
         )
         self.integrations.wait_for_mail({r: s.service for r, s in self.dify.services.items()})
-        schedule = config.schedule
-        scale_services(
-            self.dify.services,
-            desired={role: size[2] for role, size in sizes.items()},
-            maximum=svc.max_counts(),
-            single_task=svc.layout == "single_task",
-            working_hours=schedule.working_hours if schedule.enabled else None,
-            timezone=schedule.timezone,
-        )
         if svc.sandbox_allow_all_syscalls:
             cdk.Annotations.of(self.dify.services[Role.SANDBOX]).add_warning_v2(
                 "dify:sandbox-all-syscalls",
@@ -229,6 +220,16 @@ class DifyStack(cdk.Stack):
                 namespace=self.dify.namespace,
                 settings=lambda role: self._settings(role, data, keys),
             )
+        )
+        self.broker = broker
+        self.queue_depth = build_scaling(
+            self,
+            config=config,
+            services=self.dify.services,
+            desired={role: size[2] for role, size in sizes.items()},
+            front_door=self.front_door,
+            network=self.network,
+            log_retention=LOG_RETENTION,
         )
         wire(self, config)
 

@@ -54,6 +54,11 @@ def wire(stack: DifyStack, config: DifyConfig) -> None:
     stack.database.connections.allow_default_port_from(gate.connections)
     if managed_cache is not None:
         managed_cache.connections.allow_default_port_from(gate.connections)
+    if stack.queue_depth is not None:
+        # The queue-depth function reads the broker's lists: the cache's port, the broker URL secret only.
+        if managed_cache is not None:
+            managed_cache.connections.allow_default_port_from(stack.queue_depth.connections)
+        stack.queue_depth.read_broker_url(stack.broker)
     proxy = dify.services[Role.SSRF_PROXY]
     for extra in extra_api:
         daemon.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))

@@ -110,6 +110,9 @@ def _function(p: Pricer, res: Resource) -> None:
             usage=True,
             note="event-driven invocations are not modelled",
         )
+        if "METRIC_NAMESPACE" in ((res.props.get("Environment") or {}).get("Variables") or {}):
+            # The function publishes one custom metric (operations/queue_depth.py).
+            p.add(res, "CloudWatch custom metric", "cloudwatch.custom_metric.month", 1, "metric", usage=False)
         return
     n = p.traffic.kind_counts[kind]
     invocations = p.usage.requests / n
@@ -171,6 +174,10 @@ def _alias_or_version(p: Pricer, res: Resource) -> None:
     )
 
 
+def _alarm(p: Pricer, res: Resource) -> None:
+    p.add(res, "CloudWatch alarm", "cloudwatch.alarm.standard.month", 1, "alarm", usage=False)
+
+
 def _state_machine(p: Pricer, res: Resource) -> None:
     p.free(
         res,
@@ -188,4 +195,5 @@ RULES: dict[str, Rule] = {
     "AWS::Lambda::Alias": _alias_or_version,
     "AWS::Lambda::Version": _alias_or_version,
     "AWS::StepFunctions::StateMachine": _state_machine,
+    "AWS::CloudWatch::Alarm": _alarm,
 }
