@@ -50,6 +50,14 @@ class DatabaseConfig(Section):
         "hold keep working, but every new one they open (at the latest after SQLALCHEMY_POOL_RECYCLE, 300 s) "
         "is refused, so some requests fail. Off by default.",
     )
+    snapshot_before_upgrade: bool = Field(
+        True,
+        description="When a deploy changes the Dify release (`images.api`), take a manual cluster snapshot "
+        "named `<cluster>-pre-<release>-<UTC timestamp>` and wait until it is available before the migration "
+        "runs; a failed snapshot fails the deploy before the schema changes. Snapshots are kept (also when "
+        'the stack is deleted) and billed as backup storage: delete old ones yourself. README, "Upgrades", '
+        "has the rollback runbook.",
+    )
 
     @field_validator("engine_version")
     @classmethod
