@@ -164,3 +164,74 @@ def test_database_ahead_of_the_image_fails(migration_command: list[str], tmp_pat
     result = _run(migration_command, tmp_path, upgrade="skipped", before="unknown")
     assert result.returncode != 0
     assert "Can't locate revision" in result.stderr
+
+
+# --- the snapshot before an upgrade (database.snapshot_before_upgrade) -----------------------------------
+
+
+def _snapshot(resources: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    ((rid, snapshot),) = of_type(resources, "Custom::DifyPreUpgradeSnapshot").items()
+    return rid, snapshot
+
+
+def _depends_on(resource: Mapping[str, Any]) -> list[str]:
+    depends = resource.get("DependsOn", [])
+    return [depends] if isinstance(depends, str) else list(depends)
+
+
+def test_snapshot_then_migration_then_services(resources: dict[str, Any]) -> None:
+    """CloudFormation creates or updates a resource only after every resource in its DependsOn ("DependsOn
+    attribute", AWS CloudFormation User Guide): the snapshot completes before the migration starts, and the
+    migration before any service rolls. Each service rolls with the deployment circuit breaker and
+    automatic rollback ("How the Amazon ECS deployment circuit breaker detects failures")."""
+    snapshot_id, snapshot = _snapshot(resources)
+    (gate_id,) = of_type(resources, "Custom::DifyMigration")
+    assert snapshot_id in _depends_on(resources[gate_id])
+    services = of_type(resources, "AWS::ECS::Service")
+    assert services
+    for service in services.values():
+        assert gate_id in _depends_on(service)
+        breaker = service["Properties"]["DeploymentConfiguration"]["DeploymentCircuitBreaker"]
+        assert breaker == {"Enable": True, "Rollback": True}
+    # The snapshot waits for the cluster's writer (through the database initialiser).
+    (init_id,) = of_type(resources, "Custom::DifyDatabaseInit")
+    assert init_id in _depends_on(snapshot)
+
+
+def test_snapshot_follows_the_api_release_of_the_migration(resources: dict[str, Any]) -> None:
+    """The snapshot resource changes (and so runs) exactly when the api tag does; the migration's trigger is
+    the api image, whose tag is the snapshot's release."""
+    _, snapshot = _snapshot(resources)
+    (gate,) = of_type(resources, "Custom::DifyMigration").values()
+    props = snapshot["Properties"]
+    assert gate["Properties"]["Trigger"].endswith(":" + props["Release"])
+    (cluster_id,) = of_type(resources, "AWS::RDS::DBCluster")
+    assert props["ClusterIdentifier"] == {"Ref": cluster_id}
+
+
+def test_snapshot_handlers_may_snapshot_only_this_cluster_under_pre_upgrade_names(
+    resources: dict[str, Any],
+) -> None:
+    handlers = functions_by_handler(resources, "pre-upgrade Aurora snapshot")
+    start = function_grants(resources, handlers["index.on_event"])
+    wait = function_grants(resources, handlers["index.is_complete"])
+    (cluster_id,) = of_type(resources, "AWS::RDS::DBCluster")
+    granted = start["rds:CreateDBClusterSnapshot"]
+    (cluster,) = [r for r in granted if cluster_id in json.dumps(r)]
+    (snapshots,) = [r for r in granted if r is not cluster]
+    assert json.dumps(snapshots).endswith(':cluster-snapshot:*-pre-*"]]}')
+    assert start["rds:AddTagsToResource"] == [snapshots]
+    assert start["cloudformation:DescribeStacks"] == [{"Ref": "AWS::StackId"}]
+    assert sorted(map(json.dumps, wait["rds:DescribeDBClusterSnapshots"])) == sorted(map(json.dumps, granted))
+    assert "rds:CreateDBClusterSnapshot" not in wait
+
+
+def test_snapshot_can_be_turned_off(synth: Any) -> None:
+    from .conftest import config_of  # noqa: PLC0415
+
+    result = synth(config_of(database={"snapshot_before_upgrade": False}))
+    (template,) = [t for name, t in result.templates.items() if "Resources" in t and name]
+    resources = template["Resources"]
+    assert of_type(resources, "Custom::DifyPreUpgradeSnapshot") == {}
+    (gate,) = of_type(resources, "Custom::DifyMigration").values()
+    assert all(resources[dep]["Type"] != "Custom::DifyPreUpgradeSnapshot" for dep in _depends_on(gate))

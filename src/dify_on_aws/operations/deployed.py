@@ -53,14 +53,17 @@ class Aws:
     def region_name(self) -> str:
         return str(self.region or self.client("cloudformation").meta.region_name)
 
-
-def _service_of(exc: Exception) -> str:
-    model = getattr(getattr(exc, "operation_model", None), "service_model", None)
-    return str(getattr(model, "signing_name", "") or "")
+    def action(self, operation: str) -> str:
+        """The IAM action of an operation of one of the clients made so far, e.g. ecs:DescribeServices."""
+        for client in self._clients.values():
+            model = client.meta.service_model
+            if operation in model.operation_names:
+                return f"{model.signing_name}:{operation}"
+        return operation
 
 
 @contextmanager
-def aws_errors(stack_name: str, region: str | None) -> Iterator[None]:
+def aws_errors(aws: Aws, stack_name: str, region: str | None) -> Iterator[None]:
     """Turn botocore's exceptions into an OperatingError with what to do about them."""
     try:
         from botocore.exceptions import (  # noqa: PLC0415
@@ -96,16 +99,11 @@ def aws_errors(stack_name: str, region: str | None) -> Iterator[None]:
         if code in DENIED_CODES or "not authorized" in message:
             raise OperatingError(
                 f"access denied for {operation} ({code}): the caller needs the IAM action "
-                f"{_action(exc, operation)}. AWS said: {message}"
+                f"{aws.action(operation)}. AWS said: {message}"
             ) from None
         if code in EXPIRED_CODES:
             raise OperatingError(f"AWS rejected the credentials ({code}): refresh them. {message}") from None
         raise OperatingError(f"{operation} failed{where}: {code}: {message}") from None
-
-
-def _action(exc: Exception, operation: str) -> str:
-    service = _service_of(exc)
-    return f"{service}:{operation}" if service else operation
 
 
 @dataclass(frozen=True)
@@ -234,7 +232,7 @@ def run_command(args: argparse.Namespace, body: Callable[[Aws, DifyConfig, argpa
     config = load_config(config_path(args.config))
     aws = getattr(args, "aws", None) or Aws(config.region)
     try:
-        with aws_errors(config.name, config.region):
+        with aws_errors(aws, config.name, config.region):
             return body(aws, config, args)
     except OperatingError as exc:
         print(f"error: {exc}", file=sys.stderr)
