@@ -5,7 +5,7 @@ Nothing reaches AWS. The error paths run through the CLI: no credentials, a miss
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -298,7 +298,7 @@ def test_no_credentials_is_one_line_and_exit_2(
     assert "Traceback" not in err
 
 
-# --- exec ----------------------------------------------------------------------------------------------------
+# --- exec ---------------------------------------------------------------------------------------------
 
 
 def _list_running(ecs: Stubber) -> None:
@@ -340,11 +340,19 @@ def test_exec_starts_the_session_manager_plugin_like_the_aws_cli(
         {"cluster": CLUSTER, "tasks": [TASK_ARN]},
     )
     calls: list[list[str]] = []
+
+    def fake_plugin(argv: Sequence[str]) -> int:
+        calls.append(list(argv))
+        return 0
+
     args = _args(config_file, "exec", "api", aws=client)
     code = ecs_exec.open_session(
-        client, cli_config(config_file), args, which=lambda _: "/usr/bin/session-manager-plugin",
-        run=lambda argv: calls.append(list(argv)) or 0,
-    )  # fmt: skip
+        client,
+        cli_config(config_file),
+        args,
+        which=lambda _: "/usr/bin/session-manager-plugin",
+        run=fake_plugin,
+    )
     assert code == 0
     ((plugin, session_json, region, action, _profile, target, endpoint),) = calls
     assert (plugin, region, action) == ("session-manager-plugin", REGION, "StartSession")
@@ -364,7 +372,7 @@ def test_exec_without_the_plugin_prints_the_aws_cli_command(
     stub_stack(stubs["cloudformation"])
     stub_services(stubs["ecs"])
     _list_running(stubs["ecs"])
-    monkeypatch.setattr(ecs_exec.shutil, "which", lambda _: None)
+    monkeypatch.setattr("shutil.which", lambda _: None)
     args = _args(config_file, "exec", "api", "--command", "flask shell", aws=client)
     assert args.func(args) == 2
     err = capsys.readouterr().err
@@ -386,7 +394,7 @@ def test_exec_names_the_roles_when_the_role_is_unknown(
     assert "no running service has a container 'apii'; roles: api, worker" in capsys.readouterr().err
 
 
-# --- run-task ------------------------------------------------------------------------------------------------
+# --- run-task -----------------------------------------------------------------------------------------
 
 GATE_TEMPLATE = {
     "Resources": {

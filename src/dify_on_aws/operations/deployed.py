@@ -192,7 +192,9 @@ def role_services(aws: Aws, stack: DeployedStack) -> list[RoleService]:
         for service in ecs.describe_services(cluster=cluster, services=arns[start : start + 10])["services"]:
             definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
             containers = definition["taskDefinition"]["containerDefinitions"]
-            primary = next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
+            primary: dict[str, Any] = next(
+                (d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), {}
+            )
             found.append(
                 RoleService(
                     arn=service["serviceArn"],

@@ -78,7 +78,7 @@ def open_session(
     config: DifyConfig,
     args: argparse.Namespace,
     *,
-    which: Callable[[str], str | None] = shutil.which,
+    which: Callable[[str], str | None] | None = None,
     run: Runner = _run_plugin,
 ) -> int:
     stack = read_stack(aws, config.name)
@@ -89,7 +89,7 @@ def open_session(
     task = running_task(aws, cluster, service.arn)
     region = aws.region_name
     line = aws_cli_line(region, cluster, task, args.role, args.command)
-    if which(PLUGIN) is None:
+    if (which or shutil.which)(PLUGIN) is None:
         raise OperatingError(
             f"{PLUGIN} is not installed; ECS Exec needs it for the terminal ({PLUGIN_DOCS}). With it "
             f"installed, this command (or the AWS CLI) opens the session:\n  {line}"

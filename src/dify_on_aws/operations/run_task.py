@@ -171,7 +171,7 @@ def wait_and_stream(
         current = described[0]
         if current.get("lastStatus") in {"STOPPED", "DELETED"}:
             print_new_events(aws, setup.log_group, stream, token, out)
-            container = next(
+            container: dict[str, Any] = next(
                 (c for c in current.get("containers") or [] if c.get("name") == setup.container), {}
             )
             code = container.get("exitCode")

@@ -86,7 +86,8 @@ def newest_snapshot(aws: Aws, stack: DeployedStack) -> dict[str, Any] | None:
     ]
     if not snapshots:
         return None
-    return max(snapshots, key=lambda s: str(s.get("SnapshotCreateTime", "")))
+    newest: dict[str, Any] = max(snapshots, key=lambda s: str(s.get("SnapshotCreateTime", "")))
+    return newest
 
 
 def _tag(image: str) -> str:
