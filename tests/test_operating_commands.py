@@ -12,11 +12,15 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_cdk.assertions import Template
 from botocore.stub import Stubber
 
 from dify_on_aws import cli
 from dify_on_aws.operations import ecs_exec, run_task, status
-from dify_on_aws.operations.deployed import Aws
+from dify_on_aws.operations.deployed import Aws, DeployedStack, StackResource
+from dify_on_aws.templates.intrinsics import direct_target
+
+from .template_queries import of_type, role_grants
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -223,8 +227,6 @@ def test_status_reports_a_successful_migration(aws: tuple[Aws, dict[str, Stubber
         },
         {"StackName": STACK},
     )
-    from dify_on_aws.operations.deployed import DeployedStack, StackResource  # noqa: PLC0415
-
     stack = DeployedStack(
         STACK,
         "UPDATE_COMPLETE",
@@ -520,3 +522,27 @@ def cli_config(config_file: Path) -> Any:
     from dify_on_aws.config import load_config  # noqa: PLC0415
 
     return load_config(config_file)
+
+
+# --- what `exec` relies on in the template -------------------------------------------------------------------
+
+ECS_EXEC_ACTIONS = (
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+)
+
+
+def test_every_service_allows_ecs_exec(template: Template) -> None:
+    """ "Using Amazon ECS Exec for debugging" (Amazon ECS Developer Guide): the service (or task) must have
+    execute command enabled, and the task IAM role must allow the four ssmmessages channel actions."""
+    resources = template.to_json()["Resources"]
+    services = of_type(resources, "AWS::ECS::Service")
+    assert services
+    for sid, service in services.items():
+        assert service["Properties"]["EnableExecuteCommand"] is True, sid
+        task = resources[str(direct_target(service["Properties"]["TaskDefinition"]))]["Properties"]
+        grants = role_grants(resources, str(direct_target(task["TaskRoleArn"])))
+        missing = [action for action in ECS_EXEC_ACTIONS if action not in grants]
+        assert missing == [], f"{sid}: task role lacks {missing}"
