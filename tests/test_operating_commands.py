@@ -524,7 +524,7 @@ def cli_config(config_file: Path) -> Any:
     return load_config(config_file)
 
 
-# --- what `exec` relies on in the template -------------------------------------------------------------------
+# --- what `exec` relies on in the template -----------------------------------------------------------
 
 ECS_EXEC_ACTIONS = (
     "ssmmessages:CreateControlChannel",
