@@ -35,7 +35,7 @@ class PreUpgradeSnapshot(Construct):
         scope: Construct,
         id_: str,
         *,
-        cluster: rds.DatabaseCluster,
+        cluster: rds.IDatabaseCluster,
         release: str,
         log_retention: logs.RetentionDays,
     ) -> None:
