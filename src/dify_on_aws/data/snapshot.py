@@ -8,11 +8,10 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
-from dify_on_aws.runtime_support import acknowledge_provider, python_function
+from dify_on_aws.runtime_support import waiter_functions, waiter_provider
 
 RUNTIME_DIR = Path(__file__).parent / "runtime" / "pre_upgrade_snapshot"
 SNAPSHOT_QUERY_INTERVAL = cdk.Duration.seconds(30)
@@ -40,20 +39,8 @@ class PreUpgradeSnapshot(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, id_)
-        start, wait = (
-            python_function(
-                self,
-                name,
-                code_dir=RUNTIME_DIR,
-                handler=handler,
-                description=description,
-                timeout=cdk.Duration.minutes(1),
-                log_retention=log_retention,
-            )
-            for name, handler, description in (
-                ("Start", "index.on_event", "Starts the pre-upgrade Aurora snapshot"),
-                ("Wait", "index.is_complete", "Waits for the pre-upgrade Aurora snapshot"),
-            )
+        start, wait = waiter_functions(
+            self, code_dir=RUNTIME_DIR, what="the pre-upgrade Aurora snapshot", log_retention=log_retention
         )
         stack = cdk.Stack.of(self)
         snapshots = stack.format_arn(
@@ -84,24 +71,13 @@ class PreUpgradeSnapshot(Construct):
                 f"cluster-snapshot:*{NAME_MARK}*]",
                 "Snapshot names carry a timestamp; only pre-upgrade snapshot names are allowed.",
             )
-        provider = cr.Provider(
+        provider = waiter_provider(
             self,
             "Provider",
-            on_event_handler=start,
-            is_complete_handler=wait,
+            on_event=start,
+            is_complete=wait,
             query_interval=SNAPSHOT_QUERY_INTERVAL,
             total_timeout=SNAPSHOT_TIMEOUT,
-        )
-        acknowledge_provider(provider, [start, wait])
-        acknowledge(
-            provider,
-            "AwsSolutions-SF1",
-            "The CDK Provider framework's waiter state machine; the handlers log every step themselves.",
-        )
-        acknowledge(
-            provider,
-            "AwsSolutions-SF2",
-            "The CDK Provider framework's waiter state machine is internal to CDK; X-Ray adds nothing here.",
         )
         self.resource = cdk.CustomResource(
             self,
