@@ -546,3 +546,32 @@ def test_every_service_allows_ecs_exec(template: Template) -> None:
         grants = role_grants(resources, str(direct_target(task["TaskRoleArn"])))
         missing = [action for action in ECS_EXEC_ACTIONS if action not in grants]
         assert missing == [], f"{sid}: task role lacks {missing}"
+
+
+def test_ecs_exec_can_be_turned_off(synth: Any) -> None:
+    """`services.execute_command = false`: no service enables execute command, no task role may open the
+    Session Manager channels, and the ApiExecCommand output is gone."""
+    from .conftest import config_of  # noqa: PLC0415
+
+    result = synth(config_of(services={"execute_command": False}))
+    template = result.templates[next(iter(result.templates))]
+    resources = template["Resources"]
+    services = of_type(resources, "AWS::ECS::Service")
+    assert services
+    for sid, service in services.items():
+        assert service["Properties"].get("EnableExecuteCommand") in (None, False), sid
+        task = resources[str(direct_target(service["Properties"]["TaskDefinition"]))]["Properties"]
+        grants = role_grants(resources, str(direct_target(task["TaskRoleArn"])))
+        assert not [action for action in grants if action.startswith("ssmmessages:")], sid
+    assert "ApiExecCommand" not in template.get("Outputs", {})
+
+
+def test_exec_says_how_to_turn_ecs_exec_on(
+    aws: tuple[Aws, dict[str, Stubber]], config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, stubs = aws
+    stub_stack(stubs["cloudformation"])
+    stub_services(stubs["ecs"], exec_enabled=False)
+    args = _args(config_file, "exec", "api", aws=client)
+    assert args.func(args) == 2
+    assert "set services.execute_command = true" in capsys.readouterr().err

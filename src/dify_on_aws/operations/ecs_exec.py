@@ -7,10 +7,11 @@ started the way the AWS CLI starts it (`aws ecs execute-command`): the session a
 endpoint. Without the plugin nothing is opened: the command says how to install it and prints the
 equivalent `aws ecs execute-command` line.
 
-Every ECS service of the stack has ECS Exec enabled (`enableExecuteCommand`), and CDK gives each task role
-the ssmmessages channel permissions that ECS Exec needs ("Using Amazon ECS Exec for debugging", Amazon ECS
-Developer Guide: "ECS Exec requires the task IAM role to grant containers the permissions needed for
-communication between the managed SSM agent and the SSM service").
+With `services.execute_command` (the default) every ECS service of the stack has ECS Exec enabled
+(`enableExecuteCommand`), and CDK gives each task role the ssmmessages channel permissions that ECS Exec
+needs ("Using Amazon ECS Exec for debugging", Amazon ECS Developer Guide: "ECS Exec requires the task IAM
+role to grant containers the permissions needed for communication between the managed SSM agent and the
+SSM service").
 """
 
 from __future__ import annotations
@@ -85,7 +86,10 @@ def open_session(
     cluster = cluster_name(stack)
     service = service_of_role(role_services(aws, stack), args.role)
     if not service.exec_enabled:
-        raise OperatingError(f"ECS Exec is not enabled on service {service.name}; redeploy the stack")
+        raise OperatingError(
+            f"ECS Exec is not enabled on service {service.name}: set services.execute_command = true "
+            "(the default) and deploy"
+        )
     task = running_task(aws, cluster, service.arn)
     region = aws.region_name
     line = aws_cli_line(region, cluster, task, args.role, args.command)

@@ -179,6 +179,7 @@ class DifyService(Construct):
         log_group: logs.ILogGroup,
         service_connect: bool,
         single_task: bool = False,
+        execute_command: bool = True,
         health_check_grace: cdk.Duration | None = None,
         allow_all_outbound: bool = True,
         sidecars: Sequence[ContainerSpec] = (),
@@ -211,7 +212,7 @@ class DifyService(Construct):
             vpc_subnets=subnets,
             # Only without NAT (public subnets); the security group still admits nothing from outside.
             assign_public_ip=public_ip,
-            enable_execute_command=True,
+            enable_execute_command=execute_command,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             # One task at a time for singletons (worker beat): the old task stops before the new starts.
             min_healthy_percent=0 if single_task else 100,

@@ -190,6 +190,7 @@ class DifyStack(cdk.Stack):
                 else None
             ),
             dns_roles=sorted(self.front_door.reaches),
+            execute_command=svc.execute_command,
         )
         schedule = config.schedule
         scale_services(
