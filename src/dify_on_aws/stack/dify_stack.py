@@ -15,7 +15,6 @@ from dify_on_aws.config import DifyConfig
 from dify_on_aws.data.backup import DifyBackup
 from dify_on_aws.data.cache import ContainerCache, broker_url_secret
 from dify_on_aws.data.retention import DataRetention, log_retention
-from dify_on_aws.data.snapshot import PreUpgradeSnapshot
 from dify_on_aws.flags import apply_feature_flags
 from dify_on_aws.frontdoor.base import Backends
 from dify_on_aws.frontdoor.edge import EdgeStack
@@ -36,7 +35,7 @@ from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
 from dify_on_aws.stack.outputs import add_outputs
-from dify_on_aws.stack.wiring import unique, wire
+from dify_on_aws.stack.wiring import snapshot_before_upgrade, unique, wire
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 MIGRATION_TIMEOUT = cdk.Duration.minutes(30)
@@ -97,7 +96,7 @@ class DifyStack(cdk.Stack):
         self.storage = units.storage
 
         self._services(config, retention.secrets)
-        self._snapshot_before_upgrade(config)
+        self.pre_upgrade_snapshot = snapshot_before_upgrade(self, config, LOG_RETENTION)
         self._operations(config, retention)
 
         add_outputs(self)
@@ -214,22 +213,6 @@ class DifyStack(cdk.Stack):
             )
         )
         wire(self, config)
-
-    def _snapshot_before_upgrade(self, config: DifyConfig) -> None:
-        """A cluster snapshot, when the release changes, that the migration waits for."""
-        self.pre_upgrade_snapshot: PreUpgradeSnapshot | None = None
-        if not config.database.snapshot_before_upgrade:
-            return
-        self.pre_upgrade_snapshot = PreUpgradeSnapshot(
-            self,
-            "PreUpgradeSnapshot",
-            cluster=self.database.cluster,
-            release=config.images.api,
-            log_retention=LOG_RETENTION,
-        )
-        # The cluster must have its writer (init waits for it); the migration must wait for the snapshot.
-        self.pre_upgrade_snapshot.resource.node.add_dependency(self.database.init)
-        self.dify.migration.resource.node.add_dependency(self.pre_upgrade_snapshot.resource)
 
     def _operations(self, config: DifyConfig, retention: DataRetention) -> None:
         """Password rotation (with redeploys so tasks pick up the new password) and AWS Backup."""
