@@ -43,12 +43,9 @@ class PreUpgradeSnapshot(Construct):
             self, code_dir=RUNTIME_DIR, what="the pre-upgrade Aurora snapshot", log_retention=log_retention
         )
         stack = cdk.Stack.of(self)
-        snapshots = stack.format_arn(
-            service="rds",
-            resource="cluster-snapshot",
-            resource_name=f"*{NAME_MARK}*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
+        # Pseudo parameters, not the stack's (possibly literal) region and account: one ARN form everywhere.
+        region, account = cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID
+        snapshots = f"arn:{cdk.Aws.PARTITION}:rds:{region}:{account}:cluster-snapshot:*{NAME_MARK}*"
         resources = [cluster.cluster_arn, snapshots]
         start.add_to_role_policy(iam.PolicyStatement(actions=SNAPSHOT_ACTIONS, resources=resources))
         # The cluster copies its tags to its snapshots (copy_tags_to_snapshot), which the caller must be
