@@ -18,6 +18,8 @@ need besides their own action:
   "Amazon ECS task execution IAM role" and "Granting a user permissions to pass a role to an AWS service").
 * RDS Data API ExecuteStatement reads the database secret: ``secretsmanager:GetSecretValue`` on it (AWS
   docs "Authorizing access to the Amazon RDS Data API").
+* RDS CreateDBClusterSnapshot on a cluster that copies its tags to snapshots also needs
+  ``rds:AddTagsToResource`` (awslabs/aurora-snapshot-tool#32).
 
 The secret-rotation function comes from AWS's Serverless Application Repository (not ours), so it is not
 covered here.
@@ -342,6 +344,7 @@ TARGET_TYPES = {
     "ecs:UpdateService": {"AWS::ECS::Service"},
     "lambda:GetFunctionConfiguration": {"AWS::Lambda::Function"},
     "lambda:UpdateFunctionConfiguration": {"AWS::Lambda::Function"},
+    "rds:CreateDBClusterSnapshot": {"AWS::RDS::DBCluster"},
 }
 
 
@@ -394,8 +397,19 @@ def _target_needs(call: Call, statements: list[dict[str, Any]], runner: Runner) 
     ]
 
 
+def _snapshot_needs(call: Call, statements: list[dict[str, Any]], runner: Runner) -> list[str]:
+    """CreateDBClusterSnapshot on the cluster the custom resource names, and tagging the new snapshot: the
+    cluster copies its tags to its snapshots (awslabs/aurora-snapshot-tool#32: CreateDBClusterSnapshot
+    denied for lack of rds:AddTagsToResource on the new cluster snapshot)."""
+    missing = _target_needs(call, statements, runner)
+    if not granting(statements, "rds:AddTagsToResource"):
+        missing.append("rds:AddTagsToResource (tags copied to the new snapshot)")
+    return missing
+
+
 EXTRA_NEEDS = {
     **dict.fromkeys(TARGET_TYPES, _target_needs),
+    "rds:CreateDBClusterSnapshot": _snapshot_needs,
     "ecs:RunTask": _run_task_needs,
     "rds-data:ExecuteStatement": _data_api_needs,
     "rds-data:BatchExecuteStatement": _data_api_needs,

@@ -164,3 +164,133 @@ def test_database_ahead_of_the_image_fails(migration_command: list[str], tmp_pat
     result = _run(migration_command, tmp_path, upgrade="skipped", before="unknown")
     assert result.returncode != 0
     assert "Can't locate revision" in result.stderr
+
+
+# --- the snapshot before an upgrade (database.snapshot_before_upgrade) -----------------------------------
+
+
+def _snapshot(resources: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    ((rid, snapshot),) = of_type(resources, "Custom::DifyPreUpgradeSnapshot").items()
+    return rid, snapshot
+
+
+def _depends_on(resource: Mapping[str, Any]) -> list[str]:
+    depends = resource.get("DependsOn", [])
+    return [depends] if isinstance(depends, str) else list(depends)
+
+
+def test_snapshot_then_migration_then_services(resources: dict[str, Any]) -> None:
+    """CloudFormation creates or updates a resource only after every resource in its DependsOn ("DependsOn
+    attribute", AWS CloudFormation User Guide): the snapshot completes before the migration starts, and the
+    migration before any service rolls. Each service rolls with the deployment circuit breaker and
+    automatic rollback ("How the Amazon ECS deployment circuit breaker detects failures")."""
+    snapshot_id, snapshot = _snapshot(resources)
+    (gate_id,) = of_type(resources, "Custom::DifyMigration")
+    assert snapshot_id in _depends_on(resources[gate_id])
+    services = of_type(resources, "AWS::ECS::Service")
+    assert services
+    for service in services.values():
+        assert gate_id in _depends_on(service)
+        breaker = service["Properties"]["DeploymentConfiguration"]["DeploymentCircuitBreaker"]
+        assert breaker == {"Enable": True, "Rollback": True}
+    # The snapshot waits for the cluster's writer (through the database initialiser).
+    (init_id,) = of_type(resources, "Custom::DifyDatabaseInit")
+    assert init_id in _depends_on(snapshot)
+
+
+def test_snapshot_follows_the_api_release_of_the_migration(resources: dict[str, Any]) -> None:
+    """The snapshot resource changes (and so runs) exactly when the api tag does; the migration's trigger is
+    the api image, whose tag is the snapshot's release."""
+    _, snapshot = _snapshot(resources)
+    (gate,) = of_type(resources, "Custom::DifyMigration").values()
+    props = snapshot["Properties"]
+    assert gate["Properties"]["Trigger"].endswith(":" + props["Release"])
+    (cluster_id,) = of_type(resources, "AWS::RDS::DBCluster")
+    assert props["ClusterIdentifier"] == {"Ref": cluster_id}
+
+
+def test_snapshot_handlers_may_snapshot_only_this_cluster_under_pre_upgrade_names(
+    resources: dict[str, Any],
+) -> None:
+    handlers = functions_by_handler(resources, "pre-upgrade Aurora snapshot")
+    start = function_grants(resources, handlers["index.on_event"])
+    wait = function_grants(resources, handlers["index.is_complete"])
+    (cluster_id,) = of_type(resources, "AWS::RDS::DBCluster")
+    granted = start["rds:CreateDBClusterSnapshot"]
+    (cluster,) = [r for r in granted if cluster_id in json.dumps(r)]
+    (snapshots,) = [r for r in granted if r is not cluster]
+    assert json.dumps(snapshots).endswith(':cluster-snapshot:*-pre-*"]]}')
+    assert start["rds:AddTagsToResource"] == [snapshots]
+    assert start["cloudformation:DescribeStacks"] == [{"Ref": "AWS::StackId"}]
+    assert sorted(map(json.dumps, wait["rds:DescribeDBClusterSnapshots"])) == sorted(map(json.dumps, granted))
+    assert "rds:CreateDBClusterSnapshot" not in wait
+
+
+def test_snapshot_can_be_turned_off(synth: Any) -> None:
+    from .conftest import config_of  # noqa: PLC0415
+
+    result = synth(config_of(database={"snapshot_before_upgrade": False}))
+    (template,) = [t for name, t in result.templates.items() if "Resources" in t and name]
+    resources = template["Resources"]
+    assert of_type(resources, "Custom::DifyPreUpgradeSnapshot") == {}
+    (gate,) = of_type(resources, "Custom::DifyMigration").values()
+    assert all(resources[dep]["Type"] != "Custom::DifyPreUpgradeSnapshot" for dep in _depends_on(gate))
+
+
+SNAPSHOT = "dify-databasecluster5b53a178-k2x-pre-1-14-0-20261130060000"
+
+
+def test_restoring_a_snapshot_replaces_the_cluster_in_place(synth: Any, resources: dict[str, Any]) -> None:
+    """`database.snapshot_identifier`: the same logical ID, so CloudFormation replaces the cluster ("Update
+    requires: Replacement" for SnapshotIdentifier, AWS::RDS::DBCluster) instead of adding a second one. A
+    restored cluster takes no DatabaseName, MasterUsername or StorageEncrypted (they come from the snapshot,
+    "AWS::RDS::DBCluster" property notes). The master secret stays the very same resource: it holds the
+    password the snapshot has, and a new password is not reliably applied to a restored cluster
+    (aws-cloudformation/cloudformation-coverage-roadmap#1500)."""
+    from .conftest import config_of  # noqa: PLC0415
+
+    result = synth(config_of(database={"snapshot_identifier": SNAPSHOT}))
+    restored_resources = result.templates[next(iter(result.templates))]["Resources"]
+    ((old_id, _),) = of_type(resources, "AWS::RDS::DBCluster").items()
+    ((new_id, restored),) = of_type(restored_resources, "AWS::RDS::DBCluster").items()
+    assert new_id == old_id
+    props = restored["Properties"]
+    assert props["SnapshotIdentifier"] == SNAPSHOT
+    assert not {"DatabaseName", "MasterUsername", "StorageEncrypted"} & set(props)
+    assert "MasterUserPassword" not in props
+    secrets = of_type(resources, "AWS::SecretsManager::Secret")
+    (master,) = [s for s in secrets if s in json.dumps(of_type(resources, "AWS::RDS::DBCluster"))]
+    assert restored_resources[master] == resources[master]
+    assert len(of_type(restored_resources, "AWS::SecretsManager::Secret")) == len(secrets)
+    assert (
+        props["ServerlessV2ScalingConfiguration"]
+        == of_type(resources, "AWS::RDS::DBCluster")[old_id]["Properties"]["ServerlessV2ScalingConfiguration"]
+    )
+    # The writer is an instance of the restored cluster (RestoreDBClusterFromSnapshot restores no instance).
+    writers = [
+        i for i in of_type(restored_resources, "AWS::RDS::DBInstance").values()
+        if i["Properties"]["DBClusterIdentifier"] == {"Ref": new_id}
+    ]  # fmt: skip
+    assert writers and all(w["Properties"]["DBInstanceClass"] == "db.serverless" for w in writers)
+    assert result.violations == []
+
+
+@pytest.mark.parametrize(
+    "value", ["9abc", "a--b", "a-", "x" * 64, "arn:aws:rds:eu-west-1:1234:cluster-snapshot:a", "has space"]
+)
+def test_snapshot_identifier_is_checked(value: str) -> None:
+    """RestoreDBClusterFromSnapshot's SnapshotIdentifier: a cluster snapshot name (1-63 letters, digits or
+    hyphens, starting with a letter, no two consecutive hyphens, not ending with one) or its ARN."""
+    from dify_on_aws.config import ConfigError  # noqa: PLC0415
+
+    from .conftest import config_of  # noqa: PLC0415
+
+    with pytest.raises(ConfigError, match=r"database\.snapshot_identifier"):
+        config_of(database={"snapshot_identifier": value})
+
+
+def test_snapshot_identifier_accepts_a_name_or_an_arn() -> None:
+    from .conftest import config_of  # noqa: PLC0415
+
+    for value in (SNAPSHOT, f"arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:{SNAPSHOT}"):
+        assert config_of(database={"snapshot_identifier": value}).database.snapshot_identifier == value

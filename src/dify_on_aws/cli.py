@@ -20,8 +20,12 @@ from dify_on_aws.cost.command import add_cost_parser
 from dify_on_aws.cost.price_update import add_prices_parser
 from dify_on_aws.diagram.command import add_diagram_parser
 from dify_on_aws.inputs import config_path, default_config
+from dify_on_aws.operations.ecs_exec import add_exec_parser
 from dify_on_aws.operations.mirror import add_mirror_parser
+from dify_on_aws.operations.run_task import add_run_task_parser
 from dify_on_aws.operations.smoke import add_smoke_parser
+from dify_on_aws.operations.status import add_status_parser
+from dify_on_aws.operations.upgrade_plan import add_upgrade_plan_parser
 from dify_on_aws.services.images import is_docker_hub
 from dify_on_aws.toolchain import installed_node_version, node_warning
 
@@ -195,6 +199,10 @@ def parser() -> argparse.ArgumentParser:
     add_diagram_parser(sub)
     add_smoke_parser(sub)
     add_mirror_parser(sub)
+    add_status_parser(sub)
+    add_exec_parser(sub)
+    add_run_task_parser(sub)
+    add_upgrade_plan_parser(sub)
     return root
 
 

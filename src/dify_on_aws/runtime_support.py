@@ -102,3 +102,58 @@ def acknowledge_provider(provider: cr.Provider, handlers: list[lambda_.Function]
         "AwsSolutions-L1",
         "The CDK Provider framework picks its own Node.js runtime; it is updated with aws-cdk-lib.",
     )
+
+
+def waiter_functions(
+    scope: Construct, *, code_dir: Path, what: str, log_retention: logs.RetentionDays
+) -> tuple[lambda_.Function, lambda_.Function]:
+    """The `Start` (index.on_event) and `Wait` (index.is_complete) functions of a waiter-pattern custom
+    resource whose handler module lives in `code_dir`."""
+    start, wait = (
+        python_function(
+            scope,
+            name,
+            code_dir=code_dir,
+            handler=handler,
+            description=f"{verb} {what}",
+            timeout=cdk.Duration.minutes(1),
+            log_retention=log_retention,
+        )
+        for name, handler, verb in (
+            ("Start", "index.on_event", "Starts"),
+            ("Wait", "index.is_complete", "Waits for"),
+        )
+    )
+    return start, wait
+
+
+def waiter_provider(
+    scope: Construct,
+    id_: str,
+    *,
+    on_event: lambda_.Function,
+    is_complete: lambda_.Function,
+    query_interval: cdk.Duration,
+    total_timeout: cdk.Duration,
+) -> cr.Provider:
+    """A CDK Provider in the asynchronous waiter pattern, with the acknowledgements its own parts need."""
+    provider = cr.Provider(
+        scope,
+        id_,
+        on_event_handler=on_event,
+        is_complete_handler=is_complete,
+        query_interval=query_interval,
+        total_timeout=total_timeout,
+    )
+    acknowledge_provider(provider, [on_event, is_complete])
+    acknowledge(
+        provider,
+        "AwsSolutions-SF1",
+        "The CDK Provider framework's waiter state machine; the handlers log every step themselves.",
+    )
+    acknowledge(
+        provider,
+        "AwsSolutions-SF2",
+        "The CDK Provider framework's waiter state machine is internal to CDK; X-Ray adds nothing here.",
+    )
+    return provider

@@ -13,6 +13,12 @@ from dify_on_aws.config.base import Section
 # clusters. Kept short on purpose: a version leaves this list when AWS deprecates it.
 AURORA_POSTGRES_VERSIONS = ("16.8", "16.9", "17.4", "17.5")
 _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+# "RestoreDBClusterFromSnapshot" (Amazon RDS API Reference): SnapshotIdentifier is a cluster snapshot's name
+# (1-63 letters, digits or hyphens, starting with a letter, no "--", not ending in "-") or its ARN.
+_SNAPSHOT = re.compile(
+    r"^(arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:cluster-snapshot:)?"
+    r"[a-zA-Z](?:[a-zA-Z0-9]|-(?!-)){0,62}(?<!-)$"
+)
 
 
 class DatabaseConfig(Section):
@@ -52,6 +58,35 @@ class DatabaseConfig(Section):
         "hold keep working, but every new one they open (at the latest after SQLALCHEMY_POOL_RECYCLE, 300 s) "
         "is refused, so some requests fail. Off by default.",
     )
+    snapshot_before_upgrade: bool = Field(
+        True,
+        description="When a deploy changes the Dify release (`images.api`), take a manual cluster snapshot "
+        "named `<cluster>-pre-<release>-<UTC timestamp>` and wait until it is available before the migration "
+        "runs; a failed snapshot fails the deploy before the schema changes. Snapshots are kept (also when "
+        'the stack is deleted) and billed as backup storage: delete old ones yourself. README, "Upgrades", '
+        "has the rollback runbook.",
+    )
+
+    snapshot_identifier: str | None = Field(
+        None,
+        description="Create the cluster from this cluster snapshot (name or ARN), e.g. a pre-upgrade "
+        'snapshot to roll back an upgrade (README, "Upgrades"). Setting it on a deployed stack replaces '
+        "the cluster: CloudFormation restores the snapshot into a new cluster and repoints Dify; the master "
+        "secret is kept and must hold the snapshot's password (after a rotation, see the runbook). The old "
+        "cluster follows `removal_policy` (kept with `retain`). Once set, keep the same value: removing or "
+        "changing it replaces the cluster again (without it, with an empty one).",
+    )
+
+    @field_validator("snapshot_identifier")
+    @classmethod
+    def _snapshot(cls, value: str | None) -> str | None:
+        if value is not None and (len(value.rsplit(":", 1)[-1]) > 63 or not _SNAPSHOT.fullmatch(value)):
+            raise ValueError(
+                "must be a DB cluster snapshot name (letters, digits and single hyphens, starting with a "
+                "letter, at most 63 characters) or its ARN "
+                "'arn:aws:rds:<region>:<account>:cluster-snapshot:<name>'"
+            )
+        return value
 
     @field_validator("engine_version")
     @classmethod

@@ -189,6 +189,12 @@ class ServicesConfig(Section):
         True, description="Let api and worker call Amazon Bedrock (models, inference profiles, rerank, KB)."
     )
     container_insights: bool = Field(False, description="Enable CloudWatch Container Insights (extra cost).")
+    execute_command: bool = Field(
+        True,
+        description="ECS Exec into running tasks (`dify-on-aws exec`, the `ApiExecCommand` output): every "
+        "service enables execute command and its task role may open the Session Manager channels "
+        "(ssmmessages). `false` removes both; nobody can then open a shell in a container.",
+    )
     sandbox_allow_all_syscalls: bool = Field(
         False,
         description="Let sandboxed code use every system call (for libraries that fail with 'operation "

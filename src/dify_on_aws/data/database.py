@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -17,6 +18,10 @@ from dify_on_aws.runtime_support import acknowledge_provider, python_function
 
 RUNTIME_DIR = Path(__file__).parent / "runtime" / "db_init"
 POSTGRES_PORT = 5432
+MASTER_USER = "dify_admin"
+# The cluster, created empty or from a snapshot (`database.snapshot_identifier`).
+AuroraCluster = rds.DatabaseCluster | rds.DatabaseClusterFromSnapshot
+EXCLUDED = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Database(Construct):
         log_retention: logs.RetentionDays,
         names: DatabaseNames,
         rotation: bool = False,
+        snapshot_identifier: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.names = names
@@ -78,14 +84,8 @@ class Database(Construct):
                 publicly_accessible=False,
             )
 
-        self.cluster = rds.DatabaseCluster(
-            self,
-            "Cluster",
+        settings: dict[str, Any] = dict(
             engine=engine,
-            credentials=rds.Credentials.from_generated_secret(
-                "dify_admin", exclude_characters=" %+~`#$&*()|[]{}:;<>?!'/@\"\\"
-            ),
-            default_database_name=names.main,
             writer=instance("Writer", writer=True),
             readers=[instance(f"Reader{i + 1}", writer=False) for i in range(readers)],
             serverless_v2_min_capacity=min_acu,
@@ -103,7 +103,6 @@ class Database(Construct):
             ],
             port=POSTGRES_PORT,
             parameter_group=parameter_group,
-            storage_encrypted=True,
             enable_data_api=True,
             iam_authentication=True,
             backup=rds.BackupProps(retention=cdk.Duration.days(backup_retention_days)),
@@ -113,6 +112,38 @@ class Database(Construct):
             cloudwatch_logs_exports=["postgresql"],
             cloudwatch_logs_retention=log_retention,
         )
+        # The master secret: the same resource (same ID and settings) whether the cluster is new or restored.
+        credentials = rds.Credentials.from_generated_secret(MASTER_USER, exclude_characters=EXCLUDED)
+        self.cluster: AuroraCluster
+        if snapshot_identifier is None:
+            self.cluster = rds.DatabaseCluster(
+                self,
+                "Cluster",
+                credentials=credentials,
+                default_database_name=names.main,
+                storage_encrypted=True,
+                **settings,
+            )
+        else:
+            # The same construct ID, so CloudFormation replaces the cluster in place. The snapshot brings the
+            # databases, the master user, its password and the encryption. The master secret is kept as it
+            # is: it holds the password the snapshot has (unless it was rotated after the snapshot). A new
+            # password (`snapshot_credentials`) is not reliably applied to a restored cluster
+            # (aws-cloudformation/cloudformation-coverage-roadmap#1500, aws/aws-cdk#21730).
+            self.cluster = rds.DatabaseClusterFromSnapshot(
+                self, "Cluster", snapshot_identifier=snapshot_identifier, credentials=credentials, **settings
+            )
+            cdk.Annotations.of(self.cluster).acknowledge_warning(
+                "@aws-cdk/aws-rds:useSnapshotCredentials",
+                "The existing master secret already holds the snapshot's password; no new one is set.",
+            )
+            acknowledge(
+                self.cluster,
+                "AwsSolutions-RDS2",
+                "A restored cluster inherits the snapshot's encryption (AWS::RDS::DBCluster "
+                "StorageEncrypted: not specified with SnapshotIdentifier); this project's clusters and their "
+                "snapshots are encrypted.",
+            )
         assert self.cluster.secret is not None
         # cluster.secret is the attachment; policies and acknowledgements belong on the secret itself.
         self.secret = self.cluster.secret

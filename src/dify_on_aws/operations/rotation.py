@@ -13,9 +13,9 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_rds as rds
 from constructs import Construct
 
+from dify_on_aws.data.database import AuroraCluster
 from dify_on_aws.runtime_support import https_only_group, python_function
 
 REDEPLOY_RUNTIME = Path(__file__).parent / "runtime" / "redeploy"
@@ -38,7 +38,7 @@ class DatabaseRotation(Construct):
         scope: Construct,
         id_: str,
         *,
-        cluster: rds.DatabaseCluster,
+        cluster: AuroraCluster,
         days: int,
         services: Sequence[ecs.FargateService],
         functions: Sequence[lambda_.IFunction],

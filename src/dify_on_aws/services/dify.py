@@ -138,6 +138,7 @@ class DifyServices(Construct):
         mail: MailSettings | None = None,
         extra: Mapping[Role, ContainerSettings] | None = None,
         internet: bool = True,
+        execute_command: bool = True,
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -229,6 +230,7 @@ class DifyServices(Construct):
                     health_check_grace=cdk.Duration.seconds(180) if role in PORTS else None,
                     allow_all_outbound=role not in EGRESS_RESTRICTED,
                     cloud_map=self._dns_record(f"{role.value}{DNS_SUFFIX}") if role in dns_roles else None,
+                    execute_command=execute_command,
                 )
                 if role in dns_roles:
                     self.dns_hosts[role] = f"{role.value}{DNS_SUFFIX}.{namespace}"
@@ -237,6 +239,7 @@ class DifyServices(Construct):
             self._packed(
                 packed=packed,
                 roles=roles,
+                execute_command=execute_command,
                 spec=spec,
                 architecture=architecture,
                 capacity=capacity,
@@ -295,6 +298,7 @@ class DifyServices(Construct):
         subnets: ec2.SubnetSelection,
         public_ip: bool,
         plugin_storage_gib: int,
+        execute_command: bool,
     ) -> None:
         """Every role as a container of one task: they talk over localhost. One task only, because the
         worker beat must never run twice; a deployment stops the old task before starting the new one."""
@@ -317,6 +321,7 @@ class DifyServices(Construct):
             single_task=True,
             health_check_grace=cdk.Duration.seconds(240),
             cloud_map=cloud_map,
+            execute_command=execute_command,
         )
         self.services = dict.fromkeys(roles, service)
         if packed.register_dns:

@@ -12,11 +12,10 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
-from dify_on_aws.runtime_support import acknowledge_provider, logical_id, python_function
+from dify_on_aws.runtime_support import logical_id, waiter_functions, waiter_provider
 from dify_on_aws.services.images import ecr_repository, is_docker_hub
 
 MIGRATION_RUNTIME = Path(__file__).parent / "runtime" / "migration"
@@ -180,6 +179,7 @@ class DifyService(Construct):
         log_group: logs.ILogGroup,
         service_connect: bool,
         single_task: bool = False,
+        execute_command: bool = True,
         health_check_grace: cdk.Duration | None = None,
         allow_all_outbound: bool = True,
         sidecars: Sequence[ContainerSpec] = (),
@@ -212,7 +212,7 @@ class DifyService(Construct):
             vpc_subnets=subnets,
             # Only without NAT (public subnets); the security group still admits nothing from outside.
             assign_public_ip=public_ip,
-            enable_execute_command=True,
+            enable_execute_command=execute_command,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             # One task at a time for singletons (worker beat): the old task stops before the new starts.
             min_healthy_percent=0 if single_task else 100,
@@ -270,20 +270,8 @@ class MigrationGate(Construct):
         tasks = (
             f"arn:{cdk.Aws.PARTITION}:ecs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:task/{cluster.cluster_name}/*"
         )
-        start, wait = (
-            python_function(
-                self,
-                name,
-                code_dir=MIGRATION_RUNTIME,
-                handler=handler,
-                description=description,
-                timeout=cdk.Duration.minutes(1),
-                log_retention=log_retention,
-            )
-            for name, handler, description in (
-                ("Start", "index.on_event", "Starts the Dify migration task"),
-                ("Wait", "index.is_complete", "Waits for the Dify migration task"),
-            )
+        start, wait = waiter_functions(
+            self, code_dir=MIGRATION_RUNTIME, what="the Dify migration task", log_retention=log_retention
         )
         # The start function tells a rollback from a forward update by the stack's status.
         start.add_to_role_policy(
@@ -317,24 +305,13 @@ class MigrationGate(Construct):
             )
         )
         task_definition.grant_run(start)
-        provider = cr.Provider(
+        provider = waiter_provider(
             self,
             "Provider",
-            on_event_handler=start,
-            is_complete_handler=wait,
+            on_event=start,
+            is_complete=wait,
             query_interval=MIGRATION_QUERY_INTERVAL,
             total_timeout=timeout,
-        )
-        acknowledge_provider(provider, [start, wait])
-        acknowledge(
-            provider,
-            "AwsSolutions-SF1",
-            "The CDK Provider framework's waiter state machine; the handlers log every step themselves.",
-        )
-        acknowledge(
-            provider,
-            "AwsSolutions-SF2",
-            "The CDK Provider framework's waiter state machine is internal to CDK; X-Ray adds nothing here.",
         )
         selection = vpc.select_subnets(
             subnet_type=subnets.subnet_type, subnet_group_name=subnets.subnet_group_name

@@ -56,6 +56,7 @@ def build_data(
         log_retention=log_retention,
         names=DatabaseNames(),
         rotation=db.rotation_days is not None,
+        snapshot_identifier=db.snapshot_identifier,
     )
     cache: Cache | ContainerCache
     if config.cache.engine == "container":

@@ -39,7 +39,7 @@ from dify_on_aws.stack.data import build_data
 from dify_on_aws.stack.integrations import build_integrations
 from dify_on_aws.stack.outputs import add_outputs
 from dify_on_aws.stack.scaling import build_scaling
-from dify_on_aws.stack.wiring import unique, wire
+from dify_on_aws.stack.wiring import snapshot_before_upgrade, unique, wire
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 MIGRATION_TIMEOUT = cdk.Duration.minutes(30)
@@ -102,6 +102,7 @@ class DifyStack(cdk.Stack):
         self.storage = units.storage
 
         self._services(config, retention.secrets)
+        self.pre_upgrade_snapshot = snapshot_before_upgrade(self, config, LOG_RETENTION)
         self._operations(config, retention)
 
         add_outputs(self)
@@ -207,6 +208,7 @@ class DifyStack(cdk.Stack):
             mail=self.integrations.mail_settings,
             extra=self.integrations.extra,
             internet=not config.network.closed,
+            execute_command=svc.execute_command,
         )
         self.integrations.wait_for_mail({r: s.service for r, s in self.dify.services.items()})
         if svc.sandbox_allow_all_syscalls:

@@ -20,6 +20,11 @@ def add_outputs(stack: DifyStack) -> None:
     cdk.CfnOutput(
         stack, "DifyUrl", value=stack.front_door.url, description="Open /install to create the admin"
     )
+    if stack.config.services.execute_command:
+        _exec_output(stack)
+
+
+def _exec_output(stack: DifyStack) -> None:
     api = stack.dify.service(Role.API)
     region = cdk.Aws.REGION
     cluster = stack.dify.cluster.cluster_name

@@ -1,5 +1,6 @@
 """The stack's wiring, kept apart from building the units: who may reach whom (security groups), what the
-migration gate waits for, and what each task role may do (grants)."""
+migration gate waits for (the database, the cache, the pre-upgrade snapshot), and what each task role may do
+(grants)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
 from dify_on_aws.data.cache import Cache
+from dify_on_aws.data.snapshot import PreUpgradeSnapshot
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.roles import PORTS, Role
 from dify_on_aws.runtime_support import logical_id
@@ -82,6 +85,25 @@ def wire(stack: DifyStack, config: DifyConfig) -> None:
             sandbox.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
 
     grant(stack, config, api, worker, daemon)
+
+
+def snapshot_before_upgrade(
+    stack: DifyStack, config: DifyConfig, log_retention: logs.RetentionDays
+) -> PreUpgradeSnapshot | None:
+    """With `database.snapshot_before_upgrade`: a cluster snapshot, taken when the release changes, that the
+    migration waits for (and that waits for the cluster's writer, through the database initialiser)."""
+    if not config.database.snapshot_before_upgrade:
+        return None
+    snapshot = PreUpgradeSnapshot(
+        stack,
+        "PreUpgradeSnapshot",
+        cluster=stack.database.cluster,
+        release=config.images.api,
+        log_retention=log_retention,
+    )
+    snapshot.resource.node.add_dependency(stack.database.init)
+    stack.dify.migration.resource.node.add_dependency(snapshot.resource)
+    return snapshot
 
 
 def grant(

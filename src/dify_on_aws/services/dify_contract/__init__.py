@@ -56,18 +56,22 @@ class Contract:
         return list(dict.fromkeys([*self.worker_default_queues, *self.enqueued()]))
 
 
-def releases() -> tuple[str, ...]:
-    """Supported Dify releases, oldest first."""
-    names = [p.stem for p in _HERE.glob("*.json")]
-    return tuple(sorted(names, key=lambda v: tuple(int(x) if x.isdigit() else 0 for x in v.split("."))))
+def release_key(release: str) -> tuple[int, ...]:
+    """Sort key of a release name: its numeric parts (other parts count as 0)."""
+    return tuple(int(x) if x.isdigit() else 0 for x in release.split("."))
+
+
+def releases(directory: Path = _HERE) -> tuple[str, ...]:
+    """Supported Dify releases, oldest first (`directory`: another folder of contract files, for tests)."""
+    return tuple(sorted((p.stem for p in directory.glob("*.json")), key=release_key))
 
 
 @cache
-def load(release: str) -> Contract:
+def load(release: str, directory: Path = _HERE) -> Contract:
     """The contract of `release`; KeyError naming the supported releases when there is none."""
-    path = _HERE / f"{release}.json"
-    if release not in releases():
-        raise KeyError(f"no contract for Dify {release}; supported: {', '.join(releases())}")
+    path = directory / f"{release}.json"
+    if release not in releases(directory):
+        raise KeyError(f"no contract for Dify {release}; supported: {', '.join(releases(directory))}")
     data = json.loads(path.read_text(encoding="utf-8"))
     queues = data["queues"]
     return Contract(
