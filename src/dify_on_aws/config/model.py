@@ -22,6 +22,7 @@ from dify_on_aws.config.data import (
 )
 from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS, FrontDoorConfig, FrontDoorType
 from dify_on_aws.config.images import ImagesConfig
+from dify_on_aws.config.monitoring import MonitoringConfig
 from dify_on_aws.config.network import NetworkConfig
 from dify_on_aws.config.schedule import ScheduleConfig
 from dify_on_aws.config.services import (
@@ -52,6 +53,7 @@ __all__ = [
     "FrontDoorConfig",
     "FrontDoorType",
     "ImagesConfig",
+    "MonitoringConfig",
     "NetworkConfig",
     "PluginDaemonSize",
     "RemovalPolicyName",
@@ -102,6 +104,7 @@ class DifyConfig(Section):
     ssrf_proxy: SsrfProxyConfig = Field(default_factory=SsrfProxyConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     @field_validator("name")
     @classmethod
