@@ -432,5 +432,5 @@ def test_container_insights_adds_running_tasks(synth: Callable[[DifyConfig], Syn
 
 
 def test_bad_email_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="monitoring.email"):
+    with pytest.raises(ConfigError, match=r"monitoring\.email"):
         config_of(monitoring={"enabled": True, "email": "not-an-address"})
