@@ -36,7 +36,8 @@ def dify_template(result: SynthResult) -> Template:
 
 
 def resources(result: SynthResult) -> Resources:
-    return dify_template(result).to_json()["Resources"]
+    found: Resources = dify_template(result).to_json()["Resources"]
+    return found
 
 
 def only(resources_: Resources, kind: str) -> tuple[str, Mapping[str, Any]]:
@@ -51,7 +52,7 @@ def joined(value: Any) -> str:
     if "Fn::Join" not in value:
         return f"<{direct_target(value)}>"
     separator, parts = value["Fn::Join"]
-    return separator.join(joined(part) for part in parts)
+    return str(separator).join(joined(part) for part in parts)
 
 
 def dashboard(resources_: Resources) -> list[dict[str, Any]]:

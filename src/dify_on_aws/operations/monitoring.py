@@ -24,6 +24,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
 from dify_on_aws.operations.monitoring_signals import (
@@ -379,8 +380,8 @@ class _LogGroupTarget:
     def __init__(self, group: logs.ILogGroup) -> None:
         self._group = group
 
-    def bind(self, rule: events.IRule, id: str | None = None) -> events.RuleTargetConfig:
-        arn = cdk.Stack.of(rule).format_arn(
+    def bind(self, rule: events_refs.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        arn = cdk.Stack.of(self._group).format_arn(
             service="logs",
             resource="log-group",
             resource_name=self._group.log_group_name,

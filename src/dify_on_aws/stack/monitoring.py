@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
 
 from dify_on_aws.config import DifyConfig
@@ -58,7 +59,7 @@ def build_monitoring(stack: DifyStack, config: DifyConfig) -> DifyMonitoring | N
     if not settings.enabled:
         return None
     dify = stack.dify
-    services = {}
+    services: dict[str, ecs.FargateService] = {}
     for role, service in dify.services.items():
         # One task for every role is one service: graph it once, as "dify".
         label = "dify" if config.services.layout == "single_task" else role.value
