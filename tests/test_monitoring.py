@@ -15,6 +15,7 @@ from dify_on_aws.app import SynthResult
 from dify_on_aws.config import DifyConfig, load_config
 from dify_on_aws.config.loader import ConfigError
 from dify_on_aws.config.monitoring import MonitoringConfig
+from dify_on_aws.cost.estimate import estimate
 from dify_on_aws.operations.monitoring import MIGRATION_STARTED_BY
 from dify_on_aws.templates.intrinsics import direct_target
 from tests.conftest import ROOT, config_of
@@ -435,3 +436,26 @@ def test_container_insights_adds_running_tasks(synth: Callable[[DifyConfig], Syn
 def test_bad_email_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"monitoring\.email"):
         config_of(monitoring={"enabled": True, "email": "not-an-address"})
+
+
+# --- the estimate ---------------------------------------------------------------------------------------
+
+
+def test_estimator_prices_the_dashboard_and_each_alarm_metric(
+    example_results: dict[str, SynthResult], production: Resources
+) -> None:
+    """CloudWatch pricing: $3 per dashboard-month, $0.10 per standard-resolution alarm metric (a metric math
+    alarm counts every metric it reads); topic, saved queries and the resource policy cost nothing."""
+    result = estimate(example_results["production.toml"].templates)
+    assert not result.unpriced, result.unpriced
+    (board,) = [line for line in result.lines if line.resource_type == "AWS::CloudWatch::Dashboard"]
+    assert board.monthly == pytest.approx(3.0)
+    alarm_lines = [line for line in result.lines if line.resource_type == "AWS::CloudWatch::Alarm"]
+    expected = sum(
+        len([m for m in props.get("Metrics", [{"MetricStat": {}}]) if "MetricStat" in m])
+        for props in alarms(production).values()
+    )
+    assert sum(line.quantity for line in alarm_lines) == expected > len(alarm_lines)
+    assert {line.unit_price for line in alarm_lines} == {0.1}
+    free = {item.resource_type for item in result.free}
+    assert {"AWS::SNS::Topic", "AWS::Logs::QueryDefinition", "AWS::Logs::ResourcePolicy"} <= free

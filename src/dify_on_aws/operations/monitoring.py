@@ -27,18 +27,19 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
+from dify_on_aws.operations.dashboard import build_dashboard
 from dify_on_aws.operations.monitoring_signals import (
     CLOUDFRONT_METRICS_REGION,
     FIVE_MINUTES,
     ONE_MINUTE,
     FrontDoorResources,
     RequestSignals,
+    WatchedData,
     cache_metric,
     database_metric,
     most,
     queue_depth,
     request_signals,
-    service_signals,
 )
 
 # Task stops that mean something is wrong: a crashed essential container, a task that never started, a
@@ -60,15 +61,6 @@ class AlarmLimits:
     queue_depth: int
     cache_memory_percent: int
     error_rate_percent: float
-
-
-@dataclass(frozen=True)
-class WatchedData:
-    """The data stores: the Aurora cluster's identifier and the ElastiCache member clusters' IDs (none for
-    the cache container inside the Dify task, which publishes no metrics)."""
-
-    database_cluster: str
-    cache_clusters: Sequence[str]
 
 
 class DifyMonitoring(Construct):
@@ -130,17 +122,21 @@ class DifyMonitoring(Construct):
                 resources=[self.events_log.log_group_arn],
             )
         )
-        stops = self._rule(
+        stops = task_stop_rule(
+            self,
             "TaskStops",
-            cluster,
-            "Dify tasks of a service that stopped abnormally",
-            {"group": [{"prefix": "service:"}], "$or": ABNORMAL_STOP},
+            cluster=cluster,
+            log=self.events_log,
+            description="Dify tasks of a service that stopped abnormally",
+            detail={"group": [{"prefix": "service:"}], "$or": ABNORMAL_STOP},
         )
-        migration = self._rule(
+        migration = task_stop_rule(
+            self,
             "MigrationFailures",
-            cluster,
-            "Dify migration tasks that stopped with a non-zero exit code or never started",
-            {
+            cluster=cluster,
+            log=self.events_log,
+            description="Dify migration tasks that stopped with a non-zero exit code or never started",
+            detail={
                 "startedBy": [MIGRATION_STARTED_BY],
                 "$or": [
                     {"containers": {"exitCode": [{"anything-but": 0}]}},
@@ -151,36 +147,17 @@ class DifyMonitoring(Construct):
         doors = request_signals(front_door)
         self._front_door_alarms(doors, front_door, limits)
         self._operations_alarms(instance, stops, migration, data, limits)
-        self.dashboard = cloudwatch.Dashboard(
+        self.dashboard = build_dashboard(
             self,
             "Dashboard",
-            dashboard_name=f"{stack.stack_name}-{stack.region}",
-            default_interval=cdk.Duration.hours(3),
-        )
-        self._widgets(
             instance=instance,
             doors=doors,
+            alarms=self.alarms,
             cluster=cluster,
             services=services,
             container_insights=container_insights,
             data=data,
         )
-
-    def _rule(
-        self, id_: str, cluster: ecs.ICluster, description: str, detail: Mapping[str, object]
-    ) -> events.Rule:
-        rule = events.Rule(
-            self,
-            id_,
-            description=description,
-            event_pattern=events.EventPattern(
-                source=["aws.ecs"],
-                detail_type=["ECS Task State Change"],
-                detail={"clusterArn": [cluster.cluster_arn], "lastStatus": ["STOPPED"], **detail},
-            ),
-        )
-        rule.add_target(_LogGroupTarget(self.events_log))
-        return rule
 
     def _alarm(
         self,
@@ -309,67 +286,29 @@ class DifyMonitoring(Construct):
                 "keys when full and Celery loses queued tasks. Choose a larger cache.node_type.",
             )
 
-    def _widgets(
-        self,
-        *,
-        instance: str,
-        doors: Sequence[RequestSignals],
-        cluster: ecs.ICluster,
-        services: Mapping[str, ecs.FargateService],
-        container_insights: bool,
-        data: WatchedData,
-    ) -> None:
-        notes = [f"# Dify {instance}", "Alarms go to the SNS topic in the stack outputs (AlarmTopicArn)."]
-        if any(d.region == CLOUDFRONT_METRICS_REGION for d in doors):
-            notes.append("CloudFront graphs read us-east-1, where CloudFront publishes its metrics.")
-        if not container_insights:
-            notes.append("Running tasks need services.container_insights = true.")
-        self.dashboard.add_widgets(cloudwatch.TextWidget(markdown="\n\n".join(notes), width=24, height=3))
-        self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(alarms=self.alarms, width=24, height=3))
-        for signals in doors:
-            unit = " (%)" if signals.rate else ""
-            row: list[cloudwatch.IWidget] = [
-                self._graph(f"{signals.source}: requests", signals.requests, signals.region),
-                self._graph(
-                    f"{signals.source}: errors{unit}",
-                    [*signals.client_errors, *signals.server_errors],
-                    signals.region,
-                ),
-            ]
-            if signals.latency:
-                row.append(self._graph(f"{signals.source}: latency", signals.latency, signals.region))
-            self.dashboard.add_widgets(*row)
-        names = {label: service.service_name for label, service in services.items()}
-        roles = service_signals(names, cluster=cluster.cluster_name, insights=container_insights)
-        self.dashboard.add_widgets(*(self._graph(title, m) for title, m in roles.items()))
-        database = data.database_cluster
-        self.dashboard.add_widgets(
-            self._graph("Celery queue depth", [queue_depth(instance)]),
-            cloudwatch.GraphWidget(
-                title="Aurora capacity (ACU; 0 while paused)",
-                left=[database_metric(database, "ServerlessDatabaseCapacity")],
-                right=[database_metric(database, "ACUUtilization")],
-                width=8,
-            ),
-            self._graph("Aurora connections", [database_metric(database, "DatabaseConnections")]),
-        )
-        if data.cache_clusters:
-            self.dashboard.add_widgets(
-                *(
-                    self._graph(title, [cache_metric(c, name) for c in data.cache_clusters])
-                    for title, name in (
-                        ("Cache memory %", "DatabaseMemoryUsagePercentage"),
-                        ("Cache evictions", "Evictions"),
-                        ("Cache connections", "CurrConnections"),
-                    )
-                )
-            )
 
-    @staticmethod
-    def _graph(
-        title: str, metrics: Sequence[cloudwatch.IMetric], region: str | None = None
-    ) -> cloudwatch.GraphWidget:
-        return cloudwatch.GraphWidget(title=title, left=list(metrics), width=8, region=region)
+def task_stop_rule(
+    scope: Construct,
+    id_: str,
+    *,
+    cluster: ecs.ICluster,
+    log: logs.ILogGroup,
+    description: str,
+    detail: Mapping[str, object],
+) -> events.Rule:
+    """An EventBridge rule on the cluster's stopped tasks matching `detail`, recorded in `log`."""
+    rule = events.Rule(
+        scope,
+        id_,
+        description=description,
+        event_pattern=events.EventPattern(
+            source=["aws.ecs"],
+            detail_type=["ECS Task State Change"],
+            detail={"clusterArn": [cluster.cluster_arn], "lastStatus": ["STOPPED"], **detail},
+        ),
+    )
+    rule.add_target(_LogGroupTarget(log))
+    return rule
 
 
 @jsii.implements(events.IRuleTarget)

@@ -59,6 +59,15 @@ class RequestSignals:
     error_rate: cloudwatch.IMetric | None = field(default=None)
 
 
+@dataclass(frozen=True)
+class WatchedData:
+    """The data stores: the Aurora cluster's identifier and the ElastiCache member clusters' IDs (none for
+    the cache container inside the Dify task, which publishes no metrics)."""
+
+    database_cluster: str
+    cache_clusters: Sequence[str]
+
+
 def cloudfront_signals(distribution: cloudfront.IDistribution) -> RequestSignals:
     def metric(name: str, statistic: str, label: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(

@@ -22,9 +22,8 @@ from dify_on_aws.operations.log_queries import SavedQueries
 from dify_on_aws.operations.monitoring import (
     AlarmLimits,
     DifyMonitoring,
-    WatchedData,
 )
-from dify_on_aws.operations.monitoring_signals import FrontDoorResources
+from dify_on_aws.operations.monitoring_signals import FrontDoorResources, WatchedData
 from dify_on_aws.roles import Role
 
 if TYPE_CHECKING:
