@@ -329,7 +329,8 @@ def test_topic_is_encrypted_ssl_only_and_mails_the_operator(example_results: dic
 
 def test_saved_queries_read_the_dify_log_group(production: Resources) -> None:
     """Every container logs to the cluster's one log group with stream prefix `dify`, so the stream names
-    the role (awslogs: prefix-name/container-name/ecs-task-id)."""
+    the role (awslogs: prefix-name/container-name/ecs-task-id). Behind a load balancer (no access logs)
+    the request question is answered from timeouts in that group."""
     (api,) = [
         c
         for d in of_type(production, "AWS::ECS::TaskDefinition").values()
@@ -339,25 +340,26 @@ def test_saved_queries_read_the_dify_log_group(production: Resources) -> None:
     options = api["LogConfiguration"]["Options"]
     dify_logs = direct_target(options["awslogs-group"])
     assert options["awslogs-stream-prefix"] == "dify"
-    queries = {
-        q["Properties"]["Name"]: q["Properties"]
-        for q in of_type(production, "AWS::Logs::QueryDefinition").values()
-    }
+    queries = queries_by_name(production)
     assert set(queries) == {
         "Dify/DifyProd/errors by role",
-        "Dify/DifyProd/slow requests",
+        "Dify/DifyProd/timed-out requests",
         "Dify/DifyProd/plugin install failures",
         "Dify/DifyProd/stopped tasks",
     }
-    for name in ("errors by role", "slow requests", "plugin install failures"):
+    for name in ("errors by role", "timed-out requests", "plugin install failures"):
         (group,) = queries[f"Dify/DifyProd/{name}"]["LogGroupNames"]
         assert direct_target(group) == dify_logs
     assert 'parse @logStream "dify/*/*" as role' in queries["Dify/DifyProd/errors by role"]["QueryString"]
     (events_group,) = queries["Dify/DifyProd/stopped tasks"]["LogGroupNames"]
     assert "TaskEvents" in str(direct_target(events_group))
-    # The slow-requests query reads the api's access lines, which Dify writes with request logging on.
-    environment = {e["Name"]: e["Value"] for e in api["Environment"]}
-    assert environment["ENABLE_REQUEST_LOGGING"] == "true"
+
+
+def queries_by_name(resources_: Resources) -> dict[str, Mapping[str, Any]]:
+    return {
+        q["Properties"]["Name"]: q["Properties"]
+        for q in of_type(resources_, "AWS::Logs::QueryDefinition").values()
+    }
 
 
 # --- the other front doors ------------------------------------------------------------------------------
@@ -387,12 +389,9 @@ def test_api_gateway_front_door_requests_and_access_log_query(
     assert not [rid for rid in alarms(res) if "Unhealthy" in rid]
     stage = only(res, "AWS::ApiGatewayV2::Stage")[1]["Properties"]
     access_logs = direct_target(stage["AccessLogSettings"]["DestinationArn"])
-    (gateway,) = [
-        q["Properties"]
-        for q in of_type(res, "AWS::Logs::QueryDefinition").values()
-        if "API Gateway" in q["Properties"]["Name"]
-    ]
+    gateway = queries_by_name(res)["Dify/DifyApi/slow requests (API Gateway)"]
     assert [direct_target(g) for g in gateway["LogGroupNames"]] == [access_logs]
+    assert "latency > 5000" in gateway["QueryString"]
 
 
 def test_lambda_front_door_function_urls_and_cloudfront_outside_us_east_1(
@@ -413,6 +412,13 @@ def test_lambda_front_door_function_urls_and_cloudfront_outside_us_east_1(
     assert {dimension(r, "FunctionName") for r in rows} == {f"<{f}>" for f in functions} and len(rows) == 2
     assert not [rid for rid in alarms(res) if "CloudFront" in rid]
     assert alarm(res, "FunctionURLsServerErrors")["Threshold"] == 5
+    # Slow requests: Lambda's REPORT lines in each function's own log group.
+    slow = queries_by_name(res)["Dify/DifyLambda/slow requests (function URLs)"]
+    logged = {
+        direct_target(f["Properties"]["LoggingConfig"]["LogGroup"]) for f in (res[f] for f in functions)
+    }
+    assert {direct_target(g) for g in slow["LogGroupNames"]} == logged
+    assert '@type = "REPORT"' in slow["QueryString"]
 
 
 def test_lean_single_task_graphs_one_service_and_no_cache(synth: Callable[[DifyConfig], SynthResult]) -> None:

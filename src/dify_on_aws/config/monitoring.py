@@ -18,8 +18,8 @@ class MonitoringConfig(Section):
     enabled: bool = Field(
         False,
         description="Add a CloudWatch dashboard, alarms (sent to an SNS topic encrypted with KMS) and saved "
-        "Logs Insights queries, and turn on the api's request logging (the slow-requests query reads it). "
-        "About $2-5/month: the key, alarms, and the dashboard beyond three per account.",
+        "Logs Insights queries. About $2-5/month: the key, alarm metrics, and the dashboard beyond three "
+        "per account.",
     )
     email: str | None = Field(
         None,

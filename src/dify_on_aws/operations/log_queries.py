@@ -3,8 +3,10 @@ questions: errors by role, slow requests, plugin install failures, stopped tasks
 
 Every Dify container logs to one log group with the stream prefix `dify`, so a stream is named
 `dify/<container>/<task ID>` and the container name is the role ("Using the awslogs log driver": the stream
-is prefix-name/container-name/ecs-task-id). The api's access lines (`METHOD PATH STATUS MILLISECONDS
-TRACE`) come from Dify's request logging (api/extensions/ext_request_logging.py, ENABLE_REQUEST_LOGGING).
+is prefix-name/container-name/ecs-task-id). Slow requests are read where a front door records each request:
+API Gateway's access log (`latency`, frontdoor/api_gateway.py) or the REPORT line Lambda writes per
+invocation (`@duration`); behind a load balancer (no access logs) the query finds timed-out requests in
+the Dify log group (gunicorn's WORKER TIMEOUT, Dify's timeout errors).
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ ERRORS_BY_ROLE = """fields @timestamp, @logStream, @message
 | stats count(*) as errors by role, bin(5m)
 | sort errors desc"""
 
-SLOW_API_REQUESTS = f"""fields @timestamp, @message
-| filter @logStream like /^dify\\/api\\//
-| parse @message /(?<method>GET|POST|PUT|PATCH|DELETE) (?<path>\\/\\S*) (?<status>\\d{{3}}) (?<ms>[\\d.]+)/
-| filter ms > {SLOW_REQUEST_MS}
-| sort ms desc
+TIMED_OUT_REQUESTS = """fields @timestamp, @logStream, @message
+| filter @logStream like /^dify\\/(api|plugin-daemon)\\//
+| filter @message like /(?i)(worker timeout|timed out|timeout error|read timeout)/
+| sort @timestamp desc
+| limit 100"""
+
+SLOW_INVOCATIONS = f"""filter @type = "REPORT" and @duration > {SLOW_REQUEST_MS}
+| fields @timestamp, @log, @duration, @maxMemoryUsed / 1024 / 1024 as memory_mib
+| sort @duration desc
 | limit 100"""
 
 SLOW_GATEWAY_REQUESTS = f"""fields @timestamp, method, path, status, latency
@@ -59,6 +65,7 @@ class SavedQueries(Construct):
         dify_logs: logs.ILogGroup,
         task_events: logs.ILogGroup,
         access_logs: logs.ILogGroup | None,
+        function_logs: Sequence[logs.ILogGroup],
     ) -> None:
         super().__init__(scope, id_)
         self.queries: list[logs.CfnQueryDefinition] = []
@@ -75,8 +82,11 @@ class SavedQueries(Construct):
             )
 
         query("ErrorsByRole", "errors by role", ERRORS_BY_ROLE, [dify_logs])
-        query("SlowRequests", "slow requests", SLOW_API_REQUESTS, [dify_logs])
         if access_logs is not None:
-            query("SlowGatewayRequests", "slow requests (API Gateway)", SLOW_GATEWAY_REQUESTS, [access_logs])
+            query("SlowRequests", "slow requests (API Gateway)", SLOW_GATEWAY_REQUESTS, [access_logs])
+        elif function_logs:
+            query("SlowRequests", "slow requests (function URLs)", SLOW_INVOCATIONS, function_logs)
+        else:
+            query("SlowRequests", "timed-out requests", TIMED_OUT_REQUESTS, [dify_logs])
         query("PluginInstallFailures", "plugin install failures", PLUGIN_INSTALL_FAILURES, [dify_logs])
         query("StoppedTasks", "stopped tasks", STOPPED_TASKS, [task_events])

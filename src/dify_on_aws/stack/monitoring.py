@@ -24,14 +24,9 @@ from dify_on_aws.operations.monitoring import (
     DifyMonitoring,
 )
 from dify_on_aws.operations.monitoring_signals import FrontDoorResources, WatchedData
-from dify_on_aws.roles import Role
 
 if TYPE_CHECKING:
     from dify_on_aws.stack.dify_stack import DifyStack
-
-# Dify's request logging: one access line per api request (method, path, status, milliseconds), read by
-# the saved "slow requests" query (api/extensions/ext_request_logging.py; default false).
-REQUEST_LOGGING = {"ENABLE_REQUEST_LOGGING": "true"}
 
 
 def front_door_resources(door: FrontDoor) -> FrontDoorResources:
@@ -73,11 +68,12 @@ def build_monitoring(stack: DifyStack, config: DifyConfig) -> DifyMonitoring | N
         else []
     )
     door = stack.front_door
+    resources = front_door_resources(door)
     monitoring = DifyMonitoring(
         stack,
         "Monitoring",
         instance=config.name,
-        front_door=front_door_resources(door),
+        front_door=resources,
         cluster=dify.cluster,
         services=services,
         container_insights=config.services.container_insights,
@@ -99,10 +95,7 @@ def build_monitoring(stack: DifyStack, config: DifyConfig) -> DifyMonitoring | N
         dify_logs=dify.log_group,
         task_events=monitoring.events_log,
         access_logs=door.access_logs if isinstance(door, ApiGatewayFrontDoor) else None,
+        function_logs=[f.log_group for f in resources.functions if isinstance(f, lambda_.Function)],
     )
-    api = dify.services[Role.API].task_definition.find_container(Role.API.value)
-    if api is not None:
-        for name, value in REQUEST_LOGGING.items():
-            api.add_environment(name, value)
     cdk.CfnOutput(stack, "AlarmTopicArn", value=monitoring.topic.topic_arn, description="Dify alarms (SNS)")
     return monitoring
