@@ -465,3 +465,16 @@ def test_estimator_prices_the_dashboard_and_each_alarm_metric(
     assert {line.unit_price for line in alarm_lines} == {0.1}
     free = {item.resource_type for item in result.free}
     assert {"AWS::SNS::Topic", "AWS::Logs::QueryDefinition", "AWS::Logs::ResourcePolicy"} <= free
+
+
+def test_dashboard_and_alarms_stay_within_cloudwatch_limits(production: Resources) -> None:
+    """Alarms on metric math read at most 10 metrics ("Limits that apply to alarms based on metric math
+    expressions", a hard limit); the dashboard stays far below the per-dashboard widget and metric quotas
+    ("CloudWatch service quotas")."""
+    for props in alarms(production).values():
+        assert len(props.get("Metrics", [])) <= 10
+    widgets = dashboard(production)
+    assert len(widgets) < 100
+    assert sum(len(metric_rows(w)) for w in widgets) < 100
+    _, board = only(production, "AWS::CloudWatch::Dashboard")
+    assert len(joined(board["Properties"]["DashboardBody"])) < 100_000
