@@ -210,38 +210,32 @@ def service_signals(
     return signals
 
 
-def database_metric(cluster: str, name: str, *, statistic: str = "Maximum") -> cloudwatch.Metric:
+def five_minute_metric(
+    namespace: str, name: str, dimension: tuple[str, str], label: str
+) -> cloudwatch.Metric:
+    """The five-minute maximum of a metric with one dimension."""
     return cloudwatch.Metric(
-        namespace="AWS/RDS",
+        namespace=namespace,
         metric_name=name,
-        dimensions_map={"DBClusterIdentifier": cluster},
-        statistic=statistic,
+        dimensions_map=dict([dimension]),
+        statistic="Maximum",
         period=FIVE_MINUTES,
-        label=name,
+        label=label,
     )
 
 
-def cache_metric(cluster_id: str, name: str, *, statistic: str = "Maximum") -> cloudwatch.Metric:
-    return cloudwatch.Metric(
-        namespace="AWS/ElastiCache",
-        metric_name=name,
-        dimensions_map={"CacheClusterId": cluster_id},
-        statistic=statistic,
-        period=FIVE_MINUTES,
-        label=f"{name} ${{PROP('Dim.CacheClusterId')}}",
-    )
+def database_metric(cluster: str, name: str) -> cloudwatch.Metric:
+    return five_minute_metric("AWS/RDS", name, ("DBClusterIdentifier", cluster), name)
+
+
+def cache_metric(cluster_id: str, name: str) -> cloudwatch.Metric:
+    label = f"{name} ${{PROP('Dim.CacheClusterId')}}"
+    return five_minute_metric("AWS/ElastiCache", name, ("CacheClusterId", cluster_id), label)
 
 
 def queue_depth(instance: str) -> cloudwatch.Metric:
     """The Celery queue depth the worker's scaling publishes (operations/metrics.py)."""
-    return cloudwatch.Metric(
-        namespace=NAMESPACE,
-        metric_name=QUEUE_DEPTH,
-        dimensions_map={INSTANCE_DIMENSION: instance},
-        statistic="Maximum",
-        period=FIVE_MINUTES,
-        label="waiting Celery tasks",
-    )
+    return five_minute_metric(NAMESPACE, QUEUE_DEPTH, (INSTANCE_DIMENSION, instance), "waiting Celery tasks")
 
 
 def most(
