@@ -321,6 +321,10 @@ def test_topic_is_encrypted_ssl_only_and_mails_the_operator(example_results: dic
     template.has_resource_properties(
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
     )
+    # The key protects only notifications in flight: deleted with the stack after the shortest window.
+    key_resource = res[key]
+    assert key_resource["DeletionPolicy"] == "Delete"
+    assert key_resource["Properties"]["PendingWindowInDays"] == 7
     template.has_output("AlarmTopicArn", {"Value": {"Ref": logical_id(res, "AWS::SNS::Topic")}})
 
 

@@ -56,7 +56,7 @@ MIGRATION_STARTED_BY = "dify-migration"
 
 @dataclass(frozen=True)
 class AlarmLimits:
-    """Thresholds from `[monitoring]`, and the database's ceiling."""
+    """Thresholds from `[monitoring]`."""
 
     queue_depth: int
     cache_memory_percent: int
@@ -83,8 +83,14 @@ class DifyMonitoring(Construct):
     ) -> None:
         super().__init__(scope, id_)
         stack = cdk.Stack.of(self)
+        # The key protects nothing but notifications in flight: it goes with the stack.
         self.key = kms.Key(
-            self, "TopicKey", enable_key_rotation=True, description=f"Dify {instance} alarm topic"
+            self,
+            "TopicKey",
+            enable_key_rotation=True,
+            description=f"Dify {instance} alarm topic",
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+            pending_window=cdk.Duration.days(7),
         )
         # CloudWatch publishes alarm notifications to the encrypted topic with this key.
         self.key.add_to_resource_policy(
