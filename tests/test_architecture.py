@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dify_on_aws.cost.rules import FREE_TYPES, RULES, compute, data, edge, network
+from dify_on_aws.cost.rules import FREE_TYPES, RULES, compute, data, edge, network, observability
 from dify_on_aws.diagram.rules import STEPS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "dify_on_aws"
@@ -108,7 +108,7 @@ def test_template_readers_stay_small(path: Path) -> None:
 def test_each_resource_type_has_one_pricing_rule() -> None:
     """The families' tables do not overlap (a merged table would silently keep the last rule), and no
     priced type is also listed as free."""
-    tables = [compute.RULES, data.RULES, network.RULES, edge.RULES]
+    tables = [compute.RULES, data.RULES, network.RULES, edge.RULES, observability.RULES]
     assert sum(len(t) for t in tables) == len(RULES)
     assert not set(RULES) & set(FREE_TYPES)
 

@@ -24,6 +24,7 @@ from dify_on_aws.config.email import EmailConfig
 from dify_on_aws.config.env import EnvConfig
 from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS, FrontDoorConfig, FrontDoorType
 from dify_on_aws.config.images import ImagesConfig
+from dify_on_aws.config.monitoring import MonitoringConfig
 from dify_on_aws.config.network import NetworkConfig
 from dify_on_aws.config.schedule import ScheduleConfig
 from dify_on_aws.config.services import (
@@ -58,6 +59,7 @@ __all__ = [
     "FrontDoorConfig",
     "FrontDoorType",
     "ImagesConfig",
+    "MonitoringConfig",
     "NetworkConfig",
     "PluginDaemonSize",
     "RemovalPolicyName",
@@ -112,6 +114,7 @@ class DifyConfig(Section):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
     env: EnvConfig = Field(default_factory=EnvConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     @field_validator("name")
     @classmethod

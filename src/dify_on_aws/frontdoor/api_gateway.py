@@ -89,7 +89,7 @@ class ApiGatewayFrontDoor(Construct):
             create_default_stage=False,
             disable_execute_api_endpoint=domain is not None,
         )
-        access_logs = logs.LogGroup(
+        self.access_logs = access_logs = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
         )
         stage = apigwv2.HttpStage(

@@ -61,6 +61,8 @@ class DifyLoadBalancer(Construct):
             )
             self.alb.add_redirect(source_port=80, target_port=443, open=False)
             self.ports = (80, 443)
+        # Filled by route(); the dashboard and alarms read their health.
+        self.target_groups: list[elbv2.ApplicationTargetGroup] = []
         acknowledge(
             self.alb,
             "AwsSolutions-ELB2",
@@ -115,4 +117,5 @@ class DifyLoadBalancer(Construct):
                 service.load_balancer_target(container_name=route.role.value, container_port=route.port)
             ],
         )
+        self.target_groups.append(group)
         return group

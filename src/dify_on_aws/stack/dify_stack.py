@@ -37,6 +37,7 @@ from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
 from dify_on_aws.stack.integrations import build_integrations
+from dify_on_aws.stack.monitoring import build_monitoring
 from dify_on_aws.stack.outputs import add_outputs
 from dify_on_aws.stack.scaling import build_scaling
 from dify_on_aws.stack.wiring import snapshot_before_upgrade, unique, wire
@@ -104,6 +105,7 @@ class DifyStack(cdk.Stack):
         self._services(config, retention.secrets)
         self.pre_upgrade_snapshot = snapshot_before_upgrade(self, config, LOG_RETENTION)
         self._operations(config, retention)
+        self.monitoring = build_monitoring(self, config)
 
         add_outputs(self)
         acknowledge_cdk_singletons(self)

@@ -174,10 +174,6 @@ def _alias_or_version(p: Pricer, res: Resource) -> None:
     )
 
 
-def _alarm(p: Pricer, res: Resource) -> None:
-    p.add(res, "CloudWatch alarm", "cloudwatch.alarm.standard.month", 1, "alarm", usage=False)
-
-
 def _state_machine(p: Pricer, res: Resource) -> None:
     p.free(
         res,
@@ -195,5 +191,4 @@ RULES: dict[str, Rule] = {
     "AWS::Lambda::Alias": _alias_or_version,
     "AWS::Lambda::Version": _alias_or_version,
     "AWS::StepFunctions::StateMachine": _state_machine,
-    "AWS::CloudWatch::Alarm": _alarm,
 }

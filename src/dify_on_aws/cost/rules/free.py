@@ -146,6 +146,14 @@ FREE_TYPES: dict[str, str] = {
     "AWS::Events::Rule": "no charge for rules on AWS service events or schedules (targets are priced)",
     "AWS::Logs::SubscriptionFilter": "no charge of its own",
     "AWS::Lambda::EventSourceMapping": "no charge of its own (the function and the source are priced)",
+    "AWS::SNS::Topic": "no charge for the topic; alarm notifications are a few publishes a month (SNS free "
+    "tier: 1M publishes, 1,000 e-mail deliveries)",
+    **dict.fromkeys(
+        ("AWS::SNS::TopicPolicy", "AWS::SNS::Subscription"),
+        "no charge of its own (e-mail deliveries: first 1,000 a month free)",
+    ),
+    "AWS::Logs::QueryDefinition": "saved query: no charge (Logs Insights bills per GB scanned when run)",
+    "AWS::Logs::ResourcePolicy": "no charge",
 }
 OMITTED_TYPES = frozenset({"AWS::CDK::Metadata", "AWS::CloudFormation::WaitConditionHandle"})
 CUSTOM_RESOURCE_REASON = "custom resource: runs once per deployment (its handler is deploy-time only)"
