@@ -20,7 +20,6 @@ from dify_on_aws.frontdoor.base import Backends
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_edge_stack, build_front_door
 from dify_on_aws.nag import acknowledge_cdk_singletons
-from dify_on_aws.network.vpc import Network
 from dify_on_aws.operations.rotation import DatabaseRotation
 from dify_on_aws.operations.scaling import scale_services
 from dify_on_aws.roles import Role
@@ -34,6 +33,7 @@ from dify_on_aws.services.environment import (
 from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
+from dify_on_aws.stack.network import build_network
 from dify_on_aws.stack.outputs import add_outputs
 from dify_on_aws.stack.wiring import unique, wire
 
@@ -78,15 +78,11 @@ class DifyStack(cdk.Stack):
         env_specific = bool(config.account and config.region)
         self._zones = config.network.availability_zones if config.region else None
 
-        self.network = Network(
+        self.network = build_network(
             self,
-            "Network",
-            cidr=config.network.cidr,
-            max_azs=config.network.max_azs,
-            nat_gateways=config.network.nat_gateways,
-            availability_zones=self._zones,
+            network=config.network,
+            zones=self._zones,
             named_zones=env_specific or self._zones is not None,
-            flow_logs=config.network.flow_logs,
             log_retention=LOG_RETENTION,
         )
         units = build_data(
@@ -139,7 +135,7 @@ class DifyStack(cdk.Stack):
             edge=self.edge,
             vpc=vpc,
             subnets=self.network.private_subnets,
-            vpc_cidr=config.network.cidr,
+            vpc_cidr=self.network.cidr,
             arm64=svc.architecture == "arm64",
             dns_namespace=self._dns_namespace,
             api_image=f"{images.registry}/dify-api:{images.api}",
@@ -171,7 +167,7 @@ class DifyStack(cdk.Stack):
             sandbox_packages=svc.sandbox_packages(),
             ssrf_proxy_image=config.ssrf_proxy.image,
             squid_conf=squid_config(
-                denied_cidrs=[config.network.cidr],
+                denied_cidrs=[self.network.cidr],
                 allowed_domains=config.ssrf_proxy.allowed_domains,
                 allowed_cidrs=config.ssrf_proxy.allowed_cidrs,
                 extra_ports=config.ssrf_proxy.extra_ports,
