@@ -17,6 +17,11 @@ _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 SUBNET_KEYS = ("public_subnet_ids", "private_subnet_ids", "isolated_subnet_ids")
 
 
+def _shown(value: object) -> str:
+    """A value as the user wrote it in TOML (true, not True)."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
 class NetworkConfig(Section):
     """The VPC: public subnets for NAT (and internet-facing load balancers), private ones for the rest.
     With `vpc_id`, an existing VPC is used instead and never modified."""
@@ -57,7 +62,7 @@ class NetworkConfig(Section):
         1,
         ge=0,
         le=3,
-        description="NAT gateways (or instances, with `nat = \"instance\"`) for egress (image pulls, model "
+        description='NAT gateways (or instances, with `nat = "instance"`) for egress (image pulls, model '
         "APIs); at most `max_azs`. `0`: no NAT (about $33/month less): tasks run in the public subnets with "
         "public IPs, behind security groups that admit nothing from the internet; data stores stay in "
         "isolated subnets. Not with `vpc_id`: an imported VPC brings its own egress.",
@@ -70,7 +75,7 @@ class NetworkConfig(Section):
     )
     nat_instance_type: str = Field(
         "t4g.nano",
-        description="EC2 instance type of each NAT instance (`nat = \"instance\"`); Graviton (`...g`) types "
+        description='EC2 instance type of each NAT instance (`nat = "instance"`); Graviton (`...g`) types '
         "get the arm64 image.",
     )
     availability_zones: list[str] | None = Field(
@@ -200,7 +205,7 @@ class NetworkConfig(Section):
             "not own",
         }
         problems = [
-            f"{key} = {getattr(self, key)!r} cannot be used with vpc_id ({why}); remove {key}"
+            f"{key} = {_shown(getattr(self, key))} cannot be used with vpc_id ({why}); remove {key}"
             for key, why in fixes.items()
             if self._given(key) and (key != "flow_logs" or self.flow_logs)
         ]
@@ -240,14 +245,16 @@ class NetworkConfig(Section):
             )
         ids = [s for key in SUBNET_KEYS for s in getattr(self, key)]
         if len(set(ids)) != len(ids):
-            problems.append("a subnet is listed under two of public/private/isolated_subnet_ids; list it once")
+            problems.append(
+                "a subnet is listed under two of public/private/isolated_subnet_ids; list it once"
+            )
         if problems:
             raise CrossFieldError(problems)
         return self
 
     def _looked_up(self) -> NetworkConfig:
         problems = [
-            f"{key} = {getattr(self, key)!r} with vpc_id alone: the lookup reads it from the VPC; remove it, "
+            f"{key} = {_shown(getattr(self, key))} with vpc_id alone: the lookup reads it from the VPC; remove it, "
             "or describe the VPC offline with private_subnet_ids (and the other subnet IDs)"
             for key in ("cidr", "availability_zones")
             if self._given(key)

@@ -51,7 +51,9 @@ def harden(provider: ec2.NatInstanceProviderV2, *, vpc: ec2.IVpc, vpc_cidr: str)
         cfn.block_device_mappings = [
             ec2.CfnInstance.BlockDeviceMappingProperty(
                 device_name=ROOT_DEVICE,
-                ebs=ec2.CfnInstance.EbsProperty(encrypted=True, volume_type="gp3", delete_on_termination=True),
+                ebs=ec2.CfnInstance.EbsProperty(
+                    encrypted=True, volume_type="gp3", delete_on_termination=True
+                ),
             )
         ]
         acknowledge(

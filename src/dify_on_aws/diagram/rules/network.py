@@ -286,7 +286,12 @@ STEPS = (
     Step(
         90,
         shared,
-        ("AWS::SecretsManager::Secret", "AWS::EC2::NatGateway", "AWS::EC2::Instance", "AWS::EC2::VPCEndpoint"),
+        (
+            "AWS::SecretsManager::Secret",
+            "AWS::EC2::NatGateway",
+            "AWS::EC2::Instance",
+            "AWS::EC2::VPCEndpoint",
+        ),
     ),
     Step(
         120,
