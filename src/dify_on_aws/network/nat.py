@@ -41,7 +41,8 @@ def harden(provider: ec2.NatInstanceProviderV2, *, vpc: ec2.IVpc, vpc_cidr: str)
     for instance in provider.gateway_instances:
         # Its user data installs iptables from the Amazon Linux repositories at first boot, through the
         # internet gateway: the public subnets' default routes must exist before it starts.
-        instance.node.add_dependency(vpc.internet_connectivity_established)
+        for subnet in vpc.public_subnets:
+            instance.node.add_dependency(subnet.internet_connectivity_established)
         instance.role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(SSM_POLICY))
         cfn = instance.instance
         cfn.metadata_options = ec2.CfnInstance.MetadataOptionsProperty(
