@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
@@ -68,10 +69,11 @@ def recorded_zones(config: DifyConfig) -> dict[str, list[str]]:
 
 def vpc_key(account: str, region: str, vpc_id: str) -> str:
     """The key under which `cdk synth` records a `Vpc.from_lookup` by ID in cdk.context.json."""
-    return f"vpc-provider:account={account}:filter.vpc-id={vpc_id}:region={region}:returnAsymmetricSubnets=true"
+    lookup = f"account={account}:filter.vpc-id={vpc_id}:region={region}:returnAsymmetricSubnets=true"
+    return f"vpc-provider:{lookup}"
 
 
-def looked_up_vpc(vpc_id: str, region: str) -> dict[str, object]:
+def looked_up_vpc(vpc_id: str, region: str) -> dict[str, Any]:
     """A VPC as the CDK CLI's vpc-provider records it: 10.50.0.0/16 with public, private and isolated
     subnets in two zones (`subnet-0<kind><zone>...`)."""
     groups = []
@@ -89,7 +91,7 @@ def looked_up_vpc(vpc_id: str, region: str) -> dict[str, object]:
     return {"vpcId": vpc_id, "vpcCidrBlock": "10.50.0.0/16", "availabilityZones": [], "subnetGroups": groups}
 
 
-def recorded_vpc(config: DifyConfig) -> dict[str, object]:
+def recorded_vpc(config: DifyConfig) -> dict[str, dict[str, Any]]:
     """The VPC lookup as `cdk synth` would record it, when the config looks its VPC up (vpc_id alone)."""
     net = config.network
     if not (config.account and config.region and net.vpc_id) or net.explicit_subnets:

@@ -31,9 +31,10 @@ class NetworkConfig(Section):
         description="Use this existing VPC (`vpc-...`) instead of creating one. The stack never modifies it: "
         "no routes, NAT, flow logs or default security group changes, only its own security groups. With "
         "`private_subnet_ids` (and `public_subnet_ids`, `isolated_subnet_ids`, `availability_zones`, "
-        "`cidr`) it synthesizes offline; alone it is looked up (needs `account` and `region`; recorded in "
-        "cdk.context.json by the first `cdk synth` with credentials). Tasks run in the private subnets, which "
-        "must reach the internet (your NAT, proxy or transit gateway) to pull images and call model APIs.",
+        "`cidr`) it synthesizes offline; alone it is looked up (needs `account` and `region`; recorded "
+        "in cdk.context.json by the first `cdk synth` with credentials). Tasks run in the private subnets, "
+        "which must reach the internet (your NAT, proxy or transit gateway) to pull images and call "
+        "model APIs.",
     )
     public_subnet_ids: list[str] = Field(
         default_factory=list,
@@ -81,8 +82,8 @@ class NetworkConfig(Section):
     availability_zones: list[str] | None = Field(
         None,
         description="Explicit zone names of your account (`aws ec2 describe-availability-zones`); exactly "
-        "`max_azs` of them (for an imported VPC: the zones of its subnets, in the order of the subnet lists); "
-        "needs `region`. Without them a stack with `account` and "
+        "`max_azs` of them (for an imported VPC: the zones of its subnets, in the order of the subnet "
+        "lists); needs `region`. Without them a stack with `account` and "
         "`region` uses CDK's availability-zones lookup, recorded in cdk.context.json by the first "
         "`cdk synth` with credentials (`dify-on-aws synth` stops with exit 2 until it is recorded); "
         "names are never guessed, since `<region>b` may not exist for your account.",
@@ -215,50 +216,48 @@ class NetworkConfig(Section):
 
     @cross_check
     def _imported_subnets(self) -> NetworkConfig:
-        if not self.imported:
-            return self
-        if not self.explicit_subnets:
-            return self._looked_up()
-        problems: list[str] = []
-        zones = self.availability_zones or []
-        if not self.private_subnet_ids:
-            problems.append(
-                "vpc_id with subnet IDs needs private_subnet_ids (private subnets with a route to the "
-                "internet, where the tasks run); add them, or remove every *_subnet_ids to look the VPC up"
-            )
-        if len(zones) < 2:
-            problems.append(
-                "vpc_id with subnet IDs needs availability_zones: the zones of the subnets, in the order of "
-                "the subnet lists, at least two (Aurora and ElastiCache subnet groups span two zones)"
-            )
-        for key in SUBNET_KEYS:
-            ids = getattr(self, key)
-            if ids and zones and len(ids) != len(zones):
-                problems.append(
-                    f"{key} lists {len(ids)} subnets but availability_zones lists {len(zones)} zones; give "
-                    "one subnet per zone, in the order of availability_zones"
-                )
-        if not self._given("cidr"):
-            problems.append(
-                f"vpc_id with subnet IDs needs cidr: the VPC's primary IPv4 CIDR (`aws ec2 describe-vpcs "
-                f"--vpc-ids {self.vpc_id} --query Vpcs[0].CidrBlock`), which CDK cannot read offline"
-            )
-        ids = [s for key in SUBNET_KEYS for s in getattr(self, key)]
-        if len(set(ids)) != len(ids):
-            problems.append(
-                "a subnet is listed under two of public/private/isolated_subnet_ids; list it once"
-            )
+        problems = _subnet_problems(self) if self.imported else []
         if problems:
             raise CrossFieldError(problems)
         return self
 
-    def _looked_up(self) -> NetworkConfig:
-        problems = [
-            f"{key} = {_shown(getattr(self, key))} with vpc_id alone: the lookup reads it from the VPC; remove it, "
-            "or describe the VPC offline with private_subnet_ids (and the other subnet IDs)"
+
+def _subnet_problems(net: NetworkConfig) -> list[str]:
+    """What an imported VPC's description lacks: subnet IDs with their zones and CIDR, or (looked up) keys
+    the lookup answers itself."""
+    given = net.model_fields_set
+    if not net.explicit_subnets:
+        return [
+            f"{key} = {_shown(getattr(net, key))} with vpc_id alone: the lookup reads it from the VPC; "
+            "remove it, or describe the VPC offline with private_subnet_ids (and the other subnet IDs)"
             for key in ("cidr", "availability_zones")
-            if self._given(key)
+            if key in given
         ]
-        if problems:
-            raise CrossFieldError(problems)
-        return self
+    problems: list[str] = []
+    zones = net.availability_zones or []
+    if not net.private_subnet_ids:
+        problems.append(
+            "vpc_id with subnet IDs needs private_subnet_ids (private subnets with a route to the "
+            "internet, where the tasks run); add them, or remove every *_subnet_ids to look the VPC up"
+        )
+    if len(zones) < 2:
+        problems.append(
+            "vpc_id with subnet IDs needs availability_zones: the zones of the subnets, in the order of "
+            "the subnet lists, at least two (Aurora and ElastiCache subnet groups span two zones)"
+        )
+    for key in SUBNET_KEYS:
+        ids = getattr(net, key)
+        if ids and zones and len(ids) != len(zones):
+            problems.append(
+                f"{key} lists {len(ids)} subnets but availability_zones lists {len(zones)} zones; give "
+                "one subnet per zone, in the order of availability_zones"
+            )
+    if "cidr" not in given:
+        problems.append(
+            f"vpc_id with subnet IDs needs cidr: the VPC's primary IPv4 CIDR (`aws ec2 describe-vpcs "
+            f"--vpc-ids {net.vpc_id} --query Vpcs[0].CidrBlock`), which CDK cannot read offline"
+        )
+    ids = [s for key in SUBNET_KEYS for s in getattr(net, key)]
+    if len(set(ids)) != len(ids):
+        problems.append("a subnet is listed under two of public/private/isolated_subnet_ids; list it once")
+    return problems

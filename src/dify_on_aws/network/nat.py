@@ -34,7 +34,7 @@ def nat_instances(instance_type: str) -> ec2.NatInstanceProviderV2:
 
 def harden(provider: ec2.NatInstanceProviderV2, *, vpc: ec2.IVpc, vpc_cidr: str) -> None:
     """Admit only the VPC (`vpc_cidr`), manage through Session Manager, require IMDSv2, encrypt the root
-    volume, and acknowledge what cdk-nag reports about an instance that is deliberately small and stateless."""
+    volume, and acknowledge what cdk-nag reports about a deliberately small, stateless instance."""
     provider.connections.allow_from(
         ec2.Peer.ipv4(vpc_cidr), ec2.Port.all_traffic(), "Traffic from the VPC to translate"
     )
@@ -60,7 +60,7 @@ def harden(provider: ec2.NatInstanceProviderV2, *, vpc: ec2.IVpc, vpc_cidr: str)
         acknowledge(
             instance,
             f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{SSM_POLICY}]",
-            "Session Manager access to the NAT instance (instead of SSH) is what AWS's managed policy grants.",
+            "Session Manager access to the NAT instance (instead of SSH) is what this managed policy grants.",
         )
         acknowledge(
             instance,
@@ -70,6 +70,6 @@ def harden(provider: ec2.NatInstanceProviderV2, *, vpc: ec2.IVpc, vpc_cidr: str)
         acknowledge(
             instance,
             "AwsSolutions-EC29",
-            "The NAT instance holds no state: network.nat = 'instance' trades failover for cost (README), and "
-            "a replaced instance is re-created by the stack.",
+            "The NAT instance holds no state: network.nat = 'instance' trades failover for cost (README), "
+            "and a replaced instance is re-created by the stack.",
         )
