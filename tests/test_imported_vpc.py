@@ -166,9 +166,9 @@ def problems(data: dict[str, Any]) -> list[str]:
     ("data", "expected"),
     [
         (
-            {"region": "ap-northeast-1", "network": network(nat_gateways=1, flow_logs=True, max_azs=3)},
+            {"region": "ap-northeast-1", "network": network(nat_gateways=2, flow_logs=True, max_azs=3)},
             [
-                "nat_gateways = 1 cannot be used with vpc_id",
+                "nat_gateways = 2 cannot be used with vpc_id",
                 "max_azs = 3 cannot be used with vpc_id",
                 "flow_logs = true cannot be used with vpc_id",
             ],
@@ -243,3 +243,10 @@ def test_an_imported_vpc_counts_as_egress_for_functions_in_it() -> None:
     egress: the checks that demand a NAT gateway of a new VPC do not fire."""
     config = config_of(region="ap-northeast-1", network=network(), database={"rotation_days": 30})
     assert config.network.egress and config.network.nat_gateways == 1
+
+
+def test_a_dumped_config_parses_again() -> None:
+    """Tools that re-parse a config from its dump (the cost command's front-door comparison, the sweep)
+    give every key explicitly; checks compare with the defaults, so the dump stays valid."""
+    for config in (EXAMPLE, LOOKED_UP, config_of(network={"nat": "instance"})):
+        assert config_of(**config.model_dump()) == config

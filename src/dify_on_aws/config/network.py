@@ -149,8 +149,10 @@ class NetworkConfig(Section):
         """Private subnets reach the internet: through our NAT, or (assumed) the imported VPC's own."""
         return self.imported or self.nat_gateways > 0
 
-    def _given(self, key: str) -> bool:
-        return key in self.model_fields_set
+    def changed(self, key: str) -> bool:
+        """The key differs from its default. (Not "was given": a config dumped and parsed again has every
+        key given, and must stay valid.)"""
+        return bool(getattr(self, key) != type(self).model_fields[key].default)
 
     @cross_check
     def _nat_within_azs(self) -> NetworkConfig:
@@ -175,7 +177,7 @@ class NetworkConfig(Section):
                 "nat = 'instance' with nat_gateways = 0 creates no NAT instance; set nat_gateways >= 1 "
                 "(the number of NAT instances) or remove nat"
             )
-        if self._given("nat_instance_type") and self.nat != "instance" and not self.imported:
+        if self.changed("nat_instance_type") and self.nat != "instance" and not self.imported:
             raise ValueError(
                 f"nat_instance_type = {self.nat_instance_type!r} applies only to NAT instances; set "
                 "nat = 'instance' or remove nat_instance_type"
@@ -208,7 +210,7 @@ class NetworkConfig(Section):
         problems = [
             f"{key} = {_shown(getattr(self, key))} cannot be used with vpc_id ({why}); remove {key}"
             for key, why in fixes.items()
-            if self._given(key) and (key != "flow_logs" or self.flow_logs)
+            if self.changed(key)
         ]
         if problems:
             raise CrossFieldError(problems)
@@ -225,13 +227,12 @@ class NetworkConfig(Section):
 def _subnet_problems(net: NetworkConfig) -> list[str]:
     """What an imported VPC's description lacks: subnet IDs with their zones and CIDR, or (looked up) keys
     the lookup answers itself."""
-    given = net.model_fields_set
     if not net.explicit_subnets:
         return [
             f"{key} = {_shown(getattr(net, key))} with vpc_id alone: the lookup reads it from the VPC; "
             "remove it, or describe the VPC offline with private_subnet_ids (and the other subnet IDs)"
             for key in ("cidr", "availability_zones")
-            if key in given
+            if net.changed(key)
         ]
     problems: list[str] = []
     zones = net.availability_zones or []
@@ -252,7 +253,8 @@ def _subnet_problems(net: NetworkConfig) -> list[str]:
                 f"{key} lists {len(ids)} subnets but availability_zones lists {len(zones)} zones; give "
                 "one subnet per zone, in the order of availability_zones"
             )
-    if "cidr" not in given:
+    # Required although it has a default: the default is the new VPC's, not this VPC's.
+    if "cidr" not in net.model_fields_set:
         problems.append(
             f"vpc_id with subnet IDs needs cidr: the VPC's primary IPv4 CIDR (`aws ec2 describe-vpcs "
             f"--vpc-ids {net.vpc_id} --query Vpcs[0].CidrBlock`), which CDK cannot read offline"
