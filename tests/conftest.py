@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
@@ -37,7 +38,8 @@ def synth(synth_dir: Path) -> Iterator[Callable[[DifyConfig], SynthResult]]:
     def run(config: DifyConfig) -> SynthResult:
         key = config.model_dump_json()
         if key not in cache:
-            cache[key] = synthesize(config, synth_dir / f"c{len(cache)}", context=recorded_zones(config))
+            context = {**recorded_zones(config), **recorded_vpc(config)}
+            cache[key] = synthesize(config, synth_dir / f"c{len(cache)}", context=context)
         return cache[key]
 
     yield run
@@ -65,6 +67,38 @@ def recorded_zones(config: DifyConfig) -> dict[str, list[str]]:
     if not (config.account and config.region) or config.network.availability_zones:
         return {}
     return {zones_key(config.account, config.region): [f"{config.region}{z}" for z in "acd"]}
+
+
+def vpc_key(account: str, region: str, vpc_id: str) -> str:
+    """The key under which `cdk synth` records a `Vpc.from_lookup` by ID in cdk.context.json."""
+    lookup = f"account={account}:filter.vpc-id={vpc_id}:region={region}:returnAsymmetricSubnets=true"
+    return f"vpc-provider:{lookup}"
+
+
+def looked_up_vpc(vpc_id: str, region: str) -> dict[str, Any]:
+    """A VPC as the CDK CLI's vpc-provider records it: 10.50.0.0/16 with public, private and isolated
+    subnets in two zones (`subnet-0<kind><zone>...`)."""
+    groups = []
+    for number, kind in enumerate(("Public", "Private", "Isolated"), start=1):
+        subnets = [
+            {
+                "subnetId": f"subnet-0{number}{zone}00000000000000",
+                "cidr": f"10.50.{number * 10 + zone}.0/24",
+                "availabilityZone": f"{region}{'ac'[zone]}",
+                "routeTableId": f"rtb-0{number}{zone}00000000000000",
+            }
+            for zone in range(2)
+        ]
+        groups.append({"name": kind, "type": kind, "subnets": subnets})
+    return {"vpcId": vpc_id, "vpcCidrBlock": "10.50.0.0/16", "availabilityZones": [], "subnetGroups": groups}
+
+
+def recorded_vpc(config: DifyConfig) -> dict[str, dict[str, Any]]:
+    """The VPC lookup as `cdk synth` would record it, when the config looks its VPC up (vpc_id alone)."""
+    net = config.network
+    if not (config.account and config.region and net.vpc_id) or net.explicit_subnets:
+        return {}
+    return {vpc_key(config.account, config.region, net.vpc_id): looked_up_vpc(net.vpc_id, config.region)}
 
 
 def cli_synth(tmp_path: Path, toml: str) -> subprocess.CompletedProcess[str]:

@@ -362,3 +362,32 @@ def test_endpoints_option_needs_a_closed_network() -> None:
 def test_rotation_is_allowed_closed_but_not_without_nat_when_open() -> None:
     assert config_of(**_with(database={"rotation_days": 30})).database.rotation_days == 30
     assert "needs NAT" in _error({"network": {"nat_gateways": 0}, "database": {"rotation_days": 30}})
+
+
+def test_an_imported_closed_vpc_gets_endpoints_and_no_way_out(
+    synth: Callable[[DifyConfig], SynthResult],
+) -> None:
+    """`network.closed` with an imported VPC (described offline): nothing of the VPC is created or changed,
+    the stack adds only its endpoints (in the imported private subnets) and its own groups, and the tasks
+    run in those subnets without public IPs."""
+    network = {
+        "closed": True,
+        "vpc_id": "vpc-0a1b2c3d4e5f60718",
+        "cidr": "10.40.0.0/16",
+        "availability_zones": ["eu-central-1a", "eu-central-1b"],
+        "private_subnet_ids": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
+    }
+    config = config_of(**{**CLOSED, "network": network})
+    assert not config.network.egress
+    (body,) = synth(config).templates.values()
+    resources: Resources = body["Resources"]
+    for kind in ("AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::NatGateway", "AWS::EC2::InternetGateway"):
+        assert not of_type(resources, kind), kind
+    # Interface endpoints only: a gateway endpoint would add routes to the imported VPC's route tables.
+    assert set(endpoints_of(resources)) == set(required_endpoints(config)) - GATEWAY_SERVICES
+    for endpoint in endpoints_of(resources).values():
+        if endpoint.get("VpcEndpointType") == "Interface":
+            assert endpoint["SubnetIds"] == network["private_subnet_ids"]
+    for service in of_type(resources, "AWS::ECS::Service").values():
+        vpc = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert vpc["AssignPublicIp"] == "DISABLED" and vpc["Subnets"] == network["private_subnet_ids"]

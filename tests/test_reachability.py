@@ -71,6 +71,8 @@ EXPECTED: dict[str, dict[str, set[str] | None]] = {
     "lambda.toml": split(None, api_function="Dify api function"),
     "lean.toml": single_task("Dify proxy function"),
     "production.toml": split(LOAD_BALANCER, queue_depth=True),
+    "imported-vpc.toml": split(LOAD_BALANCER),
+    "nat-instance.toml": split(LOAD_BALANCER),
 }
 
 

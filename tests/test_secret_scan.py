@@ -48,10 +48,11 @@ SECRET_POINTER_NAME = re.compile(r"_(ARN|ARNS|PARAMETER|PARAMETER_NAME|SECRET_ID
 # Resource property keys that hold a secret (MasterUserPassword, AuthToken, SecretString, ApiKey, ...) ...
 SECRET_PROPERTY = re.compile(r"password|passwd|secret|token|api_?key|private_?key|access_?key", re.I)
 # ... unless the key describes or locates the secret instead (SecretArn, PasswordLength,
-# SecretStringTemplate, GenerateSecretString, ExcludePunctuation, KmsKeyId, ...).
+# SecretStringTemplate, GenerateSecretString, ExcludePunctuation, KmsKeyId, ...), or is an EC2 instance's
+# IMDS setting (MetadataOptions.HttpTokens: "required" or "optional").
 NOT_A_SECRET_PROPERTY = re.compile(
     r"(Arn|Arns|Id|Ids|Name|Names|Length|Description|Template|Type|Source|Enabled|Ttl|Version|Location|Path"
-    r"|Header|Policy|Rotation|Days)$|^(Generate|Exclude|Require|Include)",
+    r"|Header|Policy|Rotation|Days)$|^(Generate|Exclude|Require|Include)|^HttpTokens$",
 )
 # Write-only properties whose purpose is to receive a secret: a dynamic reference there is resolved by
 # CloudFormation and never shown (the Celery broker URL secret is composed from one on purpose).

@@ -128,7 +128,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
             "error: this configuration needs AWS lookups that are not recorded in cdk.context.json:\n"
             + "".join(f"  - {key}\n" for key in result.missing_context)
             + "Record them once with AWS credentials (`npx cdk synth -c config=PATH`), or avoid the lookup "
-            "(front_door.hosted_zone_id for a hosted zone, network.availability_zones for the zones).",
+            "(front_door.hosted_zone_id for a hosted zone, network.availability_zones for the zones, "
+            "network.private_subnet_ids and the other subnet IDs for a VPC).",
             file=sys.stderr,
         )
         return EXIT_CONFIG

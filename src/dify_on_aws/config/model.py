@@ -261,7 +261,7 @@ class DifyConfig(Section):
                 "images.docker_hub_secret_arn is for Docker Hub pulls, which a closed network cannot make; "
                 "remove it"
             )
-        if not self.network.endpoints and getattr(self.network, "vpc_id", None) is None:
+        if not self.network.endpoints and self.network.vpc_id is None:
             problems.append(
                 "network.endpoints = false leaves the new closed VPC without a way to reach AWS services; "
                 "remove it (it is for an imported VPC that already has its endpoints)"
@@ -275,7 +275,7 @@ class DifyConfig(Section):
         # In a closed network the rotation function reaches Secrets Manager through its VPC endpoint.
         if self.network.closed:
             return self
-        if self.network.nat_gateways == 0 and self.database.rotation_days is not None:
+        if not self.network.egress and self.database.rotation_days is not None:
             raise ValueError(
                 "database.rotation_days runs a rotation function in the VPC that needs NAT to reach Secrets "
                 "Manager; set network.nat_gateways >= 1 or remove rotation_days"
@@ -293,7 +293,7 @@ class DifyConfig(Section):
 
     @cross_check
     def _nat_for_lambda(self) -> DifyConfig:
-        if self.network.nat_gateways == 0 and self.front_door.type == "lambda":
+        if not self.network.egress and self.front_door.type == "lambda":
             raise ValueError(
                 "front_door.type = 'lambda' runs the api function in the VPC, where it needs NAT to reach "
                 "Secrets Manager and model APIs; set network.nat_gateways >= 1 or choose another front door"
@@ -337,6 +337,27 @@ class DifyConfig(Section):
             wrong = [z for z in zones if not z.startswith(self.region)]
             if wrong:
                 raise ValueError(f"network.availability_zones {wrong} are not in region {self.region}")
+        return self
+
+    @cross_check
+    def _imported_vpc(self) -> DifyConfig:
+        net = self.network
+        if not net.imported:
+            return self
+        missing = [key for key in ("account", "region") if getattr(self, key) is None]
+        if not net.explicit_subnets and missing:
+            raise ValueError(
+                f"network.vpc_id {net.vpc_id!r} alone is looked up in EC2, which needs {', '.join(missing)}; "
+                "set them, or describe the VPC offline with network.private_subnet_ids (and the other "
+                "subnet IDs, availability_zones and cidr)"
+            )
+        door = self.front_door
+        if net.explicit_subnets and not net.public_subnet_ids and door.type == "alb" and not door.internal:
+            raise ValueError(
+                "front_door.type = 'alb' is internet-facing and needs public subnets, but the imported VPC "
+                "has no network.public_subnet_ids; add them, set front_door.internal = true, or choose a "
+                "front door that needs none (cloudfront, api_gateway)"
+            )
         return self
 
     @cross_check

@@ -1,8 +1,11 @@
-"""The VPC every other unit lives in."""
+"""The VPC every other unit lives in: one the stack creates, or an existing one it only uses; in a closed
+network isolated subnets only, with VPC endpoints for the AWS services."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -11,84 +14,136 @@ from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.network.endpoints import ENDPOINT_PORTS, GATEWAY_SERVICES
+from dify_on_aws.network.imported import ImportedVpc, import_vpc
+from dify_on_aws.network.nat import harden, nat_instances
+
+PUBLIC = ec2.SubnetType.PUBLIC
+
+
+@dataclass(frozen=True)
+class NewVpc:
+    """A VPC the stack creates and owns: public subnets (NAT, internet-facing load balancers) and private
+    subnets, with egress through `nat_gateways` NAT gateways (or NAT instances of `nat_instance_type`), or
+    isolated when there is no NAT."""
+
+    cidr: str
+    max_azs: int
+    nat_gateways: int
+    availability_zones: Sequence[str] | None
+    named_zones: bool
+    flow_logs: bool
+    log_retention: logs.RetentionDays
+    nat_instance_type: str | None = None
+    closed: bool = False  # isolated subnets only: no public subnet, so no internet gateway and no NAT
 
 
 class Network(Construct):
-    """VPC with public subnets (NAT, internet-facing load balancers) and private subnets with egress; or, when
-    `closed`, isolated subnets only: no internet gateway, no NAT, AWS services through VPC endpoints."""
+    """The VPC, and the single place that decides which subnets each kind of resource goes into."""
 
     def __init__(
         self,
         scope: Construct,
         id_: str,
         *,
-        cidr: str,
-        max_azs: int,
-        nat_gateways: int,
-        availability_zones: Sequence[str] | None,
-        named_zones: bool,
-        flow_logs: bool,
-        log_retention: logs.RetentionDays,
+        vpc: NewVpc | ImportedVpc,
         closed: bool = False,
         endpoints: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id_)
-        # Without NAT the private subnets have no route out (data stores only) and tasks run in the
-        # public subnets with public IPs, behind security groups that admit nothing from the internet.
-        # Closed: no public subnets at all (CDK then creates no internet gateway); everything is isolated.
-        self.nat = nat_gateways > 0
+        # `nat`: the private subnets route to the internet. An imported VPC's private subnets are assumed
+        # to (its own NAT, proxy or transit gateway): tasks pull images and call model APIs from there,
+        # unless the network is closed (AWS services only, through endpoints).
+        self.owned = isinstance(vpc, NewVpc)
         self.closed = closed
-        subnets = [ec2.SubnetConfiguration(name="Private", subnet_type=self._private_type(nat_gateways))]
-        if not closed:
-            subnets.insert(0, ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC))
-        self.vpc = ec2.Vpc(
-            self,
-            "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(cidr),
-            # Explicit zones need no lookup; otherwise the stack's zones (context lookup or Fn::GetAZs).
-            max_azs=None if availability_zones else max_azs,
-            availability_zones=list(availability_zones) if availability_zones else None,
-            nat_gateways=nat_gateways,
-            subnet_configuration=subnets,
-            # Private DNS names of interface endpoints resolve only with both ("DNS attributes for your
-            # VPC", Amazon VPC User Guide); they are CDK's defaults, set here so nothing turns them off.
-            enable_dns_hostnames=True,
-            enable_dns_support=True,
-            restrict_default_security_group=True,
-        )
+        self._cidr = vpc.cidr
+        if isinstance(vpc, NewVpc):
+            self.nat = vpc.nat_gateways > 0
+            self.vpc: ec2.IVpc = self._create(vpc)
+        else:
+            self.nat = not closed
+            self.vpc = import_vpc(self, vpc)
         # AWS services the isolated subnets reach through VPC endpoints (network/endpoints.py).
         self.endpoints = (
             VpcEndpoints(self, "Endpoints", vpc=self.vpc, subnets=self.private_subnets, services=endpoints)
             if endpoints
             else None
         )
-        if named_zones:
+
+    def _create(self, spec: NewVpc) -> ec2.Vpc:
+        # Without NAT the private subnets have no route out (data stores only) and tasks run in the public
+        # subnets with public IPs, behind security groups that admit nothing from the internet.
+        provider = nat_instances(spec.nat_instance_type) if spec.nat_instance_type and self.nat else None
+        zones = spec.availability_zones
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(spec.cidr),
+            # Explicit zones need no lookup; otherwise the stack's zones (context lookup or Fn::GetAZs).
+            max_azs=None if zones else spec.max_azs,
+            availability_zones=list(zones) if zones else None,
+            nat_gateways=spec.nat_gateways,
+            nat_gateway_provider=provider,
+            subnet_configuration=[
+                *(
+                    []
+                    if spec.closed
+                    else [ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC)]
+                ),
+                ec2.SubnetConfiguration(name="Private", subnet_type=self._private_type),
+            ],
+            # Private DNS names of interface endpoints resolve only with both ("DNS attributes for your
+            # VPC", Amazon VPC User Guide); they are CDK's defaults, set here so nothing turns them off.
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            restrict_default_security_group=True,
+        )
+        if provider is not None:
+            harden(provider, vpc=vpc, vpc_cidr=spec.cidr)
+        if spec.named_zones:
             acknowledge(
-                self.vpc,
+                vpc,
                 "CloudFormation-Validate::W3010",
                 "The stack has an explicit account and region, so it names its zones: network."
                 "availability_zones, or the account's zones from CDK's availability-zones lookup.",
             )
-        if flow_logs:
+        if spec.flow_logs:
             group = logs.LogGroup(
-                self, "FlowLogs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
+                self, "FlowLogs", retention=spec.log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
             )
-            self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(group))
+            vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(group))
         else:
             acknowledge(
-                self.vpc,
+                vpc,
                 "AwsSolutions-VPC7",
                 "Flow logs cost per GB ingested and are opt-in: set network.flow_logs = true to enable them.",
             )
+        return vpc
 
-    @staticmethod
-    def _private_type(nat_gateways: int) -> ec2.SubnetType:
-        return ec2.SubnetType.PRIVATE_WITH_EGRESS if nat_gateways else ec2.SubnetType.PRIVATE_ISOLATED
+    @property
+    def _private_type(self) -> ec2.SubnetType:
+        # An imported VPC's private subnets are typed "with egress" by CDK whatever their routes.
+        egress = self.nat or not self.owned
+        return ec2.SubnetType.PRIVATE_WITH_EGRESS if egress else ec2.SubnetType.PRIVATE_ISOLATED
+
+    @property
+    def cidr(self) -> str:
+        """The VPC's primary IPv4 CIDR as text: configured, or looked up. A lookup not yet recorded yields
+        CDK's placeholder, normalized here so the first synth can report the missing lookup."""
+        return self._cidr or str(ipaddress.ip_network(self.vpc.vpc_cidr_block, strict=False))
 
     @property
     def private_subnets(self) -> ec2.SubnetSelection:
-        """Data stores, internal load balancers and functions that need no internet."""
-        return ec2.SubnetSelection(subnet_type=self._private_type(1 if self.nat else 0))
+        """Internal load balancers, VPC links and functions: private subnets (with egress when there is a
+        route out, isolated otherwise)."""
+        return ec2.SubnetSelection(subnet_type=self._private_type)
+
+    @property
+    def data_subnets(self) -> ec2.SubnetSelection:
+        """The database and the cache: an imported VPC's isolated subnets when it has some, else the private
+        subnets."""
+        if not self.owned and self.vpc.isolated_subnets:
+            return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        return self.private_subnets
 
     @property
     def public_ip(self) -> bool:

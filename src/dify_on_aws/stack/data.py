@@ -36,14 +36,14 @@ def build_data(
 ) -> DataUnits:
     """Every data unit in `stack` (its own scope, so logical IDs do not depend on this helper)."""
     vpc = network.vpc
-    private = network.private_subnets
+    subnets = network.data_subnets
     secrets = AppSecrets(stack, "Secrets", removal_policy=retention.secrets)
     db = config.database
     database = Database(
         stack,
         "Database",
         vpc=vpc,
-        subnets=private,
+        subnets=subnets,
         engine_version=db.engine_version,
         min_acu=db.min_acu,
         max_acu=db.max_acu,
@@ -66,7 +66,7 @@ def build_data(
             stack,
             "Cache",
             vpc=vpc,
-            subnets=private,
+            subnets=subnets,
             node_type=config.cache.node_type,
             engine_version=config.cache.engine_version,
             multi_az=config.cache.multi_az,

@@ -22,8 +22,6 @@ from dify_on_aws.frontdoor.base import Backends, warn
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_edge_stack, build_front_door
 from dify_on_aws.nag import acknowledge_cdk_singletons
-from dify_on_aws.network.endpoints import endpoint_needs
-from dify_on_aws.network.vpc import Network
 from dify_on_aws.operations.rotation import DatabaseRotation
 from dify_on_aws.roles import Role
 from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices, PackedTask
@@ -38,6 +36,7 @@ from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
 from dify_on_aws.stack.integrations import build_integrations
 from dify_on_aws.stack.monitoring import build_monitoring
+from dify_on_aws.stack.network import build_network
 from dify_on_aws.stack.outputs import add_outputs
 from dify_on_aws.stack.scaling import build_scaling
 from dify_on_aws.stack.wiring import snapshot_before_upgrade, unique, wire
@@ -83,18 +82,12 @@ class DifyStack(cdk.Stack):
         env_specific = bool(config.account and config.region)
         self._zones = config.network.availability_zones if config.region else None
 
-        self.network = Network(
+        self.network = build_network(
             self,
-            "Network",
-            cidr=config.network.cidr,
-            max_azs=config.network.max_azs,
-            nat_gateways=config.network.nat_gateways,
-            availability_zones=self._zones,
+            config=config,
+            zones=self._zones,
             named_zones=env_specific or self._zones is not None,
-            flow_logs=config.network.flow_logs,
             log_retention=LOG_RETENTION,
-            closed=config.network.closed,
-            endpoints=_endpoint_services(config),
         )
         units = build_data(
             self, config=config, network=self.network, retention=retention, log_retention=LOG_RETENTION
@@ -150,7 +143,7 @@ class DifyStack(cdk.Stack):
             edge=self.edge,
             vpc=vpc,
             subnets=self.network.private_subnets,
-            vpc_cidr=config.network.cidr,
+            vpc_cidr=self.network.cidr,
             arm64=svc.architecture == "arm64",
             dns_namespace=self._dns_namespace,
             api_image=f"{images.registry}/dify-api:{images.api}",
@@ -190,7 +183,7 @@ class DifyStack(cdk.Stack):
             sandbox_packages=svc.sandbox_packages(),
             ssrf_proxy_image=config.ssrf_proxy.image,
             squid_conf=squid_config(
-                denied_cidrs=[config.network.cidr],
+                denied_cidrs=[self.network.cidr],
                 allowed_domains=config.ssrf_proxy.allowed_domains,
                 allowed_cidrs=config.ssrf_proxy.allowed_cidrs,
                 extra_ports=config.ssrf_proxy.extra_ports,
@@ -300,14 +293,6 @@ def _packed(stack: DifyStack, config: DifyConfig) -> PackedTask | None:
         service_connect=door == "api_gateway",
         register_dns=door == "lambda_proxy" or bool(stack.front_door.reaches),
     )
-
-
-def _endpoint_services(config: DifyConfig) -> list[str]:
-    """The VPC endpoints the stack creates: those a closed network needs, unless the VPC already has them."""
-    if not (config.network.closed and config.network.endpoints):
-        return []
-    needs = endpoint_needs(bedrock=config.services.bedrock, email=config.email.domain is not None)
-    return [need.service for need in needs]
 
 
 def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrategy]:

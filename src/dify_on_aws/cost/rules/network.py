@@ -102,6 +102,16 @@ def _eip(p: Pricer, res: Resource) -> None:
 
 def _instance(p: Pricer, res: Resource) -> None:
     kind = res.text("InstanceType", "m1.small")
+    notes = ["EBS volumes not included"]
+    routes = [r for r in p.of_type("AWS::EC2::Route") if p.get(r, r.props.get("InstanceId")) == res]
+    if routes:
+        # A NAT instance: unlike a NAT gateway, nothing is billed per GB it forwards (usage nat_gb).
+        notes.insert(0, f"NAT instance for {len(routes)} route(s): no per-GB processing charge")
+    credits = res.props.get("CreditSpecification")
+    mode = res.value(credits.get("CPUCredits")) if isinstance(credits, Mapping) else None
+    if kind.startswith(("t3", "t4g")) and mode != "standard":
+        # T3 and T4g instances launch with unlimited CPU credits unless told otherwise.
+        notes.append("unlimited CPU credits: sustained CPU above the baseline is billed extra")
     p.add(
         res,
         f"EC2 {kind} instance (Linux)",
@@ -109,7 +119,7 @@ def _instance(p: Pricer, res: Resource) -> None:
         p.hours,
         "h",
         usage=False,
-        note="EBS volumes not included",
+        note="; ".join(notes),
     )
     has_eip = any(
         r.stack == res.stack and p.get(r, r.props.get("InstanceId")) == res

@@ -17,6 +17,21 @@ if TYPE_CHECKING:
     from dify_on_aws.diagram.deriver import Deriver
 
 
+# Route targets that decide a subnet's kind; a route to an instance goes through a NAT instance.
+_GATEWAYS = ("GatewayId", "NatGatewayId", "InstanceId")
+_NAT_TYPES = {"AWS::EC2::NatGateway", "AWS::EC2::Instance"}
+
+
+def nat_instances(t: Templates) -> list[Key]:
+    """Instances that private subnets route to the internet through."""
+    found: list[Key] = []
+    for route in t.keys_of("AWS::EC2::Route"):
+        for key in t.refs(route[0], t.props(route).get("InstanceId")):
+            if t.type(key) == "AWS::EC2::Instance" and key not in found:
+                found.append(key)
+    return found
+
+
 def classify_subnets(t: Templates) -> dict[Key, str]:
     """Subnet -> public, private or isolated, from the default routes of its route table (else its tags)."""
     route_kind: dict[Key, str] = {}
@@ -24,11 +39,11 @@ def classify_subnets(t: Templates) -> dict[Key, str]:
         p = t.props(route)
         if p.get("DestinationCidrBlock") not in ("0.0.0.0/0", None):
             continue
-        targets = {t.type(k) for k in t.refs(route[0], [p.get("GatewayId"), p.get("NatGatewayId")])}
+        targets = {t.type(k) for k in t.refs(route[0], [p.get(g) for g in _GATEWAYS])}
         for table in t.refs(route[0], p.get("RouteTableId")):
             if "AWS::EC2::InternetGateway" in targets:
                 route_kind[table] = graph.PUBLIC
-            elif "AWS::EC2::NatGateway" in targets or p.get("NatGatewayId") is not None:
+            elif targets & _NAT_TYPES or p.get("NatGatewayId") is not None:
                 route_kind.setdefault(table, graph.PRIVATE)
     kinds: dict[Key, str] = {}
     for assoc in t.keys_of("AWS::EC2::SubnetRouteTableAssociation"):
@@ -97,11 +112,14 @@ def shared(d: Deriver) -> None:
             ),
             *secrets,
         )
-    nats = t.keys_of("AWS::EC2::NatGateway")
+    gateways, instances = t.keys_of("AWS::EC2::NatGateway"), nat_instances(t)
+    nats = gateways or instances
     if nats:
         cluster = d.placement(nats[0][0], [t.props(n).get("SubnetId") for n in nats], graph.PUBLIC)
+        kinds = sorted({str(t.props(n).get("InstanceType", "")) for n in instances})
+        label = "NAT gateway" if gateways else f"NAT instance ({', '.join(kinds)})"
         d.add(
-            graph.Node("nat", graph.NAT, "NAT gateway", (f"\N{MULTIPLICATION SIGN} {len(nats)}",), cluster),
+            graph.Node("nat", graph.NAT, label, (f"\N{MULTIPLICATION SIGN} {len(nats)}",), cluster),
             *nats,
         )
     endpoints = t.keys_of("AWS::EC2::VPCEndpoint")
@@ -265,7 +283,16 @@ def security_group_flows(d: Deriver) -> None:
 
 STEPS = (
     Step(30, load_balancers, ("AWS::ElasticLoadBalancingV2::LoadBalancer",)),
-    Step(90, shared, ("AWS::SecretsManager::Secret", "AWS::EC2::NatGateway", "AWS::EC2::VPCEndpoint")),
+    Step(
+        90,
+        shared,
+        (
+            "AWS::SecretsManager::Secret",
+            "AWS::EC2::NatGateway",
+            "AWS::EC2::Instance",
+            "AWS::EC2::VPCEndpoint",
+        ),
+    ),
     Step(
         120,
         listener_routes,
