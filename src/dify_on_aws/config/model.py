@@ -23,6 +23,7 @@ from dify_on_aws.config.data import (
 from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS, FrontDoorConfig, FrontDoorType
 from dify_on_aws.config.images import ImagesConfig
 from dify_on_aws.config.network import NetworkConfig
+from dify_on_aws.config.package_index import PackageIndexConfig
 from dify_on_aws.config.schedule import ScheduleConfig
 from dify_on_aws.config.services import (
     DEFAULT_SANDBOX_REQUIREMENTS,
@@ -53,6 +54,7 @@ __all__ = [
     "FrontDoorType",
     "ImagesConfig",
     "NetworkConfig",
+    "PackageIndexConfig",
     "PluginDaemonSize",
     "RemovalPolicyName",
     "ScheduleConfig",
@@ -102,6 +104,7 @@ class DifyConfig(Section):
     ssrf_proxy: SsrfProxyConfig = Field(default_factory=SsrfProxyConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    package_index: PackageIndexConfig = Field(default_factory=PackageIndexConfig)
 
     @field_validator("name")
     @classmethod

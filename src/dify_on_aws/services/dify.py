@@ -132,6 +132,7 @@ class DifyServices(Construct):
         packed: PackedTask | None = None,
         docker_hub_credentials: sm.ISecret | None = None,
         dns_roles: Sequence[Role] = (),
+        package_index: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -169,6 +170,7 @@ class DifyServices(Construct):
                 squid_conf=squid_conf,
                 packed=packed is not None,
                 release=release,
+                package_index=package_index,
             )
             entry_point, command = (
                 (squid.entry_point, squid.command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
@@ -46,18 +47,31 @@ NO_PROXY = ",".join(
 )
 
 
-def proxy_environment(*, packed: bool = False, reaches_api: bool = False) -> dict[str, str]:
+def proxy_environment(
+    *, packed: bool = False, reaches_api: bool = False, bypass: Sequence[str] = ()
+) -> dict[str, str]:
     """For processes that fetch arbitrary URLs with the standard proxy variables (sandbox, plugins).
 
     In one shared task, localhost is Dify itself and the proxy denies loopback, so nothing on localhost
     bypasses the proxy, except (`reaches_api`: plugins) the api's own port: plugins fetch and upload files
     at INTERNAL_FILES_URL (http://localhost:5001). NO_PROXY entries with a port match only that port (Go's
-    net/http, Python's urllib, requests and httpx)."""
+    net/http, Python's urllib, requests and httpx). `bypass`: further internal hosts reached directly (the
+    package index: the SSRF proxy denies the VPC, and pip and uv honour these variables)."""
     url = internal_url(Role.SSRF_PROXY, packed=packed)
     names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
     api = [f"{host}:{PORTS[Role.API]}" for host in ("localhost", "127.0.0.1")] if reaches_api else []
-    no_proxy = ",".join([*api, *_METADATA_ENDPOINTS]) if packed else NO_PROXY
+    no_proxy = ",".join([*api, *_METADATA_ENDPOINTS, *bypass]) if packed else ",".join([NO_PROXY, *bypass])
     return {**dict.fromkeys(names, url), "NO_PROXY": no_proxy, "no_proxy": no_proxy}
+
+
+def package_index_environment(index: str | None, *, trusted_host: bool) -> dict[str, str]:
+    """Where pip (sandbox) and uv (plugin daemon) install from: both pass PIP_MIRROR_URL as `-i`. pip ignores
+    a plain-HTTP index on any host but localhost unless it is a trusted host, and the pinned sandbox passes
+    no `--trusted-host`, so the sandbox's pip (which inherits its environment) gets PIP_TRUSTED_HOST."""
+    if index is None:
+        return {}
+    parts = urlsplit(index)
+    return {"PIP_MIRROR_URL": index, **({"PIP_TRUSTED_HOST": parts.netloc} if trusted_host else {})}
 
 
 @dataclass(frozen=True)
@@ -198,7 +212,9 @@ def _web(public_url: str) -> ContainerSettings:
     return ContainerSettings(env, {})
 
 
-def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool, packed: bool) -> ContainerSettings:
+def _sandbox(
+    keys: AppKeys, *, allow_all_syscalls: bool, packed: bool, package_index: str | None
+) -> ContainerSettings:
     env = {
         "GIN_MODE": "release",
         # The image's conf/config.yaml says debug: true; the sandbox lets DEBUG override it.
@@ -206,7 +222,8 @@ def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool, packed: bool) -> Contai
         "WORKER_TIMEOUT": "15",
         "ENABLE_NETWORK": "true",
         # Sandboxed code reaches the network only through the SSRF proxy (and its egress rules say so).
-        **proxy_environment(packed=packed),
+        **proxy_environment(packed=packed, bypass=_hosts(package_index)),
+        **package_index_environment(package_index, trusted_host=True),
         "SANDBOX_PORT": str(PORTS[Role.SANDBOX]),
     }
     if allow_all_syscalls:
@@ -214,7 +231,13 @@ def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool, packed: bool) -> Contai
     return ContainerSettings(env, {"API_KEY": _secret(keys.sandbox_api_key)})
 
 
-def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool) -> ContainerSettings:
+def _hosts(url: str | None) -> list[str]:
+    return [str(urlsplit(url).hostname)] if url else []
+
+
+def _plugin_daemon(
+    data: DataEndpoints, keys: AppKeys, *, packed: bool, package_index: str | None
+) -> ContainerSettings:
     env = {
         "SERVER_PORT": str(PORTS[Role.PLUGIN_DAEMON]),
         "DIFY_INNER_API_URL": internal_url(Role.API, packed=packed),
@@ -247,7 +270,10 @@ def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool) -> Conta
         "PYTHON_ENV_INIT_TIMEOUT": "120",
         "MAX_PLUGIN_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
         # Plugins fetch what users and models ask for; only internal names and Dify's files bypass the proxy.
-        **proxy_environment(packed=packed, reaches_api=True),
+        # uv gets HTTP_PROXY, HTTPS_PROXY and NO_PROXY from the daemon's configuration, so the package
+        # index is reached around the proxy (which denies the VPC).
+        **proxy_environment(packed=packed, reaches_api=True, bypass=_hosts(package_index)),
+        **package_index_environment(package_index, trusted_host=False),
     }
     secrets = {
         "SERVER_KEY": _secret(keys.plugin_daemon_key),
@@ -270,10 +296,12 @@ def container_settings(
     packed: bool = False,
     release: str = dify_contract.DEFAULT_RELEASE,
     hosts: Mapping[Role, str] | None = None,
+    package_index: str | None = None,
 ) -> ContainerSettings:
     """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration;
     `release`: the Dify release, whose contract names the queues the worker consumes; `hosts`: private DNS
-    names of other roles for callers outside Service Connect)."""
+    names of other roles for callers outside Service Connect; `package_index`: the simple-index URL the
+    sandbox and the plugin daemon install Python packages from, None for PyPI)."""
     if role is Role.SSRF_PROXY:
         return ContainerSettings(squid_container(squid_conf).environment, {})
     if role in API_IMAGE_ROLES:
@@ -283,8 +311,10 @@ def container_settings(
     if role is Role.WEB:
         return _web(public_url)
     if role is Role.SANDBOX:
-        return _sandbox(keys, allow_all_syscalls=sandbox_allow_all_syscalls, packed=packed)
-    return _plugin_daemon(data, keys, packed=packed)
+        return _sandbox(
+            keys, allow_all_syscalls=sandbox_allow_all_syscalls, packed=packed, package_index=package_index
+        )
+    return _plugin_daemon(data, keys, packed=packed, package_index=package_index)
 
 
 def sandbox_requirements(packages: Sequence[str]) -> str:

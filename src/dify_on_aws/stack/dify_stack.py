@@ -31,6 +31,7 @@ from dify_on_aws.services.environment import (
     DataEndpoints,
     container_settings,
 )
+from dify_on_aws.services.package_index import PackageIndex, index_url
 from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
@@ -159,9 +160,7 @@ class DifyStack(cdk.Stack):
             tags=images.role_tags(),
             sizes=sizes,
             plugin_storage_gib=svc.plugin_daemon.ephemeral_storage_gib,
-            architecture=ecs.CpuArchitecture.ARM64
-            if svc.architecture == "arm64"
-            else ecs.CpuArchitecture.X86_64,
+            architecture=_architecture(svc.architecture),
             capacity=_capacity(svc.spot, svc.on_demand_base),
             container_insights=svc.container_insights,
             data=data,
@@ -188,7 +187,9 @@ class DifyStack(cdk.Stack):
                 else None
             ),
             dns_roles=sorted(self.front_door.reaches),
+            package_index=index_url(self._dns_namespace) if config.package_index.type != "none" else None,
         )
+        self.package_index = self._package_index(config)
         schedule = config.schedule
         scale_services(
             self.dify.services,
@@ -211,6 +212,27 @@ class DifyStack(cdk.Stack):
             )
         )
         wire(self, config)
+
+    def _package_index(self, config: DifyConfig) -> PackageIndex | None:
+        """The in-VPC package index the sandbox and the plugin daemon install from (`[package_index]`)."""
+        if config.package_index.type == "none":
+            return None
+        svc = config.services
+        index = PackageIndex(
+            self,
+            "PackageIndex",
+            domain_name=f"{config.name.lower()}-packages",
+            cluster=self.dify.cluster,
+            namespace=self.dify.namespace,
+            image=config.package_index.proxy_image,
+            architecture=_architecture(svc.architecture),
+            capacity=_capacity(svc.spot, svc.on_demand_base),
+            subnets=self.network.task_subnets,
+            public_ip=not self.network.nat,
+            log_group=self.dify.log_group,
+        )
+        assert index.url == index_url(self._dns_namespace)
+        return index
 
     def _operations(self, config: DifyConfig, retention: DataRetention) -> None:
         """Password rotation (with redeploys so tasks pick up the new password) and AWS Backup."""
@@ -267,6 +289,10 @@ class DifyStack(cdk.Stack):
             hosts=self.dify.dns_hosts,
             release=self.config.images.contract_release(),
         )
+
+
+def _architecture(name: str) -> ecs.CpuArchitecture:
+    return ecs.CpuArchitecture.ARM64 if name == "arm64" else ecs.CpuArchitecture.X86_64
 
 
 def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrategy]:

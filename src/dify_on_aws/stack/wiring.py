@@ -15,7 +15,10 @@ from dify_on_aws.nag import acknowledge
 from dify_on_aws.roles import PORTS, Role
 from dify_on_aws.runtime_support import logical_id
 from dify_on_aws.services.environment import PLUGIN_DAEMON_PREFIXES
+from dify_on_aws.services.package_index import PORT as PACKAGE_INDEX_PORT
+from dify_on_aws.services.package_index import PackageIndex
 from dify_on_aws.services.service import DifyService
+from dify_on_aws.services.start_order import service_resource
 
 if TYPE_CHECKING:
     from dify_on_aws.stack.dify_stack import DifyStack
@@ -76,7 +79,18 @@ def wire(stack: DifyStack, config: DifyConfig) -> None:
             daemon.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
             sandbox.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
 
+    if stack.package_index is not None:
+        _package_index(stack.package_index, [daemon, sandbox])
+
     grant(stack, config, api, worker, daemon)
+
+
+def _package_index(index: PackageIndex, clients: list[DifyService]) -> None:
+    """Only the plugin daemon and the sandbox install packages: only they reach the package proxy, and
+    their services start after it (both install at start)."""
+    for client in unique(clients):
+        index.connections.allow_from(client.connections, ec2.Port.tcp(PACKAGE_INDEX_PORT))
+        service_resource(client).add_resource_dependency(service_resource(index.service))
 
 
 def grant(
