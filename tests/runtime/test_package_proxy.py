@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import io
 import json
 import os
@@ -148,14 +149,15 @@ class Repository:
         if h.path == prefix.rstrip("/") + "/demo-pkg":
             return 301, {"Location": f"{prefix}demo-pkg/"}, b""
         if h.path == f"{prefix}demo-pkg/":
+            digest = hashlib.sha256(WHEEL).hexdigest()
             if "application/vnd.pypi.simple.v1+json" in h.headers.get("Accept", ""):
+                url = f"{self.base}{prefix}demo-pkg/1.0/{WHEEL_NAME}"
                 doc = {
-                    "files": [
-                        {"filename": WHEEL_NAME, "url": f"{self.base}{prefix}demo-pkg/1.0/{WHEEL_NAME}"}
-                    ]
+                    "meta": {"api-version": "1.0"},
+                    "name": "demo-pkg",
+                    "files": [{"filename": WHEEL_NAME, "url": url, "hashes": {"sha256": digest}}],
                 }
                 return 200, {"Content-Type": "application/vnd.pypi.simple.v1+json"}, json.dumps(doc).encode()
-            digest = __import__("hashlib").sha256(WHEEL).hexdigest()
             html = (
                 f'<html><body><a href="1.0/{WHEEL_NAME}#sha256={digest}">{WHEEL_NAME}</a>'
                 f'<a href="{self.base}{prefix}demo-pkg/0.9/old.tar.gz">old.tar.gz</a>'
