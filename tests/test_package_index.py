@@ -7,6 +7,7 @@ tests/runtime/test_package_proxy.py; who reaches it is in tests/test_reachabilit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -201,6 +202,21 @@ def test_one_task_gets_the_index_too(synth: Callable[[DifyConfig], SynthResult])
         env = _environment(containers[name])
         assert env["PIP_MIRROR_URL"] == url
         assert "package-index.lean.dify.internal" in env["NO_PROXY"].split(",")
+
+
+@pytest.mark.parametrize("name", ["D", "Dify", "Dify-", "A234567890123456789012345678901-", "x9"])
+def test_every_instance_name_makes_a_valid_domain_name(name: str) -> None:
+    """CreateDomain: a domain name is 2-50 characters of [a-z0-9-], starting with a letter and ending with a
+    letter or digit; every valid `name` (a letter, then up to 31 letters, digits and '-') gives one."""
+    domain = package_index.domain_name(config_of(name=name).name)
+    assert re.fullmatch(package_index.DOMAIN_PATTERN, domain), domain
+
+
+def test_a_closed_network_needs_the_two_codeartifact_endpoints() -> None:
+    """CodeArtifact "Create VPC endpoints for CodeArtifact": `codeartifact.api` (GetAuthorizationToken) and
+    `codeartifact.repositories` (package managers; private DNS required); the S3 gateway endpoint is "not
+    needed when using Python" packages. The closed-network endpoint list takes these names."""
+    assert package_index.VPC_ENDPOINTS == ("codeartifact.api", "codeartifact.repositories")
 
 
 def test_a_bad_proxy_image_is_a_config_error() -> None:

@@ -1,7 +1,7 @@
-"""Who may open a connection to the database, the cache, the sandbox, the plugin daemon, the SSRF proxy and the
-package index,
-for every example: the expected sources are written out here, and the template's security-group ingress
-(inline and AWS::EC2::SecurityGroupIngress) is resolved to the roles that own the source groups.
+"""Who may open a connection to the database, the cache, the sandbox, the plugin daemon, the SSRF proxy and
+the package index, for every example: the expected sources are written out here, and the template's
+security-group ingress (inline and AWS::EC2::SecurityGroupIngress) is resolved to the roles that own the
+source groups.
 
 A source is the role of an ECS service ("api", "worker", ..., or "single-task" when every role shares one
 task), "migration" for the migration task, and otherwise the source group's description. Data stores must

@@ -253,7 +253,7 @@ def _botocore_authorization(method: str, url: str, creds: index.Credentials, whe
         BotoCredentials(creds.access_key, creds.signing_key, creds.session), index.SERVICE, REGION
     )
     original = botocore.auth.get_current_datetime
-    botocore.auth.get_current_datetime = lambda: when.replace(tzinfo=None)  # type: ignore[assignment]
+    botocore.auth.get_current_datetime = lambda: when.replace(tzinfo=None)
     try:
         signer.add_auth(request)
     finally:

@@ -34,6 +34,19 @@ NAME = "package-index"
 PORT = 8080
 # The public repository CodeArtifact fetches from (CreateRepository / AssociateExternalConnection).
 PYPI = "public:pypi"
+# What a closed network needs for the proxy to work (CodeArtifact "Create VPC endpoints for CodeArtifact": the
+# API for GetAuthorizationToken, the repositories endpoint for the packages, the latter with private DNS on;
+# "Create the Amazon S3 gateway endpoint": "not needed when using Python ... package formats").
+VPC_ENDPOINTS = ("codeartifact.api", "codeartifact.repositories")
+# CodeArtifact domain names: [a-z][a-z0-9\-]{0,48}[a-z0-9] (CreateDomain API reference).
+DOMAIN_PATTERN = r"[a-z][a-z0-9\-]{0,48}[a-z0-9]"
+
+
+def domain_name(instance: str) -> str:
+    """The stack's CodeArtifact domain: unique per account and region like the instance name."""
+    return f"{instance.lower()}-packages"
+
+
 # The container gets its code in this variable and runs it with `python3 -c`.
 SOURCE_VARIABLE = "PACKAGE_PROXY_SOURCE"
 ENTRY_POINT = (

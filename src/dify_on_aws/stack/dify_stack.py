@@ -31,7 +31,7 @@ from dify_on_aws.services.environment import (
     DataEndpoints,
     container_settings,
 )
-from dify_on_aws.services.package_index import PackageIndex, index_url
+from dify_on_aws.services.package_index import PackageIndex, domain_name, index_url
 from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
@@ -221,7 +221,7 @@ class DifyStack(cdk.Stack):
         index = PackageIndex(
             self,
             "PackageIndex",
-            domain_name=f"{config.name.lower()}-packages",
+            domain_name=domain_name(config.name),
             cluster=self.dify.cluster,
             namespace=self.dify.namespace,
             image=config.package_index.proxy_image,

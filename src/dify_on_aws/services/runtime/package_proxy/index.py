@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 SERVICE = "codeartifact"
 # Tokens are asked for this long and renewed when less than REFRESH_MARGIN is left: far below the 12-hour
@@ -247,13 +247,21 @@ class TokenSource:
                 self._grant = None
 
 
+class Body(Protocol):
+    """A response body (http.client's response, or urllib's HTTPError for error statuses)."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class Upstream:
     """One response from the repository, ready to be passed on."""
 
     status: int
     headers: dict[str, str]
-    body: BinaryIO | None
+    body: Body | None
 
 
 class Proxy:
@@ -336,7 +344,7 @@ def log(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}", file=sys.stderr, flush=True)
 
 
-def _chunks(body: BinaryIO) -> Iterable[bytes]:
+def _chunks(body: Body) -> Iterable[bytes]:
     while chunk := body.read(CHUNK):
         yield chunk
 
@@ -376,7 +384,8 @@ def handler_class(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                 _close(response)
 
         def _relay(self, method: str, response: Upstream) -> None:
-            base = f"http://{self.headers.get('Host') or self.server.server_address[0]}"
+            # Links point where the client sent this request (Host is mandatory in HTTP/1.1).
+            base = f"http://{self.headers.get('Host') or 'localhost'}"
             kind = response.headers.get("content-type", "")
             textual = kind.startswith(TEXT_TYPES) and "content-encoding" not in response.headers
             data = None
