@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -229,6 +230,12 @@ def _proxy_to(
     return upstream, index.Proxy(f"{upstream.url}/pypi/{REPOSITORY}/", tokens)
 
 
+def _simple(fake: Callable[..., Fake], repository: Repository | None = None) -> tuple[Fake, index.Proxy]:
+    """A proxy in front of a repository that accepts the first token handed out."""
+    clock = Clock()
+    return _proxy_to(fake, repository or Repository({"g1"}), index.TokenSource(Grants(clock), clock=clock))
+
+
 # --- GetAuthorizationToken against botocore -----------------------------------------------------------------
 
 
@@ -374,8 +381,7 @@ def test_the_default_lifetime_leaves_room_to_retry() -> None:
 def test_index_pages_pass_through_with_links_on_the_proxy(
     fake: Callable[..., Fake], run_proxy: Callable[[index.Proxy], str]
 ) -> None:
-    clock = Clock()
-    upstream, proxy = _proxy_to(fake, Repository({"g1"}), index.TokenSource(Grants(clock), clock=clock))
+    upstream, proxy = _simple(fake)
     url = run_proxy(proxy)
     status, headers, body = _get(f"{url}/simple/demo-pkg/")
     assert status == 200
@@ -393,8 +399,7 @@ def test_index_pages_pass_through_with_links_on_the_proxy(
 def test_the_json_simple_api_is_negotiated_and_rewritten(
     fake: Callable[..., Fake], run_proxy: Callable[[index.Proxy], str]
 ) -> None:
-    clock = Clock()
-    _, proxy = _proxy_to(fake, Repository({"g1"}), index.TokenSource(Grants(clock), clock=clock))
+    _, proxy = _simple(fake)
     url = run_proxy(proxy)
     status, headers, body = _get(
         f"{url}/simple/demo-pkg/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
@@ -404,8 +409,7 @@ def test_the_json_simple_api_is_negotiated_and_rewritten(
 
 
 def test_head_gets_headers_only(fake: Callable[..., Fake], run_proxy: Callable[[index.Proxy], str]) -> None:
-    clock = Clock()
-    _, proxy = _proxy_to(fake, Repository({"g1"}), index.TokenSource(Grants(clock), clock=clock))
+    _, proxy = _simple(fake)
     status, headers, body = _get(f"{run_proxy(proxy)}/simple/demo-pkg/1.0/{WHEEL_NAME}", method="HEAD")
     assert (status, body, headers["content-length"]) == (200, b"", str(len(WHEEL)))
 
@@ -442,10 +446,7 @@ def test_a_redirect_to_file_storage_is_followed_without_the_token(
             else (200, {"Content-Type": "application/octet-stream"}, WHEEL)
         )
     )
-    clock = Clock()
-    _, proxy = _proxy_to(
-        fake, Repository({"g1"}, store=store.url), index.TokenSource(Grants(clock), clock=clock)
-    )
+    _, proxy = _simple(fake, Repository({"g1"}, store=store.url))
     status, _, body = _get(f"{run_proxy(proxy)}/simple/demo-pkg/1.0/{WHEEL_NAME}")
     assert (status, body) == (200, WHEEL)
     assert store.requests[0]["path"].startswith(f"/assets/{WHEEL_NAME}?X-Amz-Signature=")
@@ -454,8 +455,7 @@ def test_a_redirect_to_file_storage_is_followed_without_the_token(
 def test_a_redirect_within_the_repository_points_at_the_proxy(
     fake: Callable[..., Fake], run_proxy: Callable[[index.Proxy], str]
 ) -> None:
-    clock = Clock()
-    _, proxy = _proxy_to(fake, Repository({"g1"}), index.TokenSource(Grants(clock), clock=clock))
+    _, proxy = _simple(fake)
     url = run_proxy(proxy)
     status, headers, _ = _get(f"{url}/simple/demo-pkg")
     assert (status, headers["location"]) == (301, f"{url}/simple/demo-pkg/")
@@ -474,12 +474,8 @@ def test_a_redirect_within_the_repository_points_at_the_proxy(
 def test_paths_and_methods(
     fake: Callable[..., Fake], run_proxy: Callable[[index.Proxy], str], method: str, path: str, status: int
 ) -> None:
-    clock = Clock()
-    grants = Grants(clock)
-    upstream, proxy = _proxy_to(fake, Repository({"g1"}), index.TokenSource(grants, clock=clock))
-    conn = __import__("http.client").client.HTTPConnection(
-        *urllib.parse.urlsplit(run_proxy(proxy)).netloc.split(":")
-    )
+    upstream, proxy = _simple(fake)
+    conn = http.client.HTTPConnection(urllib.parse.urlsplit(run_proxy(proxy)).netloc, timeout=10)
     conn.request(method, path)  # sent as is (urllib would normalise "..")
     assert conn.getresponse().status == status
     if status != 404 or path == "/simple/unknown/":
@@ -514,8 +510,7 @@ def test_pip_downloads_through_the_proxy(
 ) -> None:
     """pip (as the sandbox runs it: `pip install -i <index>`) resolves and downloads a wheel through the
     proxy, hash-checked against the index page's #sha256 fragment."""
-    clock = Clock()
-    _, proxy = _proxy_to(fake, Repository({"g1"}), index.TokenSource(Grants(clock), clock=clock))
+    _, proxy = _simple(fake)
     url = run_proxy(proxy)
     env = {
         k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and not k.startswith("PIP_")

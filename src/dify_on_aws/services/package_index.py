@@ -27,7 +27,7 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
-from dify_on_aws.services.service import ContainerSpec, DifyService, TaskSpec
+from dify_on_aws.services.service import ContainerSpec, DifyService, TaskSpec, dns_record
 
 SOURCE = Path(__file__).parent / "runtime" / "package_proxy" / "index.py"
 NAME = "package-index"
@@ -165,12 +165,7 @@ class PackageIndex(Construct):
             log_group=log_group,
             service_connect=False,
             allow_all_outbound=False,
-            cloud_map=ecs.CloudMapOptions(
-                name=NAME,
-                cloud_map_namespace=namespace,
-                dns_record_type=servicediscovery.DnsRecordType.A,
-                dns_ttl=cdk.Duration.seconds(10),
-            ),
+            cloud_map=dns_record(namespace, NAME),
         )
         self.connections = self.service.connections
         self.connections.security_groups[0].add_egress_rule(
