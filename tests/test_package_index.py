@@ -7,6 +7,7 @@ tests/runtime/test_package_proxy.py; who reaches it is in tests/test_reachabilit
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -152,6 +153,17 @@ def test_the_proxy_runs_its_source_on_a_stock_python_image(body: dict[str, Any])
     assert proxy["PortMappings"] == [{"ContainerPort": 8080, "Name": "package-index", "Protocol": "tcp"}]
     assert proxy["HealthCheck"]["Command"] == list(package_index.HEALTH_CHECK)
     assert "Secrets" not in proxy
+
+
+def test_the_proxy_task_definition_fits_ecs_size_limit(body: dict[str, Any]) -> None:
+    """The source travels in the task definition, which ECS caps at 64 KiB (Amazon ECS service quotas,
+    "Task definition size"); keep the proxy well under half of it."""
+    (task,) = [
+        t["Properties"]
+        for t in of_type(body["Resources"], "AWS::ECS::TaskDefinition").values()
+        if t["Properties"]["ContainerDefinitions"][0]["Name"] == package_index.NAME
+    ]
+    assert len(json.dumps(task)) < 32 * 1024
 
 
 def test_daemon_and_sandbox_start_after_the_proxy(body: dict[str, Any]) -> None:

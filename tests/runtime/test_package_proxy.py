@@ -273,7 +273,7 @@ def test_the_signature_is_botocores(session: str | None) -> None:
     """Signature Version 4, byte for byte as botocore signs the same request at the same time."""
     creds = index.Credentials(CREDS.access_key, CREDS.signing_key, session)
     url = index.authorization_url(f"https://codeartifact.{REGION}.amazonaws.com", domain=DOMAIN, owner=OWNER)
-    mine = index.sign("POST", url, region=REGION, service=index.SERVICE, credentials=creds, now=NOW)
+    mine = index.sign("POST", url, region=REGION, service=index.SERVICE, creds=creds, now=NOW)
     assert mine["authorization"] == _botocore_authorization("POST", url, creds, NOW)
     assert mine["x-amz-date"] == "20261130T063015Z"
 

@@ -30,7 +30,7 @@ class PackageIndexConfig(Section):
     )
     proxy_image: str = Field(
         DEFAULT_PROXY_IMAGE,
-        description="Python image the package proxy runs on (standard library only; Python 3.9 or newer). "
+        description="Python image the package proxy runs on (standard library only; Python 3.11 or newer). "
         "Mirror it to ECR for closed networks.",
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
@@ -31,11 +30,13 @@ from dify_on_aws.services.environment import (
     DataEndpoints,
     container_settings,
 )
-from dify_on_aws.services.package_index import PackageIndex, domain_name, index_url
+from dify_on_aws.services.package_index import index_url
 from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
+from dify_on_aws.stack.fargate import capacity_strategy, cpu_architecture
 from dify_on_aws.stack.outputs import add_outputs
+from dify_on_aws.stack.packages import build_package_index
 from dify_on_aws.stack.wiring import unique, wire
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -160,8 +161,8 @@ class DifyStack(cdk.Stack):
             tags=images.role_tags(),
             sizes=sizes,
             plugin_storage_gib=svc.plugin_daemon.ephemeral_storage_gib,
-            architecture=_architecture(svc.architecture),
-            capacity=_capacity(svc.spot, svc.on_demand_base),
+            architecture=cpu_architecture(svc.architecture),
+            capacity=capacity_strategy(svc.spot, svc.on_demand_base),
             container_insights=svc.container_insights,
             data=data,
             keys=keys,
@@ -189,7 +190,7 @@ class DifyStack(cdk.Stack):
             dns_roles=sorted(self.front_door.reaches),
             package_index=index_url(self._dns_namespace) if config.package_index.type != "none" else None,
         )
-        self.package_index = self._package_index(config)
+        self.package_index = build_package_index(self, config)
         schedule = config.schedule
         scale_services(
             self.dify.services,
@@ -212,27 +213,6 @@ class DifyStack(cdk.Stack):
             )
         )
         wire(self, config)
-
-    def _package_index(self, config: DifyConfig) -> PackageIndex | None:
-        """The in-VPC package index the sandbox and the plugin daemon install from (`[package_index]`)."""
-        if config.package_index.type == "none":
-            return None
-        svc = config.services
-        index = PackageIndex(
-            self,
-            "PackageIndex",
-            domain_name=domain_name(config.name),
-            cluster=self.dify.cluster,
-            namespace=self.dify.namespace,
-            image=config.package_index.proxy_image,
-            architecture=_architecture(svc.architecture),
-            capacity=_capacity(svc.spot, svc.on_demand_base),
-            subnets=self.network.task_subnets,
-            public_ip=not self.network.nat,
-            log_group=self.dify.log_group,
-        )
-        assert index.url == index_url(self._dns_namespace)
-        return index
 
     def _operations(self, config: DifyConfig, retention: DataRetention) -> None:
         """Password rotation (with redeploys so tasks pick up the new password) and AWS Backup."""
@@ -289,19 +269,6 @@ class DifyStack(cdk.Stack):
             hosts=self.dify.dns_hosts,
             release=self.config.images.contract_release(),
         )
-
-
-def _architecture(name: str) -> ecs.CpuArchitecture:
-    return ecs.CpuArchitecture.ARM64 if name == "arm64" else ecs.CpuArchitecture.X86_64
-
-
-def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrategy]:
-    if not spot:
-        return [ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)]
-    return [
-        ecs.CapacityProviderStrategy(capacity_provider="FARGATE", base=on_demand_base, weight=0),
-        ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1),
-    ]
 
 
 def _stack_options(config: DifyConfig, edge: EdgeStack | None, given: dict[str, Any]) -> dict[str, Any]:

@@ -1,35 +1,20 @@
 """Package proxy: a PEP 503 simple index on a fixed URL inside the VPC, backed by AWS CodeArtifact.
 
-The plugin daemon (uv) and the sandbox (pip) get a plain index URL without credentials. This process signs
-in to CodeArtifact with its ECS task role, keeps an authorization token, and forwards every index and file
-request to the repository with that token. CodeArtifact tokens live at most 12 hours, so a token written
-into an index URL stops working; here the token never leaves the process and is renewed before it expires
-(and once more when the repository answers 401/403), so the index URL never changes.
-
-* GET/HEAD ``/simple/...`` is forwarded to ``<repository endpoint>simple/...``; the response (index pages,
-  JSON simple API, wheels, sdists) streams back. Links the repository writes as absolute URLs are rewritten
-  to this proxy; relative links already resolve here. Redirects within the repository are passed on
-  (rewritten); redirects elsewhere (file storage) are followed here, without the token.
-* ``/health`` answers 200 without calling anything (the container health check).
-* Errors: 404 for other paths, 405 for other methods, 502 when the repository is unreachable, 503 when no
-  token can be obtained; the status and a one-line reason are logged, never the token.
-
-Only the Python standard library is used (the container runs a stock Python image, and a closed network has
-no package index to install boto3 from): credentials come from the ECS container credentials endpoint (or
-the usual environment variables), and GetAuthorizationToken is a SigV4-signed REST call.
-
-Environment: ``CODEARTIFACT_DOMAIN``, ``CODEARTIFACT_DOMAIN_OWNER``, ``CODEARTIFACT_REPOSITORY_ENDPOINT``
-(``https://<domain>-<owner>.d.codeartifact.<region>.<suffix>/pypi/<repository>/``),
-``CODEARTIFACT_API_ENDPOINT`` (``https://codeartifact.<region>.<suffix>``), ``AWS_REGION``, optional
-``PORT`` (default 8080).
-
-The module must stay self-contained: the stack passes its source to ``python3 -c`` in the container.
+CodeArtifact tokens live at most 12 hours, so a token written into an index URL stops working. Here uv
+(plugin daemon) and pip (sandbox) get a plain URL; this process signs in with its ECS task role, renews its
+token before it expires (and when the repository answers 401/403) and forwards GET/HEAD ``/simple/...`` to
+``<repository endpoint>simple/...`` with it. Absolute links to the repository are rewritten to the proxy;
+redirects within it are passed on rewritten, redirects elsewhere (file storage) followed without the token.
+Errors: 404 other paths, 405 other methods, 502 repository unreachable, 503 no token (logged with the
+reason, never the token). Standard library only, one self-contained file: the stack runs this source with
+``python3 -c`` on a stock Python image (environment: services/package_index.py, proxy_environment).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -40,15 +25,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any
 
 SERVICE = "codeartifact"
-# Tokens are asked for this long and renewed when less than REFRESH_MARGIN is left: far below the 12-hour
-# maximum, so a refresh that fails is retried for a long time before the current token runs out.
+# Token lifetime asked for, and time left when it is renewed: a failed renewal has 15 minutes of retries.
 TOKEN_SECONDS = 3600
 REFRESH_MARGIN = 900
 CHUNK = 64 * 1024
@@ -57,21 +41,13 @@ MAX_REDIRECTS = 5
 WEB = ("https://", "http://")
 # Response types whose body may carry absolute links to the repository (PEP 503 HTML, PEP 691 JSON).
 TEXT_TYPES = ("text/html", "application/vnd.pypi.simple", "application/json")
-# Request headers passed to the repository (content negotiation for the JSON simple API, caching, ranges).
-# Not Accept-Encoding: index pages must arrive uncompressed so their links can be rewritten.
+# Request headers passed on (not Accept-Encoding: index pages must arrive uncompressed to be rewritten).
 FORWARDED_REQUEST = ("accept", "if-none-match", "if-modified-since", "range")
 # Response headers passed back to the client.
-FORWARDED_RESPONSE = (
-    "content-type",
-    "content-length",
-    "content-encoding",
-    "etag",
-    "last-modified",
-    "cache-control",
-    "accept-ranges",
-    "content-range",
-)
+FORWARDED_RESPONSE = ("content-type", "content-length", "content-encoding", "etag", "last-modified",
+                      "cache-control", "accept-ranges", "content-range")  # fmt: skip
 CREDENTIALS_HOST = "http://169.254.170.2"
+Clock = Callable[[], float]
 
 
 class ProxyError(Exception):
@@ -89,17 +65,13 @@ class Credentials:
     session: str | None = None
 
 
-def _no_proxy_opener() -> urllib.request.OpenerDirector:
-    """urllib without proxies from the environment and without following redirects."""
-
-    class _NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
-OPENER = _no_proxy_opener()
+# urllib without proxies from the environment and without following redirects.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
 
 def credentials_from_environment(environ: dict[str, str] | None = None) -> Credentials:
@@ -123,52 +95,41 @@ def credentials_from_environment(environ: dict[str, str] | None = None) -> Crede
     raise ProxyError(HTTPStatus.SERVICE_UNAVAILABLE, "no AWS credentials (task role) in the environment")
 
 
-def _quote(text: str) -> str:
-    return urllib.parse.quote(text, safe="-_.~")
-
-
 def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode(), hashlib.sha256).digest()
 
 
 def sign(
-    method: str,
-    url: str,
-    *,
-    region: str,
-    service: str,
-    credentials: Credentials,
-    now: dt.datetime,
-    body: bytes = b"",
+    method: str, url: str, *, region: str, service: str, creds: Credentials, now: dt.datetime
 ) -> dict[str, str]:
-    """The headers of a Signature Version 4 signed request (Host, X-Amz-Date, the session and
-    Authorization), for a URL whose path needs no further encoding."""
+    """The headers of a Signature Version 4 signed request without a body (Host, X-Amz-Date, the session
+    and Authorization), for a URL whose path needs no further encoding."""
     parts = urllib.parse.urlsplit(url)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     day = stamp[:8]
     headers = {"host": parts.netloc, "x-amz-date": stamp}
-    if credentials.session:
-        headers["x-amz-security-token"] = credentials.session
-    query = sorted(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    if creds.session:
+        headers["x-amz-security-token"] = creds.session
+    query, quote = sorted(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)), urllib.parse.quote
     canonical = "\n".join(
         [
             method,
             parts.path or "/",
-            "&".join(f"{_quote(k)}={_quote(v)}" for k, v in query),
+            "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in query),
             "".join(f"{name}:{headers[name].strip()}\n" for name in sorted(headers)),
             ";".join(sorted(headers)),
-            hashlib.sha256(body).hexdigest(),
+            hashlib.sha256(b"").hexdigest(),
         ]
     )
     scope = f"{day}/{region}/{service}/aws4_request"
     to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = _hmac(("AWS4" + credentials.signing_key).encode(), day)
+    key = _hmac(("AWS4" + creds.signing_key).encode(), day)
     for part in (region, service, "aws4_request"):
         key = _hmac(key, part)
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     names = ";".join(sorted(headers))
     headers["authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+        f"AWS4-HMAC-SHA256 Credential={creds.access_key}/{scope}, "
         f"SignedHeaders={names}, Signature={signature}"
     )
     return headers
@@ -195,13 +156,13 @@ def fetch_grant(
     owner: str,
     region: str,
     credentials: Callable[[], Credentials] = credentials_from_environment,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = time.time,
 ) -> Grant:
     """Call GetAuthorizationToken with the task role (needs codeartifact:GetAuthorizationToken on the
     domain and sts:GetServiceBearerToken)."""
     url = authorization_url(api, domain=domain, owner=owner)
     now = dt.datetime.fromtimestamp(clock(), tz=dt.UTC)
-    headers = sign("POST", url, region=region, service=SERVICE, credentials=credentials(), now=now)
+    headers = sign("POST", url, region=region, service=SERVICE, creds=credentials(), now=now)
     request = urllib.request.Request(url, data=b"", headers=headers, method="POST")  # noqa: S310 - https
     try:
         with OPENER.open(request, timeout=TIMEOUT) as response:
@@ -220,11 +181,7 @@ class TokenSource:
     """The current authorization token, renewed `margin` seconds before it expires, or on demand."""
 
     def __init__(
-        self,
-        fetch: Callable[[], Grant],
-        *,
-        clock: Callable[[], float] = time.time,
-        margin: float = REFRESH_MARGIN,
+        self, fetch: Callable[[], Grant], *, clock: Clock = time.time, margin: float = REFRESH_MARGIN
     ) -> None:
         self._fetch = fetch
         self._clock = clock
@@ -247,21 +204,13 @@ class TokenSource:
                 self._grant = None
 
 
-class Body(Protocol):
-    """A response body (http.client's response, or urllib's HTTPError for error statuses)."""
-
-    def read(self, size: int = ..., /) -> bytes: ...
-
-    def close(self) -> None: ...
-
-
 @dataclass
 class Upstream:
     """One response from the repository, ready to be passed on."""
 
     status: int
     headers: dict[str, str]
-    body: Body | None
+    body: Any  # http.client's response, or urllib's HTTPError for error statuses (both read and close)
 
 
 class Proxy:
@@ -270,17 +219,15 @@ class Proxy:
     def __init__(self, repository: str, grants: TokenSource) -> None:
         self.repository = repository if repository.endswith("/") else repository + "/"
         parts = urllib.parse.urlsplit(self.repository)
-        self.origin = f"{parts.scheme}://{parts.netloc}"
         self.base_path = parts.path
         self.grants = grants
 
     def upstream_url(self, path: str) -> str:
         """`/simple/...` to the repository URL; anything else is not ours."""
         clean = urllib.parse.urlsplit(path).path
-        segments = clean.split("/")
         if not clean.startswith("/simple/") and clean != "/simple":
             raise ProxyError(HTTPStatus.NOT_FOUND, f"not a simple-index path: {clean}")
-        if any(s in ("..", ".") for s in segments):
+        if any(s in ("..", ".") for s in clean.split("/")):
             raise ProxyError(HTTPStatus.NOT_FOUND, f"relative segments are not allowed: {clean}")
         return self.repository + clean.lstrip("/")
 
@@ -344,11 +291,6 @@ def log(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}", file=sys.stderr, flush=True)
 
 
-def _chunks(body: Body) -> Iterable[bytes]:
-    while chunk := body.read(CHUNK):
-        yield chunk
-
-
 def handler_class(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -410,7 +352,7 @@ def handler_class(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
             if data is not None:
                 self.wfile.write(data)
             elif response.body is not None:
-                for chunk in _chunks(response.body):
+                while chunk := response.body.read(CHUNK):
                     self.wfile.write(chunk)
 
         def _reply(self, status: HTTPStatus, text: str) -> None:
@@ -434,17 +376,14 @@ def handler_class(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
 def serve(environ: dict[str, str] | None = None) -> ThreadingHTTPServer:
     """A server for the configuration in the environment (not started)."""
     env = dict(os.environ if environ is None else environ)
-    region = env["AWS_REGION"]
-
-    def fetch() -> Grant:
-        return fetch_grant(
-            api=env["CODEARTIFACT_API_ENDPOINT"],
-            domain=env["CODEARTIFACT_DOMAIN"],
-            owner=env["CODEARTIFACT_DOMAIN_OWNER"],
-            region=region,
-            credentials=lambda: credentials_from_environment(env),
-        )
-
+    fetch = functools.partial(
+        fetch_grant,
+        api=env["CODEARTIFACT_API_ENDPOINT"],
+        domain=env["CODEARTIFACT_DOMAIN"],
+        owner=env["CODEARTIFACT_DOMAIN_OWNER"],
+        region=env["AWS_REGION"],
+        credentials=lambda: credentials_from_environment(env),
+    )
     proxy = Proxy(env["CODEARTIFACT_REPOSITORY_ENDPOINT"], TokenSource(fetch))
     server = ThreadingHTTPServer(("0.0.0.0", int(env.get("PORT", "8080"))), handler_class(proxy))  # noqa: S104
     server.daemon_threads = True
