@@ -47,13 +47,21 @@ ACTION_ENDPOINTS: dict[str, set[str]] = {
     "sqs": {"sqs"},
     # IAM database authentication: the token is signed locally, nothing is called.
     "rds-db": set(),
+    # The package proxy: GetAuthorizationToken on the API endpoint, package reads on the repositories one.
+    "codeartifact": {"codeartifact.api", "codeartifact.repositories"},
 }
+# Permissions checked by another service's call, never called themselves: CodeArtifact's
+# GetAuthorizationToken requires sts:GetServiceBearerToken of its caller ("CodeArtifact authentication and
+# tokens"), so no STS endpoint is used.
+NOT_CALLED = {"sts:GetServiceBearerToken"}
 # Bedrock's APIs are split over three endpoints by action.
 BEDROCK_RUNTIME = ("InvokeModel", "Converse", "ApplyGuardrail", "CountTokens")
 BEDROCK_AGENT_RUNTIME = ("Retrieve", "Rerank", "InvokeAgent", "InvokeFlow")
 
 
 def endpoints_for_action(action: str) -> set[str]:
+    if action in NOT_CALLED:
+        return set()
     service, _, name = action.partition(":")
     if service == "bedrock":
         if name.startswith(BEDROCK_RUNTIME):

@@ -39,6 +39,8 @@ IDLE = Usage(
     log_ingest_gb=0,
     flow_log_gb=0,
     nat_gb=0,
+    package_gb=0,
+    package_requests=0,
 )
 
 
@@ -1097,3 +1099,23 @@ def test_a_manifest_without_stacks_and_a_plain_folder(
     (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     assert run("--template", str(tmp_path)) == 2
     assert "lists no CloudFormation stack" in capsys.readouterr().err
+
+
+def test_codeartifact_bills_stored_packages_and_requests_on_the_domain() -> None:
+    """CodeArtifact pricing: storage per GB-month and requests per 10,000, billed per domain; the repository
+    itself has no charge. Both lines follow the usage inputs (idle: nothing)."""
+    template = tpl(
+        Domain=("AWS::CodeArtifact::Domain", {"DomainName": "d"}),
+        Repo=(
+            "AWS::CodeArtifact::Repository",
+            {"RepositoryName": "pypi", "ExternalConnections": ["public:pypi"]},
+        ),
+    )
+    result = estimate(template, usage=Usage(package_gb=4, package_requests=50_000))
+    storage = one(result, "Domain", "codeartifact.storage.gb_month")
+    requests = one(result, "Domain", "codeartifact.requests.per_10k")
+    assert (storage.quantity, requests.quantity) == (4, 5)
+    assert monthly(storage) == pytest.approx(0.2) and monthly(requests) == pytest.approx(0.25)
+    assert storage.usage_driven and requests.usage_driven
+    assert lines(result, "Repo", "codeartifact.storage.gb_month") == []
+    assert estimate(template, usage=IDLE).total == 0

@@ -42,6 +42,7 @@ COMPONENT = {
     "sandbox": "sandbox",
     "plugin-daemon": "plugin_daemon",
     "ssrf-proxy": "ssrf_proxy",
+    "package-index": "package_index",
 }
 # Where each Dify service listens (Dify's compose and images).
 LISTENS = {"api": 5001, "web": 3000, "sandbox": 8194, "plugin-daemon": 5002, "ssrf-proxy": 3128}
@@ -304,6 +305,29 @@ def test_urls_between_services_are_reachable(deployments: dict[str, Deployment])
             variables = c[client].environment
             for variable in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
                 assert _reaches(deployment, client, variables[variable], "ssrf-proxy"), f"{example}: {client}"
+
+
+def test_the_package_index_is_reached_around_the_proxy(deployments: dict[str, Deployment]) -> None:
+    """The daemon runs `uv pip install -i PIP_MIRROR_URL` with its HTTP_PROXY, HTTPS_PROXY and NO_PROXY (the
+    pinned setup_python_environment.go), the sandbox `pip3 install -i PIP_MIRROR_URL` in its own
+    environment (setup.go, no --trusted-host): the index must bypass the SSRF proxy (which denies the VPC),
+    and pip must trust its plain-HTTP host. Both point at the package proxy's port, or neither is set."""
+    seen = 0
+    for example, deployment in deployments.items():
+        c = deployment.containers
+        index = c["plugin-daemon"].environment.get("PIP_MIRROR_URL")
+        assert c["sandbox"].environment.get("PIP_MIRROR_URL") == index, example
+        if index is None:
+            assert "package-index" not in c, example
+            continue
+        seen += 1
+        parts = urlsplit(index)
+        assert parts.path == "/simple/" and parts.port == 8080, f"{example}: {index}"
+        assert c["package-index"].environment["PORT"] == str(parts.port), example
+        for client in ("sandbox", "plugin-daemon"):
+            assert around_the_proxy(c[client].environment["NO_PROXY"], index), f"{example}: {client}"
+        assert c["sandbox"].environment["PIP_TRUSTED_HOST"] == parts.netloc, example
+    assert seen, "no example runs the package index"
 
 
 def test_the_proxy_still_sees_loopback_and_other_services(deployments: dict[str, Deployment]) -> None:

@@ -1,11 +1,13 @@
-"""Who may open a connection to the database, the cache, the sandbox, the plugin daemon and the SSRF proxy,
-for every example: the expected sources are written out here, and the template's security-group ingress
-(inline and AWS::EC2::SecurityGroupIngress) is resolved to the roles that own the source groups.
+"""Who may open a connection to the database, the cache, the sandbox, the plugin daemon, the SSRF proxy and
+the package index, for every example: the expected sources are written out here, and the template's
+security-group ingress (inline and AWS::EC2::SecurityGroupIngress) is resolved to the roles that own the
+source groups.
 
 A source is the role of an ECS service ("api", "worker", ..., or "single-task" when every role shares one
 task), "migration" for the migration task, and otherwise the source group's description. Data stores must
 be reachable only from what runs Dify's code against them; the sandbox (user code) only from its callers;
-the SSRF proxy only from the roles that fetch user URLs; nothing may reach a target it has no reason to."""
+the SSRF proxy only from the roles that fetch user URLs; the package index (`[package_index]`) only from the
+roles that install Python packages; nothing may reach a target it has no reason to."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from .template_queries import database_sources, ecs_service_role, of_type, sourc
 
 # The ports the targets listen on (Dify's defaults: docker/docker-compose-template.yaml).
 POSTGRES, VALKEY, SANDBOX, PLUGIN_DAEMON, SSRF_PROXY = 5432, 6379, 8194, 5002, 3128
+# The package proxy (services/package_index.py).
+PACKAGE_INDEX = 8080
 
 DIFY_DATA_CLIENTS = {"api", "worker", "beat", "plugin-daemon", "migration"}
 
@@ -30,11 +34,16 @@ QUEUE_DEPTH = "Dify queue depth function"
 
 
 def split(
-    front_door: str | None, api_function: str | None = None, queue_depth: bool = False
+    front_door: str | None,
+    api_function: str | None = None,
+    *,
+    queue_depth: bool = False,
+    package_index: bool = False,
 ) -> dict[str, set[str] | None]:
     """One ECS service per role. `front_door` reaches the plugin daemon's endpoint routes (/e/);
     `api_function` is the api running as a Lambda function beside the api service; `queue_depth`: the
-    worker scales on its queue, whose depth a function reads from the cache (the broker)."""
+    worker scales on its queue, whose depth a function reads from the cache (the broker); `package_index`:
+    the package proxy runs (None: there is none)."""
     extra = {api_function} if api_function else set()
     return {
         "database": DIFY_DATA_CLIENTS | extra,
@@ -42,10 +51,11 @@ def split(
         "sandbox": {"api", "worker"} | extra,
         "plugin-daemon": {"api", "worker"} | extra | ({front_door} if front_door else set()),
         "ssrf-proxy": {"api", "worker", "sandbox", "plugin-daemon"} | extra,
+        "package-index": {"sandbox", "plugin-daemon"} if package_index else None,
     }
 
 
-def single_task(front_door: str) -> dict[str, set[str] | None]:
+def single_task(front_door: str, *, package_index: bool = False) -> dict[str, set[str] | None]:
     """Every role in one task with the cache inside it: roles talk over localhost, so only the front door
     reaches the task, and only on the web, api and plugin-daemon ports."""
     return {
@@ -54,6 +64,7 @@ def single_task(front_door: str) -> dict[str, set[str] | None]:
         "sandbox": set(),
         "plugin-daemon": {front_door},
         "ssrf-proxy": set(),
+        "package-index": {"single-task"} if package_index else None,
     }
 
 
@@ -64,7 +75,7 @@ EXPECTED: dict[str, dict[str, set[str] | None]] = {
     "api-gateway.toml": split("Dify API Gateway VPC link"),
     "budget.toml": single_task("Dify API Gateway VPC link"),
     "cloudfront-domain.toml": split(LOAD_BALANCER),
-    "closed-network.toml": split(LOAD_BALANCER),
+    "closed-network.toml": split(LOAD_BALANCER, package_index=True),
     "default.toml": split(LOAD_BALANCER),
     "ecr-mirror.toml": split(LOAD_BALANCER),
     "ephemeral.toml": split(LOAD_BALANCER),
@@ -73,6 +84,7 @@ EXPECTED: dict[str, dict[str, set[str] | None]] = {
     "production.toml": split(LOAD_BALANCER, queue_depth=True),
     "imported-vpc.toml": split(LOAD_BALANCER),
     "nat-instance.toml": split(LOAD_BALANCER),
+    "package-index.toml": split(LOAD_BALANCER, package_index=True),
 }
 
 
@@ -86,7 +98,12 @@ def reachability(result: SynthResult) -> dict[str, set[str] | None]:
     found["database"] = database_sources(resources, POSTGRES)
     for cache in of_type(resources, "AWS::ElastiCache::ReplicationGroup").values():
         found["cache"] = sources(resources, cache["Properties"]["SecurityGroupIds"], VALKEY)
-    ports = {"sandbox": SANDBOX, "plugin-daemon": PLUGIN_DAEMON, "ssrf-proxy": SSRF_PROXY}
+    ports = {
+        "sandbox": SANDBOX,
+        "plugin-daemon": PLUGIN_DAEMON,
+        "ssrf-proxy": SSRF_PROXY,
+        "package-index": PACKAGE_INDEX,
+    }
     for service in of_type(resources, "AWS::ECS::Service").values():
         task = resources[service["Properties"]["TaskDefinition"]["Ref"]]["Properties"]
         groups = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"]
@@ -112,6 +129,19 @@ def test_rotation_function_reaches_only_the_database(synth: Callable[[DifyConfig
     assert isinstance(expected["database"], set)
     expected["database"] = expected["database"] | {"Dify database password rotation function"}
     assert reachability(synth(config_of(database={"rotation_days": 30}))) == expected
+
+
+def test_only_the_installers_reach_the_package_index_in_one_task(
+    synth: Callable[[DifyConfig], SynthResult],
+) -> None:
+    """With every role in one task, that task (daemon and sandbox inside it) is the only client."""
+    config = config_of(
+        services={"layout": "single_task"},
+        cache={"engine": "container"},
+        front_door={"type": "api_gateway"},
+        package_index={"type": "codeartifact"},
+    )
+    assert reachability(synth(config)) == single_task("Dify API Gateway VPC link", package_index=True)
 
 
 def test_service_roles_are_named_by_their_container(example_results: Mapping[str, SynthResult]) -> None:

@@ -26,6 +26,7 @@ from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS, FrontDoorConfi
 from dify_on_aws.config.images import ImagesConfig
 from dify_on_aws.config.monitoring import MonitoringConfig
 from dify_on_aws.config.network import NetworkConfig
+from dify_on_aws.config.package_index import PackageIndexConfig
 from dify_on_aws.config.schedule import ScheduleConfig
 from dify_on_aws.config.services import (
     DEFAULT_SANDBOX_REQUIREMENTS,
@@ -61,6 +62,7 @@ __all__ = [
     "ImagesConfig",
     "MonitoringConfig",
     "NetworkConfig",
+    "PackageIndexConfig",
     "PluginDaemonSize",
     "RemovalPolicyName",
     "ScheduleConfig",
@@ -115,6 +117,7 @@ class DifyConfig(Section):
     email: EmailConfig = Field(default_factory=EmailConfig)
     env: EnvConfig = Field(default_factory=EnvConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    package_index: PackageIndexConfig = Field(default_factory=PackageIndexConfig)
 
     @field_validator("name")
     @classmethod
@@ -249,6 +252,13 @@ class DifyConfig(Section):
                 f"{squid.repository}:{squid.tag}",
             ),
         }
+        if self.package_index.type != "none":
+            proxy = parse_image(self.package_index.proxy_image)
+            images["package_index.proxy_image"] = (
+                self.package_index.proxy_image,
+                self.package_index.proxy_image,
+                f"{proxy.repository}:{proxy.tag}",
+            )
         for key, (value, reference, example) in images.items():
             if ecr_repository(reference) is None:
                 problems.append(

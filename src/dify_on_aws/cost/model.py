@@ -63,6 +63,13 @@ class Usage:
     cache_ecpu_per_request: float = field(
         default=20.0, metadata={"help": "ElastiCache Serverless ECPUs per front-door request"}
     )
+    package_gb: float = field(
+        default=2.0, metadata={"help": "Python packages cached in the CodeArtifact package index, GB-month"}
+    )
+    package_requests: float = field(
+        default=20_000,
+        metadata={"help": "package index requests per month (plugin installs, sandbox starts)"},
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -10,6 +10,8 @@ template: the IAM actions of task and execution roles and of functions in the VP
   execution role at start, and the database password rotation function. `ssmmessages`: ECS Exec sessions.
 - `email-smtp`, with `[email]`: Dify mails through SES SMTP (port 465 or 587, admitted by the endpoints'
   group).
+- `codeartifact.api` and `codeartifact.repositories`, with `[package_index]`: the package proxy's token and
+  reads ("CodeArtifact and interface VPC endpoints"; private DNS on for the repositories endpoint).
 - Bedrock, when enabled: `bedrock-runtime` (InvokeModel), `bedrock-agent-runtime` (Rerank, Retrieve) and
   `bedrock` (model and inference profile listing).
 
@@ -62,9 +64,22 @@ EMAIL_ENDPOINTS = (
 ENDPOINT_PORTS: Mapping[str, tuple[int, ...]] = {"email-smtp": (465, 587)}
 
 
-def endpoint_needs(*, bedrock: bool, email: bool = False) -> tuple[EndpointNeed, ...]:
+PACKAGE_INDEX_ENDPOINTS = (
+    EndpointNeed("codeartifact.api", "the package proxy's CodeArtifact token ([package_index])"),
+    EndpointNeed("codeartifact.repositories", "the package proxy's reads of the PyPI repository"),
+)
+
+
+def endpoint_needs(
+    *, bedrock: bool, email: bool = False, package_index: bool = False
+) -> tuple[EndpointNeed, ...]:
     """The endpoints a closed deployment needs, with the reason for each."""
-    return BASE_ENDPOINTS + (BEDROCK_ENDPOINTS if bedrock else ()) + (EMAIL_ENDPOINTS if email else ())
+    return (
+        BASE_ENDPOINTS
+        + (BEDROCK_ENDPOINTS if bedrock else ())
+        + (EMAIL_ENDPOINTS if email else ())
+        + (PACKAGE_INDEX_ENDPOINTS if package_index else ())
+    )
 
 
 def service_name(region: str, service: str) -> str:

@@ -144,6 +144,11 @@ def mirror_plan(config: DifyConfig, prefix: str) -> list[MirrorItem]:
     others = [(squid, "ssrf_proxy.image"), (BUSYBOX, "the sandbox's requirements writer")]
     if config.cache.engine == "container":
         others.append((VALKEY_IMAGE, 'Valkey (cache.engine = "container")'))
+    if config.package_index.type != "none":
+        proxy = config.package_index.proxy_image
+        if ecr_registry(parse_image(proxy).host):
+            proxy = str(type(config.package_index).model_fields["proxy_image"].default)
+        others.append((proxy, "package_index.proxy_image"))
     for reference, used_by in others:
         image = parse_image(reference)
         items.append(
@@ -157,15 +162,17 @@ def config_lines(target: EcrRepository, plan: list[MirrorItem]) -> str:
     host = host_of(target)
     registry = f"{host}/{target.name}" if target.name else host
     squid = next(item for item in plan if item.used_by == "ssrf_proxy.image")
-    return "\n".join(
-        [
-            "[images]",
-            f'registry = "{registry}"',
-            "",
-            "[ssrf_proxy]",
-            f'image = "{host}/{squid.repository}:{squid.tag}"',
-        ]
-    )
+    lines = [
+        "[images]",
+        f'registry = "{registry}"',
+        "",
+        "[ssrf_proxy]",
+        f'image = "{host}/{squid.repository}:{squid.tag}"',
+    ]
+    proxy = next((item for item in plan if item.used_by == "package_index.proxy_image"), None)
+    if proxy is not None:
+        lines += ["", "[package_index]", f'proxy_image = "{host}/{proxy.repository}:{proxy.tag}"']
+    return "\n".join(lines)
 
 
 @contextmanager

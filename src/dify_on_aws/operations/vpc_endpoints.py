@@ -69,4 +69,8 @@ def _fail(message: str) -> int:
 
 
 def _needs(config: DifyConfig) -> tuple[EndpointNeed, ...]:
-    return endpoint_needs(bedrock=config.services.bedrock, email=config.email.domain is not None)
+    return endpoint_needs(
+        bedrock=config.services.bedrock,
+        email=config.email.domain is not None,
+        package_index=config.package_index.type != "none",
+    )

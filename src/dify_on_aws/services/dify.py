@@ -16,7 +16,6 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
-from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
@@ -38,6 +37,7 @@ from dify_on_aws.services.service import (
     MigrationGate,
     TaskSpec,
     dify_task_definition,
+    dns_record,
 )
 from dify_on_aws.services.ssrf_proxy import squid_container
 from dify_on_aws.services.start_order import providers_first, service_resource
@@ -139,6 +139,7 @@ class DifyServices(Construct):
         extra: Mapping[Role, ContainerSettings] | None = None,
         internet: bool = True,
         execute_command: bool = True,
+        package_index: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -179,6 +180,7 @@ class DifyServices(Construct):
                 mail=mail,
                 extra=extra,
                 internet=internet,
+                package_index=package_index,
             )
             entry_point, command = (
                 (squid.entry_point, squid.command)
@@ -328,13 +330,7 @@ class DifyServices(Construct):
             self.dns_hosts = {role: f"dify.{self.namespace.namespace_name}" for role in roles}
 
     def _dns_record(self, name: str) -> ecs.CloudMapOptions:
-        """An A record per task in the cluster's private DNS namespace (Cloud Map service discovery)."""
-        return ecs.CloudMapOptions(
-            name=name,
-            cloud_map_namespace=self.namespace,
-            dns_record_type=servicediscovery.DnsRecordType.A,
-            dns_ttl=cdk.Duration.seconds(10),
-        )
+        return dns_record(self.namespace, name)
 
     def service(self, role: Role) -> ecs.FargateService:
         return self.services[role].service

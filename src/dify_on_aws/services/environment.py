@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
@@ -51,22 +52,30 @@ AWS_API_HOSTS = ".amazonaws.com"
 
 
 def proxy_environment(
-    *, packed: bool = False, reaches_api: bool = False, aws_direct: bool = False
+    *, packed: bool = False, reaches_api: bool = False, bypass: Sequence[str] = ()
 ) -> dict[str, str]:
     """For processes that fetch arbitrary URLs with the standard proxy variables (sandbox, plugins).
 
     In one shared task, localhost is Dify itself and the proxy denies loopback, so nothing on localhost
     bypasses the proxy, except (`reaches_api`: plugins) the api's own port: plugins fetch and upload files
     at INTERNAL_FILES_URL (http://localhost:5001). NO_PROXY entries with a port match only that port (Go's
-    net/http, Python's urllib, requests and httpx). `aws_direct`: AWS API calls bypass the proxy (closed
-    network: they go to the VPC endpoints)."""
+    net/http, Python's urllib, requests and httpx). `bypass`: further internal hosts reached directly (the
+    package index: the SSRF proxy denies the VPC, and pip and uv honour these variables)."""
     url = internal_url(Role.SSRF_PROXY, packed=packed)
     names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
     api = [f"{host}:{PORTS[Role.API]}" for host in ("localhost", "127.0.0.1")] if reaches_api else []
-    no_proxy = ",".join([*api, *_METADATA_ENDPOINTS]) if packed else NO_PROXY
-    if aws_direct:
-        no_proxy = f"{no_proxy},{AWS_API_HOSTS}"
+    no_proxy = ",".join([*api, *_METADATA_ENDPOINTS, *bypass]) if packed else ",".join([NO_PROXY, *bypass])
     return {**dict.fromkeys(names, url), "NO_PROXY": no_proxy, "no_proxy": no_proxy}
+
+
+def package_index_environment(index: str | None, *, trusted_host: bool) -> dict[str, str]:
+    """Where pip (sandbox) and uv (plugin daemon) install from: both pass PIP_MIRROR_URL as `-i`. pip ignores
+    a plain-HTTP index on any host but localhost unless it is a trusted host, and the pinned sandbox passes
+    no `--trusted-host`, so the sandbox's pip (which inherits its environment) gets PIP_TRUSTED_HOST."""
+    if index is None:
+        return {}
+    parts = urlsplit(index)
+    return {"PIP_MIRROR_URL": index, **({"PIP_TRUSTED_HOST": parts.netloc} if trusted_host else {})}
 
 
 @dataclass(frozen=True)
@@ -254,7 +263,9 @@ def _web(public_url: str) -> ContainerSettings:
     return ContainerSettings(env, {})
 
 
-def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool, packed: bool) -> ContainerSettings:
+def _sandbox(
+    keys: AppKeys, *, allow_all_syscalls: bool, packed: bool, package_index: str | None
+) -> ContainerSettings:
     env = {
         "GIN_MODE": "release",
         # The image's conf/config.yaml says debug: true; the sandbox lets DEBUG override it.
@@ -262,7 +273,8 @@ def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool, packed: bool) -> Contai
         "WORKER_TIMEOUT": "15",
         "ENABLE_NETWORK": "true",
         # Sandboxed code reaches the network only through the SSRF proxy (and its egress rules say so).
-        **proxy_environment(packed=packed),
+        **proxy_environment(packed=packed, bypass=_hosts(package_index)),
+        **package_index_environment(package_index, trusted_host=True),
         "SANDBOX_PORT": str(PORTS[Role.SANDBOX]),
     }
     if allow_all_syscalls:
@@ -270,7 +282,13 @@ def _sandbox(keys: AppKeys, *, allow_all_syscalls: bool, packed: bool) -> Contai
     return ContainerSettings(env, {"API_KEY": _secret(keys.sandbox_api_key)})
 
 
-def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool, internet: bool) -> ContainerSettings:
+def _hosts(url: str | None) -> list[str]:
+    return [str(urlsplit(url).hostname)] if url else []
+
+
+def _plugin_daemon(
+    data: DataEndpoints, keys: AppKeys, *, packed: bool, internet: bool, package_index: str | None
+) -> ContainerSettings:
     env = {
         "SERVER_PORT": str(PORTS[Role.PLUGIN_DAEMON]),
         "DIFY_INNER_API_URL": internal_url(Role.API, packed=packed),
@@ -304,7 +322,14 @@ def _plugin_daemon(data: DataEndpoints, keys: AppKeys, *, packed: bool, internet
         "PYTHON_ENV_INIT_TIMEOUT": "300",
         "MAX_PLUGIN_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
         # Plugins fetch what users and models ask for; only internal names and Dify's files bypass the proxy.
-        **proxy_environment(packed=packed, reaches_api=True, aws_direct=not internet),
+        # uv gets HTTP_PROXY, HTTPS_PROXY and NO_PROXY from the daemon's configuration, so the package
+        # index is reached around the proxy (which denies the VPC), and so are AWS APIs in a closed network.
+        **proxy_environment(
+            packed=packed,
+            reaches_api=True,
+            bypass=[*_hosts(package_index), *([] if internet else [AWS_API_HOSTS])],
+        ),
+        **package_index_environment(package_index, trusted_host=False),
     }
     secrets = {
         "SERVER_KEY": _secret(keys.plugin_daemon_key),
@@ -330,13 +355,15 @@ def container_settings(
     mail: MailSettings | None = None,
     extra: Mapping[Role, ContainerSettings] | None = None,
     internet: bool = True,
+    package_index: str | None = None,
 ) -> ContainerSettings:
     """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration;
     `release`: the Dify release, whose contract names the queues the worker consumes; `hosts`: private DNS
     names of other roles for callers outside Service Connect; `mail`: SES for the roles that mail; `extra`:
     the user's own settings per role, which win; `internet`: whether the internet is reachable; without it
     (a closed network) the plugin marketplace is off and AWS API calls go to the VPC endpoints around the
-    SSRF proxy)."""
+    SSRF proxy; `package_index`: the simple-index URL the sandbox and the plugin daemon install Python
+    packages from, None for PyPI)."""
     settings = _role_settings(
         role,
         data=data,
@@ -348,6 +375,7 @@ def container_settings(
         release=release,
         hosts=hosts,
         internet=internet,
+        package_index=package_index,
     )
     if mail is not None and role in MAIL_ROLES:
         settings = settings.updated(_mail(mail))
@@ -368,6 +396,7 @@ def _role_settings(
     release: str,
     hosts: Mapping[Role, str] | None,
     internet: bool,
+    package_index: str | None,
 ) -> ContainerSettings:
     if role is Role.SSRF_PROXY:
         return ContainerSettings(squid_container(squid_conf).environment, {})
@@ -385,8 +414,10 @@ def _role_settings(
     if role is Role.WEB:
         return _web(public_url)
     if role is Role.SANDBOX:
-        return _sandbox(keys, allow_all_syscalls=sandbox_allow_all_syscalls, packed=packed)
-    return _plugin_daemon(data, keys, packed=packed, internet=internet)
+        return _sandbox(
+            keys, allow_all_syscalls=sandbox_allow_all_syscalls, packed=packed, package_index=package_index
+        )
+    return _plugin_daemon(data, keys, packed=packed, internet=internet, package_index=package_index)
 
 
 def sandbox_requirements(packages: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
+from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
@@ -159,6 +160,16 @@ def pull_image(
         )
     credentials = docker_hub_credentials if is_docker_hub(image) else None
     return ecs.ContainerImage.from_registry(image, credentials=credentials)
+
+
+def dns_record(namespace: servicediscovery.INamespace, name: str) -> ecs.CloudMapOptions:
+    """An A record per task in the cluster's private DNS namespace (Cloud Map service discovery)."""
+    return ecs.CloudMapOptions(
+        name=name,
+        cloud_map_namespace=namespace,
+        dns_record_type=servicediscovery.DnsRecordType.A,
+        dns_ttl=cdk.Duration.seconds(10),
+    )
 
 
 class DifyService(Construct):

@@ -6,7 +6,6 @@ from functools import partial
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
@@ -31,13 +30,16 @@ from dify_on_aws.services.environment import (
     DataEndpoints,
     container_settings,
 )
+from dify_on_aws.services.package_index import index_url
 from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
+from dify_on_aws.stack.fargate import capacity_strategy, cpu_architecture
 from dify_on_aws.stack.integrations import build_integrations
 from dify_on_aws.stack.monitoring import build_monitoring
 from dify_on_aws.stack.network import build_network
 from dify_on_aws.stack.outputs import add_outputs
+from dify_on_aws.stack.packages import build_package_index
 from dify_on_aws.stack.scaling import build_scaling
 from dify_on_aws.stack.wiring import snapshot_before_upgrade, unique, wire
 
@@ -171,10 +173,8 @@ class DifyStack(cdk.Stack):
             tags=images.role_tags(),
             sizes=sizes,
             plugin_storage_gib=svc.plugin_daemon.ephemeral_storage_gib,
-            architecture=ecs.CpuArchitecture.ARM64
-            if svc.architecture == "arm64"
-            else ecs.CpuArchitecture.X86_64,
-            capacity=_capacity(svc.spot, svc.on_demand_base),
+            architecture=cpu_architecture(svc.architecture),
+            capacity=capacity_strategy(svc.spot, svc.on_demand_base),
             container_insights=svc.container_insights,
             data=data,
             keys=keys,
@@ -204,8 +204,10 @@ class DifyStack(cdk.Stack):
             extra=self.integrations.extra,
             internet=not config.network.closed,
             execute_command=svc.execute_command,
+            package_index=index_url(self._dns_namespace) if config.package_index.type != "none" else None,
         )
         self.integrations.wait_for_mail({r: s.service for r, s in self.dify.services.items()})
+        self.package_index = build_package_index(self, config)
         if svc.sandbox_allow_all_syscalls:
             cdk.Annotations.of(self.dify.services[Role.SANDBOX]).add_warning_v2(
                 "dify:sandbox-all-syscalls",
@@ -293,15 +295,6 @@ def _packed(stack: DifyStack, config: DifyConfig) -> PackedTask | None:
         service_connect=door == "api_gateway",
         register_dns=door == "lambda_proxy" or bool(stack.front_door.reaches),
     )
-
-
-def _capacity(spot: bool, on_demand_base: int) -> list[ecs.CapacityProviderStrategy]:
-    if not spot:
-        return [ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)]
-    return [
-        ecs.CapacityProviderStrategy(capacity_provider="FARGATE", base=on_demand_base, weight=0),
-        ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=1),
-    ]
 
 
 def _stack_options(config: DifyConfig, edge: EdgeStack | None, given: dict[str, Any]) -> dict[str, Any]:

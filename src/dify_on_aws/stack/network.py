@@ -53,7 +53,11 @@ def endpoint_services(config: DifyConfig) -> list[str]:
     """The VPC endpoints the stack creates: those a closed network needs, unless the VPC already has them."""
     if not (config.network.closed and config.network.endpoints):
         return []
-    needs = endpoint_needs(bedrock=config.services.bedrock, email=config.email.domain is not None)
+    needs = endpoint_needs(
+        bedrock=config.services.bedrock,
+        email=config.email.domain is not None,
+        package_index=config.package_index.type != "none",
+    )
     # A gateway endpoint adds routes to the VPC's route tables, which the stack never changes in a VPC it
     # does not own: an imported VPC brings its own S3 gateway endpoint (`validate --vpc-id` checks it).
     owned = config.network.vpc_id is None

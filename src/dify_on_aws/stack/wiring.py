@@ -18,7 +18,10 @@ from dify_on_aws.nag import acknowledge
 from dify_on_aws.roles import PORTS, Role
 from dify_on_aws.runtime_support import logical_id
 from dify_on_aws.services.environment import PLUGIN_DAEMON_PREFIXES
+from dify_on_aws.services.package_index import PORT as PACKAGE_INDEX_PORT
+from dify_on_aws.services.package_index import PackageIndex
 from dify_on_aws.services.service import DifyService
+from dify_on_aws.services.start_order import service_resource
 
 if TYPE_CHECKING:
     from dify_on_aws.stack.dify_stack import DifyStack
@@ -39,29 +42,13 @@ BEDROCK_ACTIONS = [
 def wire(stack: DifyStack, config: DifyConfig) -> None:
     """Who may reach whom, and what each task role may do."""
     dify = stack.dify
-    gate = dify.migration
     api, worker, beat, daemon, sandbox = (
         dify.services[r] for r in (Role.API, Role.WORKER, Role.BEAT, Role.PLUGIN_DAEMON, Role.SANDBOX)
     )
-    gate.resource.node.add_dependency(stack.database.init)
-    managed_cache = stack.cache if isinstance(stack.cache, Cache) else None
-    if managed_cache is not None:
-        gate.resource.node.add_dependency(managed_cache.replication_group)
     extra_api = stack.front_door.clients.api
     # With every role in one task, the roles are one service: rules between them would be self-references.
     packed = config.services.layout == "single_task"
-    for client in unique([api, worker, beat, daemon, *extra_api]):
-        stack.database.connections.allow_default_port_from(client.connections)
-        if managed_cache is not None:
-            managed_cache.connections.allow_default_port_from(client.connections)
-    stack.database.connections.allow_default_port_from(gate.connections)
-    if managed_cache is not None:
-        managed_cache.connections.allow_default_port_from(gate.connections)
-    if stack.queue_depth is not None:
-        # The queue-depth function reads the broker's lists: the cache's port, the broker URL secret only.
-        if managed_cache is not None:
-            managed_cache.connections.allow_default_port_from(stack.queue_depth.connections)
-        stack.queue_depth.read_broker_url(stack.broker)
+    _data_clients(stack, unique([api, worker, beat, daemon, *extra_api]))
     proxy = dify.services[Role.SSRF_PROXY]
     for extra in extra_api:
         daemon.connections.allow_from(extra.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
@@ -84,7 +71,28 @@ def wire(stack: DifyStack, config: DifyConfig) -> None:
             daemon.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.PLUGIN_DAEMON]))
             sandbox.connections.allow_from(caller.connections, ec2.Port.tcp(PORTS[Role.SANDBOX]))
 
+    if stack.package_index is not None:
+        _package_index(stack.package_index, [daemon, sandbox])
+
     grant(stack, config, api, worker, daemon)
+
+
+def _data_clients(stack: DifyStack, clients: list[DifyService]) -> None:
+    """The roles that read the database and the cache, the migration gate (which waits for both) and the
+    queue-depth function (the broker's lists: the cache's port and the broker URL secret only)."""
+    gate = stack.dify.migration
+    gate.resource.node.add_dependency(stack.database.init)
+    managed_cache = stack.cache if isinstance(stack.cache, Cache) else None
+    if managed_cache is not None:
+        gate.resource.node.add_dependency(managed_cache.replication_group)
+    for connections in [*(c.connections for c in clients), gate.connections]:
+        stack.database.connections.allow_default_port_from(connections)
+        if managed_cache is not None:
+            managed_cache.connections.allow_default_port_from(connections)
+    if stack.queue_depth is not None:
+        if managed_cache is not None:
+            managed_cache.connections.allow_default_port_from(stack.queue_depth.connections)
+        stack.queue_depth.read_broker_url(stack.broker)
 
 
 def snapshot_before_upgrade(
@@ -104,6 +112,14 @@ def snapshot_before_upgrade(
     snapshot.resource.node.add_dependency(stack.database.init)
     stack.dify.migration.resource.node.add_dependency(snapshot.resource)
     return snapshot
+
+
+def _package_index(index: PackageIndex, clients: list[DifyService]) -> None:
+    """Only the plugin daemon and the sandbox install packages: only they reach the package proxy, and
+    their services start after it (both install at start)."""
+    for client in unique(clients):
+        index.connections.allow_from(client.connections, ec2.Port.tcp(PACKAGE_INDEX_PORT))
+        service_resource(client).add_resource_dependency(service_resource(index.service))
 
 
 def grant(

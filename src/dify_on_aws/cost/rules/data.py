@@ -1,5 +1,5 @@
-"""Pricing rules for data: ElastiCache, RDS and Aurora, Secrets Manager, KMS, SSM parameters and AWS
-Backup."""
+"""Pricing rules for data: ElastiCache, RDS and Aurora, Secrets Manager, KMS, SSM parameters, CodeArtifact
+and AWS Backup."""
 
 from __future__ import annotations
 
@@ -233,7 +233,30 @@ def _backup_plan(p: Pricer, res: Resource) -> None:
     )
 
 
+def _codeartifact_domain(p: Pricer, res: Resource) -> None:
+    """CodeArtifact bills stored packages and requests, per domain (assets are stored once per domain)."""
+    p.add(
+        res,
+        "CodeArtifact package storage",
+        "codeartifact.storage.gb_month",
+        p.usage.package_gb,
+        "GB-month",
+        usage=True,
+        note="packages cached from PyPI",
+    )
+    p.add(
+        res,
+        "CodeArtifact requests",
+        "codeartifact.requests.per_10k",
+        p.usage.package_requests / 10_000,
+        "10k requests",
+        usage=True,
+        note=f"{p.usage.package_requests:g} requests (index pages and files)",
+    )
+
+
 RULES: dict[str, Rule] = {
+    "AWS::CodeArtifact::Domain": _codeartifact_domain,
     "AWS::ElastiCache::ReplicationGroup": _replication_group,
     "AWS::ElastiCache::CacheCluster": _cache_cluster,
     "AWS::ElastiCache::ServerlessCache": _serverless_cache,

@@ -62,6 +62,7 @@ FREE_TYPES: dict[str, str] = {
         "no charge of its own (the secret is priced)",
     ),
     "AWS::S3::BucketPolicy": "no charge",
+    "AWS::CodeArtifact::Repository": "priced on its domain (storage and requests are billed per domain)",
     **dict.fromkeys(
         (
             "AWS::ElasticLoadBalancingV2::Listener",
