@@ -22,6 +22,7 @@ from dify_on_aws.config.data import (
 )
 from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS, FrontDoorConfig, FrontDoorType
 from dify_on_aws.config.images import ImagesConfig
+from dify_on_aws.config.knowledge import KnowledgeBasesConfig, reachability_problem
 from dify_on_aws.config.network import NetworkConfig
 from dify_on_aws.config.schedule import ScheduleConfig
 from dify_on_aws.config.services import (
@@ -52,6 +53,7 @@ __all__ = [
     "FrontDoorConfig",
     "FrontDoorType",
     "ImagesConfig",
+    "KnowledgeBasesConfig",
     "NetworkConfig",
     "PluginDaemonSize",
     "RemovalPolicyName",
@@ -102,6 +104,7 @@ class DifyConfig(Section):
     ssrf_proxy: SsrfProxyConfig = Field(default_factory=SsrfProxyConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    knowledge_bases: KnowledgeBasesConfig = Field(default_factory=KnowledgeBasesConfig)
 
     @field_validator("name")
     @classmethod
@@ -247,4 +250,18 @@ class DifyConfig(Section):
             wrong = [z for z in zones if not z.startswith(self.region)]
             if wrong:
                 raise ValueError(f"network.availability_zones {wrong} are not in region {self.region}")
+        return self
+
+    @cross_check
+    def _knowledge_api_reachable(self) -> DifyConfig:
+        problem = reachability_problem(
+            enabled=bool(self.knowledge_bases.ids),
+            nat_gateways=self.network.nat_gateways,
+            # network.closed arrives with the closed-network option; a closed network has no way out.
+            closed=bool(getattr(self.network, "closed", False)),
+            allowed_domains=self.ssrf_proxy.allowed_domains,
+            region=self.region,
+        )
+        if problem:
+            raise ValueError(problem)
         return self

@@ -34,6 +34,7 @@ from dify_on_aws.services.environment import (
 from dify_on_aws.services.ssrf_proxy import squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
+from dify_on_aws.stack.knowledge import build_knowledge_api
 from dify_on_aws.stack.outputs import add_outputs
 from dify_on_aws.stack.wiring import unique, wire
 
@@ -97,6 +98,9 @@ class DifyStack(cdk.Stack):
 
         self._services(config, retention.secrets)
         self._operations(config, retention)
+        self.knowledge_api = build_knowledge_api(
+            self, config=config, retention=retention, log_retention=LOG_RETENTION
+        )
 
         add_outputs(self)
         acknowledge_cdk_singletons(self)
