@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from dify_on_aws.services import knowledge
 from dify_on_aws.services.runtime.knowledge import index
 
 KEY = "k3y-for-tests-only-0123456789abcdefghij"  # a fixture value, not a real key
@@ -219,5 +220,13 @@ def test_bad_requests(stubs: tuple[Stubber, Stubber]) -> None:
     get = event(dify_body(), requestContext={"http": {"method": "GET", "path": "/retrieval"}})
     assert answer(index.handler(get))[0] == 405
     assert answer(index.handler(event(dify_body(top_k=0))))[0] == 400
-    encoded = event(None, body=base64.b64encode(b"{not json").decode(), isBase64Encoded=True)
+    encoded = {**event(None), "body": base64.b64encode(b"{not json").decode(), "isBase64Encoded": True}
     assert answer(index.handler(encoded))[0] == 400
+
+
+def test_the_construct_sets_the_names_the_handler_reads() -> None:
+    assert (knowledge.ENV_SECRET, knowledge.ENV_KNOWLEDGE_BASES, knowledge.ENV_REGION) == (
+        index.ENV_SECRET,
+        index.ENV_KNOWLEDGE_BASES,
+        index.ENV_REGION,
+    )
