@@ -22,7 +22,7 @@ from dify_on_aws.app import SynthResult
 from dify_on_aws.config import DifyConfig
 from dify_on_aws.config.knowledge import reachability_problem
 from dify_on_aws.config.loader import ConfigError
-from dify_on_aws.services.knowledge import ENV_KNOWLEDGE_BASES, ENV_SECRET
+from dify_on_aws.services.knowledge import ENV_KEY_ARN, ENV_KNOWLEDGE_BASES
 from dify_on_aws.services.ssrf_proxy import squid_config
 
 from .conftest import config_of
@@ -65,14 +65,18 @@ def test_knowledge_base_region_is_honoured(synth: Callable[[DifyConfig], SynthRe
     function_id, function = _function(body["Resources"])
     statements = role_statements(body["Resources"], function_role(body["Resources"], function_id))
     (retrieve,) = [s for s in statements if "bedrock:Retrieve" in as_list(s["Action"])]
-    assert as_list(retrieve["Resource"]) == [f"arn:aws:bedrock:us-west-2:123456789012:knowledge-base/{KBS[0]}"]
+    assert as_list(retrieve["Resource"]) == [
+        f"arn:aws:bedrock:us-west-2:123456789012:knowledge-base/{KBS[0]}"
+    ]
     assert function["Properties"]["Environment"]["Variables"]["DIFY_KNOWLEDGE_REGION"] == "us-west-2"
 
 
-def test_the_key_is_generated_and_never_in_the_environment(resources: Mapping[str, Mapping[str, Any]]) -> None:
+def test_the_key_is_generated_and_never_in_the_environment(
+    resources: Mapping[str, Mapping[str, Any]],
+) -> None:
     function_id, function = _function(resources)
     variables = function["Properties"]["Environment"]["Variables"]
-    secret_ref = variables[ENV_SECRET]
+    secret_ref = variables[ENV_KEY_ARN]
     (secret_id,) = secret_ref.values()
     assert secret_ref == {"Ref": secret_id}  # the secret's ARN, not its value
     secret = resources[secret_id]["Properties"]
@@ -84,7 +88,9 @@ def test_the_key_is_generated_and_never_in_the_environment(resources: Mapping[st
     assert [s["Resource"] for s in reads] == [{"Ref": secret_id}]
 
 
-def test_public_function_url_reachable_through_the_ssrf_proxy(resources: Mapping[str, Mapping[str, Any]]) -> None:
+def test_public_function_url_reachable_through_the_ssrf_proxy(
+    resources: Mapping[str, Mapping[str, Any]],
+) -> None:
     """The function sits outside the VPC behind a public URL (auth NONE, both permissions AWS requires), so
     Squid, which denies private and VPC addresses but allows public ones, forwards Dify's requests."""
     function_id, function = _function(resources)
@@ -116,15 +122,19 @@ def test_outputs_name_the_endpoint_and_the_secret(synth: Callable[[DifyConfig], 
     # "https://" + the URL's host: Dify appends "/retrieval", and function URLs end in "/".
     assert endpoint["Fn::Join"][1][0] == "https://"
     assert endpoint["Fn::Join"][1][1]["Fn::Select"][0] == 2
-    (secret_id,) = [rid for rid in of_type(body["Resources"], "AWS::SecretsManager::Secret") if "Knowledge" in rid]
-    assert outputs["KnowledgeApiKeySecretArn"]["Value"] == {"Ref": secret_id}
+    _, function = _function(body["Resources"])
+    assert (
+        outputs["KnowledgeApiKeySecretArn"]["Value"]
+        == function["Properties"]["Environment"]["Variables"][ENV_KEY_ARN]
+    )
 
 
 def test_nothing_without_knowledge_bases(default_result: SynthResult) -> None:
     for body in default_result.templates.values():
         assert "KnowledgeApiEndpoint" not in body.get("Outputs", {})
         for function in of_type(body.get("Resources", {}), "AWS::Lambda::Function").values():
-            assert ENV_KNOWLEDGE_BASES not in function["Properties"].get("Environment", {}).get("Variables", {})
+            variables = function["Properties"].get("Environment", {}).get("Variables", {})
+            assert ENV_KNOWLEDGE_BASES not in variables
 
 
 @pytest.mark.parametrize(

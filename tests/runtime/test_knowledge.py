@@ -27,9 +27,11 @@ OTHER_KB = "ZYXWVUTSRQ"
 
 @pytest.fixture
 def stubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Stubber, Stubber]]:
-    monkeypatch.setenv(index.ENV_SECRET, SECRET_ARN)
+    monkeypatch.setenv(index.ENV_KEY_ARN, SECRET_ARN)
     monkeypatch.setenv(index.ENV_KNOWLEDGE_BASES, json.dumps([KB]))
-    secrets = boto3.client("secretsmanager", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    secrets = boto3.client(
+        "secretsmanager", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     bedrock = boto3.client(
         "bedrock-agent-runtime", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
@@ -184,7 +186,11 @@ def test_records_always_carry_an_object_as_metadata(stubs: tuple[Stubber, Stubbe
     """Dify's documentation: metadata must be an object, never null."""
     secrets, bedrock = stubs
     _key(secrets)
-    web = {"content": {"text": "t"}, "score": 0.5, "location": {"type": "WEB", "webLocation": {"url": "https://ex.com/"}}}
+    web = {
+        "content": {"text": "t"},
+        "score": 0.5,
+        "location": {"type": "WEB", "webLocation": {"url": "https://ex.com/"}},
+    }
     expect_retrieve(bedrock, [web], 100)
     _status, body = answer(index.handler(event(dify_body(top_k=500))))
     (record,) = body["records"]
@@ -225,8 +231,8 @@ def test_bad_requests(stubs: tuple[Stubber, Stubber]) -> None:
 
 
 def test_the_construct_sets_the_names_the_handler_reads() -> None:
-    assert (knowledge.ENV_SECRET, knowledge.ENV_KNOWLEDGE_BASES, knowledge.ENV_REGION) == (
-        index.ENV_SECRET,
+    assert (knowledge.ENV_KEY_ARN, knowledge.ENV_KNOWLEDGE_BASES, knowledge.ENV_REGION) == (
+        index.ENV_KEY_ARN,
         index.ENV_KNOWLEDGE_BASES,
         index.ENV_REGION,
     )

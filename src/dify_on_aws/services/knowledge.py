@@ -25,7 +25,7 @@ from dify_on_aws.runtime_support import python_function
 
 RUNTIME = Path(__file__).resolve().parent / "runtime" / "knowledge"
 # The handler's environment (runtime/knowledge/index.py reads these names; a test keeps them equal).
-ENV_SECRET = "DIFY_KNOWLEDGE_API_KEY_SECRET"
+ENV_KEY_ARN = "DIFY_KNOWLEDGE_API_KEY_ARN"
 ENV_KNOWLEDGE_BASES = "DIFY_KNOWLEDGE_BASES"
 ENV_REGION = "DIFY_KNOWLEDGE_REGION"
 
@@ -67,7 +67,7 @@ class KnowledgeApi(Construct):
             log_retention=log_retention,
             # The secret's ARN only: the function reads the key itself, at its first request.
             environment={
-                ENV_SECRET: self.api_key.secret_arn,
+                ENV_KEY_ARN: self.api_key.secret_arn,
                 ENV_KNOWLEDGE_BASES: json.dumps(list(knowledge_base_ids)),
                 ENV_REGION: region,
             },

@@ -18,7 +18,7 @@ failed) with HTTP 403, 2001 (the knowledge does not exist) with HTTP 404.
 
 Only knowledge bases named in ``DIFY_KNOWLEDGE_BASES`` (JSON list of IDs) are served; the function's role may
 Retrieve on exactly those. The bearer key is the string of the Secrets Manager secret named in
-``DIFY_KNOWLEDGE_API_KEY_SECRET``, read once per execution environment. Nothing from the request body, the
+``DIFY_KNOWLEDGE_API_KEY_ARN``, read once per execution environment. Nothing from the request body, the
 key or the results is logged, only AWS error codes.
 
 Only the Lambda runtime's boto3 is used; the module must stay self-contained (it is shipped as an asset).
@@ -43,7 +43,7 @@ from botocore.exceptions import ClientError
 LOG = logging.getLogger("dify_knowledge")
 LOG.setLevel(logging.INFO)
 
-ENV_SECRET = "DIFY_KNOWLEDGE_API_KEY_SECRET"
+ENV_KEY_ARN = "DIFY_KNOWLEDGE_API_KEY_ARN"
 ENV_KNOWLEDGE_BASES = "DIFY_KNOWLEDGE_BASES"
 ENV_REGION = "DIFY_KNOWLEDGE_REGION"
 PATH = "/retrieval"
@@ -86,13 +86,15 @@ def _secrets() -> Any:
 
 @cache
 def _bedrock() -> Any:
-    return boto3.client("bedrock-agent-runtime", region_name=os.environ.get(ENV_REGION), config=_CLIENT_CONFIG)
+    return boto3.client(
+        "bedrock-agent-runtime", region_name=os.environ.get(ENV_REGION), config=_CLIENT_CONFIG
+    )
 
 
 @cache
 def _api_key() -> str:
     """The bearer key, read at the first request of an execution environment and kept."""
-    return str(_secrets().get_secret_value(SecretId=os.environ[ENV_SECRET])["SecretString"])
+    return str(_secrets().get_secret_value(SecretId=os.environ[ENV_KEY_ARN])["SecretString"])
 
 
 def _knowledge_bases() -> frozenset[str]:
