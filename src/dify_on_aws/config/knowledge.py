@@ -6,11 +6,10 @@ import re
 
 from pydantic import Field, field_validator
 
-from dify_on_aws.config.base import Section
+from dify_on_aws.config.base import Section, region_name
 
 # Bedrock's knowledgeBaseId pattern (Agents for Amazon Bedrock runtime API reference, Retrieve).
 _KB_ID = re.compile(r"^[0-9a-zA-Z]{10}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # The host names of Lambda function URLs (`<url-id>.lambda-url.<region>.on.aws`).
 FUNCTION_URL_DOMAIN = ".on.aws"
 _ANY_REGION = re.compile(r"\.lambda-url\.[a-z0-9-]+\.on\.aws")
@@ -47,9 +46,7 @@ class KnowledgeBasesConfig(Section):
     @field_validator("region")
     @classmethod
     def _region(cls, value: str | None) -> str | None:
-        if value is not None and not _REGION.fullmatch(value):
-            raise ValueError("must be an AWS region name such as 'us-east-1'")
-        return value
+        return region_name(value)
 
 
 def reachability_problem(

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from dify_on_aws.config.base import CrossFieldError, Section, cross_check
+from dify_on_aws.config.base import CrossFieldError, Section, cross_check, region_name
 from dify_on_aws.config.data import (
     AURORA_POSTGRES_VERSIONS,
     BackupConfig,
@@ -68,7 +68,6 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _TAG_KEY = re.compile(r"^[\w\s+=.:/@-]{1,128}$")
 
@@ -123,9 +122,7 @@ class DifyConfig(Section):
     @field_validator("region")
     @classmethod
     def _region(cls, value: str | None) -> str | None:
-        if value is not None and not _REGION.fullmatch(value):
-            raise ValueError("must be an AWS region name such as 'us-east-1'")
-        return value
+        return region_name(value)
 
     @field_validator("tags")
     @classmethod
