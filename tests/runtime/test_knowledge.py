@@ -236,3 +236,15 @@ def test_the_construct_sets_the_names_the_handler_reads() -> None:
         index.ENV_KNOWLEDGE_BASES,
         index.ENV_REGION,
     )
+
+
+def test_trailing_slash_endpoint_and_unexpected_failures(stubs: tuple[Stubber, Stubber]) -> None:
+    """An endpoint saved as '.../' makes Dify post to '//retrieval'; a failure reading the key answers 500
+    (not Lambda's bare 502, which Dify reports as a bad gateway) without its message."""
+    secrets, bedrock = stubs
+    secrets.add_client_error("get_secret_value", "AccessDeniedException", "arn and details", 400)
+    status, body = answer(index.handler(event(dify_body(), rawPath="//retrieval")))
+    assert status == 500 and "arn and details" not in body["error_msg"]
+    _key(secrets)
+    expect_retrieve(bedrock, [], 3)
+    assert answer(index.handler(event(dify_body(), rawPath="//retrieval")))[0] == 200

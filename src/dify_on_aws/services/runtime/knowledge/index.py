@@ -110,11 +110,16 @@ def handler(event: Mapping[str, Any], _context: object = None) -> dict[str, Any]
         if exc.code is not None:
             body = {"error_code": exc.code, **body}
         return _response(exc.status, body)
+    # Anything else answers 500 rather than Lambda's bare 502; only the exception type is logged.
+    except Exception as exc:
+        LOG.error("request failed: %s", type(exc).__name__)
+        return _response(500, {"error_msg": "internal error; see the function's log"})
 
 
 def _handle(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     http = event.get("requestContext", {}).get("http", {})
-    if event.get("rawPath", http.get("path")) != PATH:
+    # An endpoint registered with a trailing slash makes Dify request "//retrieval".
+    if "/" + str(event.get("rawPath", http.get("path", ""))).lstrip("/") != PATH:
         raise ApiError(404, f"not found: the only path is POST {PATH}")
     if str(http.get("method", "")).upper() != "POST":
         raise ApiError(405, f"method not allowed: use POST {PATH}")
