@@ -54,6 +54,14 @@ REACH: tuple[tuple[str, str, str], ...] = (
         "only the proxy function",
     ),
     (
+        "anyone on the internet (with `[knowledge_bases]`)",
+        "the External Knowledge API function URL, which retrieves from the listed Bedrock knowledge bases",
+        "the URL is public because Dify reaches it through the SSRF proxy, which denies private addresses; "
+        "every request needs the generated bearer key (in Secrets Manager, compared in constant time); the "
+        "function runs outside the VPC and its role may only `bedrock:Retrieve` on the listed knowledge "
+        "bases and read its key",
+    ),
+    (
         "api, worker, beat, plugin daemon, the migration task (and the api function of `lambda`)",
         "Aurora on 5432 and Valkey on 6379",
         "the database and cache security groups admit only these tasks' security groups; with "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 _CROSS_CHECK = "__dify_cross_check__"
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _Check = TypeVar("_Check", bound=Callable[..., Any])
 
 
@@ -16,6 +18,13 @@ def cross_check(method: _Check) -> _Check:
     first (pydantic stops at the first model validator that raises)."""
     setattr(method, _CROSS_CHECK, True)
     return method
+
+
+def region_name(value: str | None) -> str | None:
+    """An AWS region name (or None), for the validators of the fields that name one."""
+    if value is not None and not _REGION.fullmatch(value):
+        raise ValueError("must be an AWS region name such as 'us-east-1'")
+    return value
 
 
 class CrossFieldError(ValueError):

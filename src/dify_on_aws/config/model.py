@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from dify_on_aws.config.base import CrossFieldError, Section, cross_check
+from dify_on_aws.config.base import CrossFieldError, Section, cross_check, region_name
 from dify_on_aws.config.data import (
     AURORA_POSTGRES_VERSIONS,
     BackupConfig,
@@ -24,6 +24,7 @@ from dify_on_aws.config.email import EmailConfig
 from dify_on_aws.config.env import EnvConfig
 from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS, FrontDoorConfig, FrontDoorType
 from dify_on_aws.config.images import ImagesConfig
+from dify_on_aws.config.knowledge import KnowledgeBasesConfig, reachability_problem
 from dify_on_aws.config.monitoring import MonitoringConfig
 from dify_on_aws.config.network import NetworkConfig
 from dify_on_aws.config.package_index import PackageIndexConfig
@@ -60,6 +61,7 @@ __all__ = [
     "FrontDoorConfig",
     "FrontDoorType",
     "ImagesConfig",
+    "KnowledgeBasesConfig",
     "MonitoringConfig",
     "NetworkConfig",
     "PackageIndexConfig",
@@ -76,7 +78,6 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _TAG_KEY = re.compile(r"^[\w\s+=.:/@-]{1,128}$")
 
@@ -118,6 +119,7 @@ class DifyConfig(Section):
     env: EnvConfig = Field(default_factory=EnvConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     package_index: PackageIndexConfig = Field(default_factory=PackageIndexConfig)
+    knowledge_bases: KnowledgeBasesConfig = Field(default_factory=KnowledgeBasesConfig)
 
     @field_validator("name")
     @classmethod
@@ -136,9 +138,7 @@ class DifyConfig(Section):
     @field_validator("region")
     @classmethod
     def _region(cls, value: str | None) -> str | None:
-        if value is not None and not _REGION.fullmatch(value):
-            raise ValueError("must be an AWS region name such as 'us-east-1'")
-        return value
+        return region_name(value)
 
     @field_validator("tags")
     @classmethod
@@ -385,4 +385,17 @@ class DifyConfig(Section):
                 f"{ssm} come from SSM, but front_door.type = 'lambda' runs the api as a Lambda function that "
                 'reads only Secrets Manager secrets at start; use { secret = "arn:..." } for them'
             )
+        return self
+
+    @cross_check
+    def _knowledge_api_reachable(self) -> DifyConfig:
+        problem = reachability_problem(
+            enabled=bool(self.knowledge_bases.ids),
+            nat_gateways=1 if self.network.egress else 0,
+            closed=self.network.closed,
+            allowed_domains=self.ssrf_proxy.allowed_domains,
+            region=self.region,
+        )
+        if problem:
+            raise ValueError(problem)
         return self

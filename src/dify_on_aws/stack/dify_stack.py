@@ -36,6 +36,7 @@ from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
 from dify_on_aws.stack.fargate import capacity_strategy, cpu_architecture
 from dify_on_aws.stack.integrations import build_integrations
+from dify_on_aws.stack.knowledge import build_knowledge_api
 from dify_on_aws.stack.monitoring import build_monitoring
 from dify_on_aws.stack.network import build_network
 from dify_on_aws.stack.outputs import add_outputs
@@ -101,6 +102,9 @@ class DifyStack(cdk.Stack):
         self.pre_upgrade_snapshot = snapshot_before_upgrade(self, config, LOG_RETENTION)
         self._operations(config, retention)
         self.monitoring = build_monitoring(self, config)
+        self.knowledge_api = build_knowledge_api(
+            self, config=config, retention=retention, log_retention=LOG_RETENTION
+        )
 
         add_outputs(self)
         acknowledge_cdk_singletons(self)
