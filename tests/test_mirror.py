@@ -408,3 +408,17 @@ def test_https_goes_through_the_configured_proxy(monkeypatch: pytest.MonkeyPatch
     assert tunnelled._tunnel_headers["Proxy-Authorization"] == expected  # type: ignore[attr-defined]
     direct = registry_module.open_connection("https", "ecr.internal")
     assert direct.host == "ecr.internal"
+
+
+def test_the_package_proxy_image_is_mirrored_and_configured() -> None:
+    """With `[package_index]` the proxy's Python image is copied too (a closed network cannot reach ECR
+    Public), and the printed configuration names the mirrored copy."""
+    config = parse_config(
+        {"package_index": {"type": "codeartifact"}, "images": {"registry": f"{TARGET}/langgenius"}}
+    )
+    plan = mirror.mirror_plan(config, "langgenius")
+    (proxy,) = [item for item in plan if item.used_by == "package_index.proxy_image"]
+    assert proxy.source == config.package_index.proxy_image
+    lines = tomllib.loads(mirror.config_lines(mirror.target_registry(config, None), plan))
+    assert lines["package_index"]["proxy_image"].endswith(f"/{proxy.repository}:{proxy.tag}")
+    assert "package_index.proxy_image" not in {i.used_by for i in mirror.mirror_plan(parse_config({}), "x")}

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from dify_on_aws.config.base import CrossFieldError, Section, cross_check, region_name
+from dify_on_aws.config.checks import CROSS_SECTION_CHECKS
 from dify_on_aws.config.data import (
     AURORA_POSTGRES_VERSIONS,
     BackupConfig,
@@ -24,7 +25,7 @@ from dify_on_aws.config.email import EmailConfig
 from dify_on_aws.config.env import EnvConfig
 from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS, FrontDoorConfig, FrontDoorType
 from dify_on_aws.config.images import ImagesConfig
-from dify_on_aws.config.knowledge import KnowledgeBasesConfig, reachability_problem
+from dify_on_aws.config.knowledge import KnowledgeBasesConfig
 from dify_on_aws.config.monitoring import MonitoringConfig
 from dify_on_aws.config.network import NetworkConfig
 from dify_on_aws.config.package_index import PackageIndexConfig
@@ -41,9 +42,7 @@ from dify_on_aws.config.services import (
     read_requirements,
 )
 from dify_on_aws.config.ssrf_proxy import SsrfProxyConfig
-from dify_on_aws.roles import Role
 from dify_on_aws.services import dify_contract
-from dify_on_aws.services.images import ecr_repository, parse_image
 
 __all__ = [
     "AURORA_POSTGRES_VERSIONS",
@@ -228,174 +227,14 @@ class DifyConfig(Section):
         return self
 
     @cross_check
-    def _closed_network(self) -> DifyConfig:
-        """A closed network reaches nothing outside the VPC but AWS services behind VPC endpoints."""
-        if not self.network.closed:
-            return self
-        door = self.front_door
+    def _across_sections(self) -> DifyConfig:
+        """The checks between sections kept in config/checks.py (network, front door, integrations)."""
         problems: list[str] = []
-        if door.type != "alb" or not door.internal:
-            # CloudFront VPC origins need an internet gateway in the VPC; Lambda function URLs and API
-            # Gateway HTTP APIs are public endpoints.
-            problems.append(
-                f"network.closed = true needs an internal front door, not front_door.type = '{door.type}'"
-                f"{'' if door.type != 'alb' else ' without internal = true'}; set front_door.type = 'alb' "
-                "and front_door.internal = true"
-            )
-        mirror = f"123456789012.dkr.ecr.{self.region or 'us-east-1'}.amazonaws.com"
-        squid = parse_image(self.ssrf_proxy.image)
-        images = {
-            "images.registry": (self.images.registry, f"{self.images.registry}/dify-api:x", "langgenius"),
-            "ssrf_proxy.image": (
-                self.ssrf_proxy.image,
-                self.ssrf_proxy.image,
-                f"{squid.repository}:{squid.tag}",
-            ),
-        }
-        if self.package_index.type != "none":
-            proxy = parse_image(self.package_index.proxy_image)
-            images["package_index.proxy_image"] = (
-                self.package_index.proxy_image,
-                self.package_index.proxy_image,
-                f"{proxy.repository}:{proxy.tag}",
-            )
-        for key, (value, reference, example) in images.items():
-            if ecr_repository(reference) is None:
-                problems.append(
-                    f"network.closed = true pulls images only from Amazon ECR, but {key} = {value!r} is not "
-                    "an ECR registry; copy the images with `dify-on-aws mirror-images` and set "
-                    f"{key} to the mirror, e.g. '{mirror}/{example}'"
-                )
-        if self.images.docker_hub_secret_arn is not None:
-            problems.append(
-                "images.docker_hub_secret_arn is for Docker Hub pulls, which a closed network cannot make; "
-                "remove it"
-            )
-        if not self.network.endpoints and self.network.vpc_id is None:
-            problems.append(
-                "network.endpoints = false leaves the new closed VPC without a way to reach AWS services; "
-                "remove it (it is for an imported VPC that already has its endpoints)"
-            )
+        for check in CROSS_SECTION_CHECKS:
+            try:
+                check(self)
+            except ValueError as exc:
+                problems.extend(exc.problems if isinstance(exc, CrossFieldError) else [str(exc)])
         if problems:
             raise CrossFieldError(problems)
-        return self
-
-    @cross_check
-    def _nat_for_rotation(self) -> DifyConfig:
-        # In a closed network the rotation function reaches Secrets Manager through its VPC endpoint.
-        if self.network.closed:
-            return self
-        if not self.network.egress and self.database.rotation_days is not None:
-            raise ValueError(
-                "database.rotation_days runs a rotation function in the VPC that needs NAT to reach Secrets "
-                "Manager; set network.nat_gateways >= 1 or remove rotation_days"
-            )
-        return self
-
-    @cross_check
-    def _nat_for_queue_scaling(self) -> DifyConfig:
-        if self.network.nat_gateways == 0 and self.services.worker.queue_scaling:
-            raise ValueError(
-                "services.worker.queue_scaling runs a function in the VPC that needs NAT to reach Secrets "
-                "Manager and CloudWatch; set network.nat_gateways >= 1 or remove queue_scaling"
-            )
-        return self
-
-    @cross_check
-    def _nat_for_lambda(self) -> DifyConfig:
-        if not self.network.egress and self.front_door.type == "lambda":
-            raise ValueError(
-                "front_door.type = 'lambda' runs the api function in the VPC, where it needs NAT to reach "
-                "Secrets Manager and model APIs; set network.nat_gateways >= 1 or choose another front door"
-            )
-        return self
-
-    @cross_check
-    def _front_door_environment(self) -> DifyConfig:
-        door = self.front_door
-        missing = [key for key in ("account", "region") if getattr(self, key) is None]
-        if not missing:
-            if (
-                door.certificate_arn is not None
-                and door.type not in CLOUDFRONT_FRONT_DOORS
-                and f":acm:{self.region}:" not in door.certificate_arn
-            ):
-                raise ValueError(
-                    f"front_door.certificate_arn must be in region {self.region} for type = '{door.type}'"
-                )
-            return self
-        needs = ", ".join(missing)
-        if door.needs_edge_stack():
-            reason = "Lambda@Edge" if door.type == "lambda" else "the WAF web ACL or certificate in us-east-1"
-            raise ValueError(
-                f"front_door.type = '{door.type}' with these settings needs {reason}, which is deployed as a "
-                f"second stack with cross-region references; set {needs}"
-            )
-        if door.hosted_zone is not None and door.hosted_zone_id is None:
-            raise ValueError(
-                f"front_door.hosted_zone {door.hosted_zone!r} is looked up in Route 53, which needs {needs}; "
-                "set them, or set front_door.hosted_zone_id to skip the lookup"
-            )
-        return self
-
-    @cross_check
-    def _zones(self) -> DifyConfig:
-        zones = self.network.availability_zones
-        if zones is not None:
-            if self.region is None:
-                raise ValueError("network.availability_zones needs region; set region or remove the zones")
-            wrong = [z for z in zones if not z.startswith(self.region)]
-            if wrong:
-                raise ValueError(f"network.availability_zones {wrong} are not in region {self.region}")
-        return self
-
-    @cross_check
-    def _imported_vpc(self) -> DifyConfig:
-        net = self.network
-        if not net.imported:
-            return self
-        missing = [key for key in ("account", "region") if getattr(self, key) is None]
-        if not net.explicit_subnets and missing:
-            raise ValueError(
-                f"network.vpc_id {net.vpc_id!r} alone is looked up in EC2, which needs {', '.join(missing)}; "
-                "set them, or describe the VPC offline with network.private_subnet_ids (and the other "
-                "subnet IDs, availability_zones and cidr)"
-            )
-        door = self.front_door
-        if net.explicit_subnets and not net.public_subnet_ids and door.type == "alb" and not door.internal:
-            raise ValueError(
-                "front_door.type = 'alb' is internet-facing and needs public subnets, but the imported VPC "
-                "has no network.public_subnet_ids; add them, set front_door.internal = true, or choose a "
-                "front door that needs none (cloudfront, api_gateway)"
-            )
-        return self
-
-    @cross_check
-    def _env_on_lambda(self) -> DifyConfig:
-        if self.front_door.type != "lambda":
-            return self
-        if self.env.web:
-            raise ValueError(
-                "[env.web] with front_door.type = 'lambda': the web role runs as a Lambda function there, "
-                "which these settings do not reach; remove [env.web] or choose another front door"
-            )
-        ssm = [name for name, (_, setting) in self.env.for_role(Role.API).items() if setting.ssm is not None]
-        if ssm:
-            raise ValueError(
-                f"{ssm} come from SSM, but front_door.type = 'lambda' runs the api as a Lambda function that "
-                'reads only Secrets Manager secrets at start; use { secret = "arn:..." } for them'
-            )
-        return self
-
-    @cross_check
-    def _knowledge_api_reachable(self) -> DifyConfig:
-        problem = reachability_problem(
-            enabled=bool(self.knowledge_bases.ids),
-            nat_gateways=1 if self.network.egress else 0,
-            closed=self.network.closed,
-            allowed_domains=self.ssrf_proxy.allowed_domains,
-            region=self.region,
-        )
-        if problem:
-            raise ValueError(problem)
         return self

@@ -137,19 +137,7 @@ class NetworkConfig(Section):
     @field_validator("cidr")
     @classmethod
     def _cidr(cls, value: str, info: ValidationInfo) -> str:
-        try:
-            net = ipaddress.IPv4Network(value, strict=True)
-        except ValueError as exc:
-            raise ValueError(f"is not a valid IPv4 network in CIDR form ({exc})") from None
-        if info.data.get("vpc_id") is not None:
-            # An existing VPC: whatever AWS allowed it to be (/16 to /28, private or not).
-            if not 16 <= net.prefixlen <= 28:
-                raise ValueError("a VPC's CIDR is a /16 to /28; give the imported VPC's primary CIDR")
-            return value
-        if not 16 <= net.prefixlen <= 22:
-            raise ValueError("prefix length must be between /16 and /22")
-        if not net.is_private:
-            raise ValueError("must be a private (RFC 1918) range, e.g. 10.0.0.0/16")
+        _check_cidr(value, imported=info.data.get("vpc_id") is not None)
         return value
 
     @field_validator("nat_instance_type")
@@ -257,6 +245,22 @@ class NetworkConfig(Section):
         if problems:
             raise CrossFieldError(problems)
         return self
+
+
+def _check_cidr(value: str, *, imported: bool) -> None:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"is not a valid IPv4 network in CIDR form ({exc})") from None
+    if imported:
+        # An existing VPC: whatever AWS allowed it to be (/16 to /28, private or not).
+        if not 16 <= net.prefixlen <= 28:
+            raise ValueError("a VPC's CIDR is a /16 to /28; give the imported VPC's primary CIDR")
+        return
+    if not 16 <= net.prefixlen <= 22:
+        raise ValueError("prefix length must be between /16 and /22")
+    if not net.is_private:
+        raise ValueError("must be a private (RFC 1918) range, e.g. 10.0.0.0/16")
 
 
 def _subnet_problems(net: NetworkConfig) -> list[str]:

@@ -161,17 +161,11 @@ def config_lines(target: EcrRepository, plan: list[MirrorItem]) -> str:
     """The configuration that pulls the mirrored images."""
     host = host_of(target)
     registry = f"{host}/{target.name}" if target.name else host
-    squid = next(item for item in plan if item.used_by == "ssrf_proxy.image")
-    lines = [
-        "[images]",
-        f'registry = "{registry}"',
-        "",
-        "[ssrf_proxy]",
-        f'image = "{host}/{squid.repository}:{squid.tag}"',
-    ]
-    proxy = next((item for item in plan if item.used_by == "package_index.proxy_image"), None)
-    if proxy is not None:
-        lines += ["", "[package_index]", f'proxy_image = "{host}/{proxy.repository}:{proxy.tag}"']
+    lines = ["[images]", f'registry = "{registry}"']
+    for item in plan:
+        section, _, key = item.used_by.partition(".")
+        if section in ("ssrf_proxy", "package_index"):  # images named by the config, not the release
+            lines += ["", f"[{section}]", f'{key} = "{host}/{item.repository}:{item.tag}"']
     return "\n".join(lines)
 
 

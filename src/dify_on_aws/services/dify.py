@@ -231,14 +231,17 @@ class DifyServices(Construct):
                     single_task=beat,
                     health_check_grace=cdk.Duration.seconds(180) if role in PORTS else None,
                     allow_all_outbound=role not in EGRESS_RESTRICTED,
-                    cloud_map=self._dns_record(f"{role.value}{DNS_SUFFIX}") if role in dns_roles else None,
+                    cloud_map=dns_record(self.namespace, f"{role.value}{DNS_SUFFIX}")
+                    if role in dns_roles
+                    else None,
                     execute_command=execute_command,
                 )
                 if role in dns_roles:
                     self.dns_hosts[role] = f"{role.value}{DNS_SUFFIX}.{namespace}"
             providers_first(self, cluster=self.cluster, services=self.services, specs=specs)
         else:
-            self._packed(
+            _one_task(
+                self,
                 packed=packed,
                 roles=roles,
                 execute_command=execute_command,
@@ -289,48 +292,46 @@ class DifyServices(Construct):
         for service in {id(s): s for s in self.services.values()}.values():
             service_resource(service).add_resource_dependency(gate)
 
-    def _packed(
-        self,
-        *,
-        packed: PackedTask,
-        roles: Sequence[Role],
-        spec: Callable[[Role], ContainerSpec],
-        architecture: ecs.CpuArchitecture,
-        capacity: Sequence[ecs.CapacityProviderStrategy],
-        subnets: ec2.SubnetSelection,
-        public_ip: bool,
-        plugin_storage_gib: int,
-        execute_command: bool,
-    ) -> None:
-        """Every role as a container of one task: they talk over localhost. One task only, because the
-        worker beat must never run twice; a deployment stops the old task before starting the new one."""
-        main, *others = [spec(role) for role in roles]
-        sidecars = [*others, *([packed.cache] if packed.cache is not None else [])]
-        cloud_map = self._dns_record("dify") if packed.register_dns else None
-        service = DifyService(
-            self,
-            "Dify",
-            cluster=self.cluster,
-            task=TaskSpec(packed.cpu, packed.memory_mib, architecture, plugin_storage_gib),
-            container=main,
-            sidecars=sidecars,
-            desired_count=1,
-            capacity=capacity,
-            subnets=subnets,
-            public_ip=public_ip,
-            log_group=self.log_group,
-            service_connect=packed.service_connect,
-            single_task=True,
-            health_check_grace=cdk.Duration.seconds(240),
-            cloud_map=cloud_map,
-            execute_command=execute_command,
-        )
-        self.services = dict.fromkeys(roles, service)
-        if packed.register_dns:
-            self.dns_hosts = {role: f"dify.{self.namespace.namespace_name}" for role in roles}
-
-    def _dns_record(self, name: str) -> ecs.CloudMapOptions:
-        return dns_record(self.namespace, name)
-
     def service(self, role: Role) -> ecs.FargateService:
         return self.services[role].service
+
+
+def _one_task(
+    owner: DifyServices,
+    *,
+    packed: PackedTask,
+    roles: Sequence[Role],
+    spec: Callable[[Role], ContainerSpec],
+    architecture: ecs.CpuArchitecture,
+    capacity: Sequence[ecs.CapacityProviderStrategy],
+    subnets: ec2.SubnetSelection,
+    public_ip: bool,
+    plugin_storage_gib: int,
+    execute_command: bool,
+) -> None:
+    """Every role as a container of one task: they talk over localhost. One task only, because the
+    worker beat must never run twice; a deployment stops the old task before starting the new one."""
+    main, *others = [spec(role) for role in roles]
+    sidecars = [*others, *([packed.cache] if packed.cache is not None else [])]
+    cloud_map = dns_record(owner.namespace, "dify") if packed.register_dns else None
+    service = DifyService(
+        owner,
+        "Dify",
+        cluster=owner.cluster,
+        task=TaskSpec(packed.cpu, packed.memory_mib, architecture, plugin_storage_gib),
+        container=main,
+        sidecars=sidecars,
+        desired_count=1,
+        capacity=capacity,
+        subnets=subnets,
+        public_ip=public_ip,
+        log_group=owner.log_group,
+        service_connect=packed.service_connect,
+        single_task=True,
+        health_check_grace=cdk.Duration.seconds(240),
+        cloud_map=cloud_map,
+        execute_command=execute_command,
+    )
+    owner.services = dict.fromkeys(roles, service)
+    if packed.register_dns:
+        owner.dns_hosts = {role: f"dify.{owner.namespace.namespace_name}" for role in roles}

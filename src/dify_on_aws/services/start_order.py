@@ -13,7 +13,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from dify_on_aws.roles import PORTS, Role
-from dify_on_aws.services.environment import internal_url
+from dify_on_aws.services.proxy_settings import internal_url
 from dify_on_aws.services.service import ContainerSpec, DifyService
 
 # Service Connect clients that start before one of their providers (the pair calls each other), and that

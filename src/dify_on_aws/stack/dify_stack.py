@@ -6,14 +6,12 @@ from functools import partial
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
 from dify_on_aws.config import DifyConfig
 from dify_on_aws.config.effects import ineffective_options
-from dify_on_aws.data.backup import DifyBackup
 from dify_on_aws.data.cache import ContainerCache, broker_url_secret
 from dify_on_aws.data.retention import DataRetention, log_retention
 from dify_on_aws.flags import apply_feature_flags
@@ -21,7 +19,6 @@ from dify_on_aws.frontdoor.base import Backends, warn
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import build_edge_stack, build_front_door
 from dify_on_aws.nag import acknowledge_cdk_singletons
-from dify_on_aws.operations.rotation import DatabaseRotation
 from dify_on_aws.roles import Role
 from dify_on_aws.services.dify import SERVICE_ROLES, DifyServices, PackedTask
 from dify_on_aws.services.environment import (
@@ -39,10 +36,11 @@ from dify_on_aws.stack.integrations import build_integrations
 from dify_on_aws.stack.knowledge import build_knowledge_api
 from dify_on_aws.stack.monitoring import build_monitoring
 from dify_on_aws.stack.network import build_network
+from dify_on_aws.stack.operations import build_operations
 from dify_on_aws.stack.outputs import add_outputs
 from dify_on_aws.stack.packages import build_package_index
 from dify_on_aws.stack.scaling import build_scaling
-from dify_on_aws.stack.wiring import snapshot_before_upgrade, unique, wire
+from dify_on_aws.stack.wiring import snapshot_before_upgrade, wire
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 MIGRATION_TIMEOUT = cdk.Duration.minutes(30)
@@ -100,7 +98,7 @@ class DifyStack(cdk.Stack):
 
         self._services(config, retention.secrets)
         self.pre_upgrade_snapshot = snapshot_before_upgrade(self, config, LOG_RETENTION)
-        self._operations(config, retention)
+        build_operations(self, config, retention, LOG_RETENTION)
         self.monitoring = build_monitoring(self, config)
         self.knowledge_api = build_knowledge_api(
             self, config=config, retention=retention, log_retention=LOG_RETENTION
@@ -235,34 +233,6 @@ class DifyStack(cdk.Stack):
             log_retention=LOG_RETENTION,
         )
         wire(self, config)
-
-    def _operations(self, config: DifyConfig, retention: DataRetention) -> None:
-        """Password rotation (with redeploys so tasks pick up the new password) and AWS Backup."""
-        if config.database.rotation_days is not None:
-            readers = (Role.API, Role.WORKER, Role.BEAT, Role.PLUGIN_DAEMON)
-            services = unique([self.dify.services[r].service for r in readers if r in self.dify.services])
-            DatabaseRotation(
-                self,
-                "DatabaseRotation",
-                cluster=self.database.cluster,
-                days=config.database.rotation_days,
-                services=services,
-                functions=[g for g in self.front_door.clients.grantees if isinstance(g, lambda_.Function)],
-                vpc=self.network.vpc,
-                subnets=self.network.private_subnets,
-                log_retention=LOG_RETENTION,
-            )
-        if config.backup.enabled:
-            DifyBackup(
-                self,
-                "Backup",
-                cluster=self.database.cluster,
-                bucket=self.storage.bucket,
-                retention_days=config.backup.retention_days,
-                schedule=config.backup.schedule,
-                # A vault is kept or deleted; it has no snapshot of its own.
-                removal_policy=retention.bucket,
-            )
 
     @property
     def _dns_namespace(self) -> str:

@@ -1,0 +1,194 @@
+"""Checks between config sections that concern the network, the front door and the integrations: each
+raises ValueError (or CrossFieldError with several problems) naming the key, the value and the fix.
+DifyConfig runs them all and reports every problem (config/model.py, `_across_sections`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from dify_on_aws.config.base import CrossFieldError
+from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS
+from dify_on_aws.config.knowledge import reachability_problem
+from dify_on_aws.roles import Role
+from dify_on_aws.services.images import ecr_repository, parse_image
+
+if TYPE_CHECKING:
+    from dify_on_aws.config.model import DifyConfig
+
+
+def closed_network(config: DifyConfig) -> None:
+    """A closed network reaches nothing outside the VPC but AWS services behind VPC endpoints."""
+    if not config.network.closed:
+        return
+    door = config.front_door
+    problems: list[str] = []
+    if door.type != "alb" or not door.internal:
+        # CloudFront VPC origins need an internet gateway in the VPC; Lambda function URLs and API
+        # Gateway HTTP APIs are public endpoints.
+        problems.append(
+            f"network.closed = true needs an internal front door, not front_door.type = '{door.type}'"
+            f"{'' if door.type != 'alb' else ' without internal = true'}; set front_door.type = 'alb' "
+            "and front_door.internal = true"
+        )
+    mirror = f"123456789012.dkr.ecr.{config.region or 'us-east-1'}.amazonaws.com"
+    squid = parse_image(config.ssrf_proxy.image)
+    images = {
+        "images.registry": (config.images.registry, f"{config.images.registry}/dify-api:x", "langgenius"),
+        "ssrf_proxy.image": (
+            config.ssrf_proxy.image,
+            config.ssrf_proxy.image,
+            f"{squid.repository}:{squid.tag}",
+        ),
+    }
+    if config.package_index.type != "none":
+        proxy = parse_image(config.package_index.proxy_image)
+        images["package_index.proxy_image"] = (
+            config.package_index.proxy_image,
+            config.package_index.proxy_image,
+            f"{proxy.repository}:{proxy.tag}",
+        )
+    for key, (value, reference, example) in images.items():
+        if ecr_repository(reference) is None:
+            problems.append(
+                f"network.closed = true pulls images only from Amazon ECR, but {key} = {value!r} is not "
+                "an ECR registry; copy the images with `dify-on-aws mirror-images` and set "
+                f"{key} to the mirror, e.g. '{mirror}/{example}'"
+            )
+    if config.images.docker_hub_secret_arn is not None:
+        problems.append(
+            "images.docker_hub_secret_arn is for Docker Hub pulls, which a closed network cannot make; "
+            "remove it"
+        )
+    if not config.network.endpoints and config.network.vpc_id is None:
+        problems.append(
+            "network.endpoints = false leaves the new closed VPC without a way to reach AWS services; "
+            "remove it (it is for an imported VPC that already has its endpoints)"
+        )
+    if problems:
+        raise CrossFieldError(problems)
+
+
+def nat_for_rotation(config: DifyConfig) -> None:
+    # In a closed network the rotation function reaches Secrets Manager through its VPC endpoint.
+    if config.network.closed:
+        return
+    if not config.network.egress and config.database.rotation_days is not None:
+        raise ValueError(
+            "database.rotation_days runs a rotation function in the VPC that needs NAT to reach Secrets "
+            "Manager; set network.nat_gateways >= 1 or remove rotation_days"
+        )
+
+
+def nat_for_queue_scaling(config: DifyConfig) -> None:
+    if config.network.nat_gateways == 0 and config.services.worker.queue_scaling:
+        raise ValueError(
+            "services.worker.queue_scaling runs a function in the VPC that needs NAT to reach Secrets "
+            "Manager and CloudWatch; set network.nat_gateways >= 1 or remove queue_scaling"
+        )
+
+
+def nat_for_lambda(config: DifyConfig) -> None:
+    if not config.network.egress and config.front_door.type == "lambda":
+        raise ValueError(
+            "front_door.type = 'lambda' runs the api function in the VPC, where it needs NAT to reach "
+            "Secrets Manager and model APIs; set network.nat_gateways >= 1 or choose another front door"
+        )
+
+
+def front_door_environment(config: DifyConfig) -> None:
+    door = config.front_door
+    missing = [key for key in ("account", "region") if getattr(config, key) is None]
+    if not missing:
+        if (
+            door.certificate_arn is not None
+            and door.type not in CLOUDFRONT_FRONT_DOORS
+            and f":acm:{config.region}:" not in door.certificate_arn
+        ):
+            raise ValueError(
+                f"front_door.certificate_arn must be in region {config.region} for type = '{door.type}'"
+            )
+        return
+    needs = ", ".join(missing)
+    if door.needs_edge_stack():
+        reason = "Lambda@Edge" if door.type == "lambda" else "the WAF web ACL or certificate in us-east-1"
+        raise ValueError(
+            f"front_door.type = '{door.type}' with these settings needs {reason}, which is deployed as a "
+            f"second stack with cross-region references; set {needs}"
+        )
+    if door.hosted_zone is not None and door.hosted_zone_id is None:
+        raise ValueError(
+            f"front_door.hosted_zone {door.hosted_zone!r} is looked up in Route 53, which needs {needs}; "
+            "set them, or set front_door.hosted_zone_id to skip the lookup"
+        )
+
+
+def zones(config: DifyConfig) -> None:
+    zones = config.network.availability_zones
+    if zones is not None:
+        if config.region is None:
+            raise ValueError("network.availability_zones needs region; set region or remove the zones")
+        wrong = [z for z in zones if not z.startswith(config.region)]
+        if wrong:
+            raise ValueError(f"network.availability_zones {wrong} are not in region {config.region}")
+
+
+def imported_vpc(config: DifyConfig) -> None:
+    net = config.network
+    if not net.imported:
+        return
+    missing = [key for key in ("account", "region") if getattr(config, key) is None]
+    if not net.explicit_subnets and missing:
+        raise ValueError(
+            f"network.vpc_id {net.vpc_id!r} alone is looked up in EC2, which needs {', '.join(missing)}; "
+            "set them, or describe the VPC offline with network.private_subnet_ids (and the other "
+            "subnet IDs, availability_zones and cidr)"
+        )
+    door = config.front_door
+    if net.explicit_subnets and not net.public_subnet_ids and door.type == "alb" and not door.internal:
+        raise ValueError(
+            "front_door.type = 'alb' is internet-facing and needs public subnets, but the imported VPC "
+            "has no network.public_subnet_ids; add them, set front_door.internal = true, or choose a "
+            "front door that needs none (cloudfront, api_gateway)"
+        )
+
+
+def env_on_lambda(config: DifyConfig) -> None:
+    if config.front_door.type != "lambda":
+        return
+    if config.env.web:
+        raise ValueError(
+            "[env.web] with front_door.type = 'lambda': the web role runs as a Lambda function there, "
+            "which these settings do not reach; remove [env.web] or choose another front door"
+        )
+    ssm = [name for name, (_, setting) in config.env.for_role(Role.API).items() if setting.ssm is not None]
+    if ssm:
+        raise ValueError(
+            f"{ssm} come from SSM, but front_door.type = 'lambda' runs the api as a Lambda function that "
+            'reads only Secrets Manager secrets at start; use { secret = "arn:..." } for them'
+        )
+
+
+def knowledge_api_reachable(config: DifyConfig) -> None:
+    problem = reachability_problem(
+        enabled=bool(config.knowledge_bases.ids),
+        nat_gateways=1 if config.network.egress else 0,
+        closed=config.network.closed,
+        allowed_domains=config.ssrf_proxy.allowed_domains,
+        region=config.region,
+    )
+    if problem:
+        raise ValueError(problem)
+
+
+CROSS_SECTION_CHECKS: tuple[Callable[[DifyConfig], None], ...] = (
+    closed_network,
+    nat_for_rotation,
+    nat_for_queue_scaling,
+    nat_for_lambda,
+    front_door_environment,
+    zones,
+    imported_vpc,
+    env_on_lambda,
+    knowledge_api_reachable,
+)
