@@ -86,7 +86,14 @@ def production(example_results: dict[str, SynthResult]) -> Resources:
 
 
 def alarms(resources_: Resources) -> dict[str, Mapping[str, Any]]:
-    return {rid: r["Properties"] for rid, r in of_type(resources_, "AWS::CloudWatch::Alarm").items()}
+    """The alarms meant for an operator: not those that drive a scaling policy (queue-depth steps)."""
+    policies = set(of_type(resources_, "AWS::ApplicationAutoScaling::ScalingPolicy"))
+    return {
+        rid: r["Properties"]
+        for rid, r in of_type(resources_, "AWS::CloudWatch::Alarm").items()
+        if not {a.get("Ref") for a in r["Properties"].get("AlarmActions", []) if isinstance(a, dict)}
+        & policies
+    }
 
 
 def alarm(resources_: Resources, name: str) -> Mapping[str, Any]:
@@ -460,10 +467,11 @@ def test_estimator_prices_the_dashboard_and_each_alarm_metric(
     assert not result.unpriced, result.unpriced
     (board,) = [line for line in result.lines if line.resource_type == "AWS::CloudWatch::Dashboard"]
     assert board.monthly == pytest.approx(3.0)
-    alarm_lines = [line for line in result.lines if line.resource_type == "AWS::CloudWatch::Alarm"]
+    operator = alarms(production)
+    alarm_lines = [line for line in result.lines if line.resource in operator]
     expected = sum(
         len([m for m in props.get("Metrics", [{"MetricStat": {}}]) if "MetricStat" in m])
-        for props in alarms(production).values()
+        for props in operator.values()
     )
     assert sum(line.quantity for line in alarm_lines) == expected > len(alarm_lines)
     assert {line.unit_price for line in alarm_lines} == {0.1}

@@ -313,7 +313,7 @@ def test_alarms_and_the_custom_metric_are_priced(scaled: Resources) -> None:
     in us-east-1 (cost/prices.json); neither is left unpriced."""
     result = estimate({"Scaled": {"Resources": dict(scaled)}}, region="us-east-1")
     assert "AWS::CloudWatch::Alarm" not in result.unpriced
-    alarms = [line for line in result.lines if line.dimension == "cloudwatch.alarm.standard.month"]
+    alarms = [line for line in result.lines if line.dimension == "cloudwatch.alarm.standard.metric_month"]
     assert len(alarms) == 2 and all(line.unit_price == 0.1 for line in alarms)
     (metric,) = [line for line in result.lines if line.dimension == "cloudwatch.custom_metric.month"]
     assert (metric.resource, metric.quantity, metric.unit_price) == (queue_function(scaled)[0], 1, 0.3)

@@ -175,9 +175,11 @@ def _scaling_ranges(d: Deriver) -> dict[Key, tuple[int, int]]:
 
 
 def _count(key: Key, p: Mapping[str, Any], ranges: Mapping[Key, tuple[int, int]]) -> str:
-    if key in ranges:
+    if key in ranges and ranges[key][0] != ranges[key][1]:
         low, high = ranges[key]
         return f"{low}\N{EN DASH}{high} tasks (auto scaling)"
+    if key in ranges:  # a target for a schedule only: its fixed count
+        return plural(ranges[key][0], "task")
     count = number(p.get("DesiredCount"))
     if count is None:
         return ""
