@@ -125,7 +125,7 @@ def test_diagram_steps_draw_nodes_before_edges() -> None:
 # `nag`, `runtime_support` are the shared vocabulary; the config model validates with the pure parts of
 # services (the Dify contract, the Squid renderer) and is read by front doors, operations and the stack.
 LAYER_RANKS = {
-    "roles": 0, "nag": 0, "runtime_support": 0, "toolchain": 0, "inputs": 0, "flags": 0,
+    "roles": 0, "nag": 0, "runtime_support": 0, "toolchain": 0, "inputs": 0, "flags": 0, "aws_errors": 0,
     "network": 1,
     "data": 2,
     "services": 3,

@@ -271,8 +271,8 @@ def test_access_denied_names_the_action(
     )
     assert cli_status(client, config_file) == 2
     err = capsys.readouterr().err
-    assert "access denied for DescribeServices (AccessDeniedException)" in err
-    assert "needs the IAM action ecs:DescribeServices" in err
+    assert "AWS denied ecs:DescribeServices (AccessDeniedException)" in err
+    assert "grant ecs:DescribeServices to the identity running this command" in err
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dify_on_aws.aws_errors import error_code, explain
+
 EXIT_USAGE = 2
 CACHE_VARIABLE = "DIFY_ON_AWS_PRICE_CACHE"
 # The Price List Query API answers in these regions only (it prices every region from each of them).
@@ -187,18 +189,11 @@ def fetch(client: Any, region: str, *, today: str) -> tuple[dict[str, dict[str, 
                 if query.matches(str(p.get("product", {}).get("attributes", {}).get("usagetype", "")))
                 and (tier := _first_tier(p)) is not None
             ]
-        except NoCredentialsError:
-            raise PriceUpdateError(
-                "no AWS credentials: the Price List Query API needs a signed request "
-                "(any identity allowed pricing:GetProducts); set AWS_PROFILE or run `aws configure`"
-            ) from None
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
-                raise PriceUpdateError(
-                    "access denied: the identity needs pricing:GetProducts (an IAM policy with "
-                    '"Action": "pricing:GetProducts", "Resource": "*")'
-                ) from None
+        except (ClientError, NoCredentialsError) as exc:
+            fix = explain(exc, "pricing:GetProducts")
+            if fix is not None:
+                raise PriceUpdateError(fix) from None
+            code, _ = error_code(exc)
             raise PriceUpdateError(f"the Price List Query API failed for {key}: {code or exc}") from None
         if not found:
             missing.append(key)

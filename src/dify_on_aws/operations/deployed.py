@@ -15,16 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from dify_on_aws.aws_errors import error_code, explain
 from dify_on_aws.config import DifyConfig, load_config
 from dify_on_aws.inputs import config_path, default_config
 
 EXIT_ERROR = 2
 MIGRATION_TYPE = "Custom::DifyMigration"
 SNAPSHOT_TYPE = "Custom::DifyPreUpgradeSnapshot"
-DENIED_CODES = frozenset(
-    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"}
-)
-EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId"})
 
 
 class OperatingError(Exception):
@@ -78,31 +75,17 @@ def aws_errors(aws: Aws, stack_name: str, region: str | None) -> Iterator[None]:
     where = f" in {region}" if region else ""
     try:
         yield
-    except (NoCredentialsError, PartialCredentialsError):
-        raise OperatingError(
-            "no AWS credentials found: set AWS_PROFILE (after `aws sso login` or `aws configure`) or the "
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY variables, then run the command again"
-        ) from None
-    except NoRegionError:
-        raise OperatingError(
-            "no AWS region: set `region` in the config file or AWS_REGION in the environment"
-        ) from None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = str(error.get("Code", "")), str(error.get("Message", ""))
-        operation = getattr(exc, "operation_name", "an AWS call")
+    except (ClientError, NoCredentialsError, PartialCredentialsError, NoRegionError) as exc:
+        code, message = error_code(exc)
         if code == "ValidationError" and "does not exist" in message:
             raise OperatingError(
                 f"stack {stack_name!r} does not exist{where}: deploy it first (`make deploy`), or pass the "
                 "--config of the deployed instance (its `name` is the stack name, its `region` the region)"
             ) from None
-        if code in DENIED_CODES or "not authorized" in message:
-            raise OperatingError(
-                f"access denied for {operation} ({code}): the caller needs the IAM action "
-                f"{aws.action(operation)}. AWS said: {message}"
-            ) from None
-        if code in EXPIRED_CODES:
-            raise OperatingError(f"AWS rejected the credentials ({code}): refresh them. {message}") from None
+        operation = getattr(exc, "operation_name", "an AWS call")
+        fix = explain(exc, aws.action(operation))
+        if fix is not None:
+            raise OperatingError(fix) from None
         raise OperatingError(f"{operation} failed{where}: {code}: {message}") from None
 
 

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from dify_on_aws.aws_errors import error_code
+from dify_on_aws.aws_errors import explain as explain_aws
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
 from dify_on_aws.config.images import ImagesConfig
 from dify_on_aws.inputs import config_path, default_config
@@ -60,11 +62,6 @@ ECR_ACTIONS = {
     "finish blob upload": "ecr:CompleteLayerUpload",
     "write manifest": "ecr:PutImage",
 }
-_DENIED = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
-_BAD_CREDENTIALS = {
-    "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException", "ExpiredToken",
-    "InvalidClientTokenId",
-}  # fmt: skip
 # Test seam: registry host -> base URL (default https://<host>).
 REGISTRY_URLS: dict[str, str] = {}
 
@@ -182,28 +179,13 @@ def aws_errors(service: str) -> Iterator[None]:
 
     try:
         yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", "")
-        action = f"{service}:{exc.operation_name}"
-        if code in _DENIED:
-            raise MirrorError(
-                f"AWS denied {action} ({code}: {message}); grant {action} to the identity running "
-                "mirror-images (see README, 'Mirroring the images to ECR')"
-            ) from None
-        if code in _BAD_CREDENTIALS:
-            raise MirrorError(
-                f"AWS rejected the credentials for {action} ({code}): renew them (aws sso login, or fresh "
-                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN)"
-            ) from None
+    except (ClientError, NoCredentialsError, PartialCredentialsError, NoRegionError) as exc:
+        action = f"{service}:{getattr(exc, 'operation_name', '')}"
+        fix = explain_aws(exc, action)
+        if fix is not None:
+            raise MirrorError(fix) from None
+        code, message = error_code(exc)
         raise MirrorError(f"{action} failed ({code}: {message})", EXIT_FAILED) from None
-    except (NoCredentialsError, PartialCredentialsError):
-        raise MirrorError(
-            "no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) "
-            f"for the account that owns the registry ({service} is called)"
-        ) from None
-    except NoRegionError:
-        raise MirrorError("no AWS region: set region in the config or pass --registry") from None
     except BotoCoreError as exc:
         raise MirrorError(f"{service}: {exc}", EXIT_FAILED) from None
 

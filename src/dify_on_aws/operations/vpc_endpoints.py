@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from dify_on_aws.aws_errors import error_code, explain
 from dify_on_aws.config import DifyConfig
 from dify_on_aws.network.endpoints import EndpointNeed, endpoint_needs, missing_endpoints, service_name
 
@@ -47,15 +48,11 @@ def check_vpc_endpoints(config: DifyConfig, vpc_id: str, *, ec2_client: Any = No
 
 
 def _explain(exc: Exception, vpc_id: str) -> str:
+    fix = explain(exc, "ec2:DescribeVpcEndpoints")
+    if fix is not None:
+        return f"validate --vpc-id {vpc_id} reads the VPC's endpoints with your AWS credentials: {fix}"
     kind = type(exc).__name__
-    if kind in ("NoCredentialsError", "PartialCredentialsError", "NoRegionError"):
-        return (
-            f"validate --vpc-id {vpc_id} reads the VPC's endpoints with your AWS credentials, and none were "
-            f"found ({exc}); configure credentials (e.g. `aws configure sso`, AWS_PROFILE) and run it again"
-        )
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    if code in ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"):
-        return f"your AWS identity may not call ec2:DescribeVpcEndpoints ({code}); grant it and run it again"
+    code, _ = error_code(exc)
     if code:
         return f"DescribeVpcEndpoints for {vpc_id} failed: {code}: {exc}"
     if "Endpoint" in kind or "Connect" in kind:
