@@ -14,7 +14,7 @@ from aws_cdk.assertions import Template
 
 from dify_on_aws.app import SynthResult
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
-from dify_on_aws.network.endpoints import GATEWAY_SERVICES
+from dify_on_aws.network.endpoints import GATEWAY_SERVICES, KNOWLEDGE_ENDPOINTS, NO_PRIVATE_DNS
 from dify_on_aws.operations.vpc_endpoints import required_endpoints
 from dify_on_aws.services.images import ecr_repository
 
@@ -113,6 +113,11 @@ def derived_endpoints(resources: Resources) -> set[str]:
     for app in of_type(resources, "AWS::Serverless::Application").values():
         if app["Properties"].get("Parameters", {}).get("vpcSubnetIds"):
             needed.add("secretsmanager")
+    # A private REST API is reachable only through an execute-api interface endpoint ("Private REST APIs in
+    # API Gateway").
+    for api in of_type(resources, "AWS::ApiGateway::RestApi").values():
+        if "PRIVATE" in api["Properties"].get("EndpointConfiguration", {}).get("Types", []):
+            needed.add("execute-api")
     return needed
 
 
@@ -187,14 +192,19 @@ def test_rotation_in_a_closed_network_reaches_secrets_manager(closed_rotation: R
 
 
 def test_validate_lists_what_the_template_needs(closed: Resources) -> None:
-    """`validate --vpc-id` checks an imported VPC for exactly the endpoints the stack would create."""
-    assert set(required_endpoints(load_config(CLOSED_EXAMPLE))) == derived_endpoints(closed)
+    """`validate --vpc-id` checks an imported VPC for exactly the endpoints the stack would create, but for
+    the knowledge API's own, which the stack always creates."""
+    own = {need.service for need in KNOWLEDGE_ENDPOINTS}
+    assert own <= derived_endpoints(closed)
+    assert set(required_endpoints(load_config(CLOSED_EXAMPLE))) == derived_endpoints(closed) - own
 
 
 def test_interface_endpoints_resolve_privately_and_admit_https_from_the_vpc(closed: Resources) -> None:
     """Private DNS makes the SDKs' default hostnames resolve to the endpoint; it needs the VPC's
     enableDnsHostnames and enableDnsSupport ("Access an AWS service using an interface VPC endpoint",
-    AWS PrivateLink Guide: DNS attributes). The endpoints' group admits HTTPS from the VPC only."""
+    AWS PrivateLink Guide: DNS attributes). Not for execute-api: with private DNS the VPC could no longer
+    reach public APIs ("Invoke a private API", warning), and the knowledge API is called by its alias name.
+    The endpoints' group admits HTTPS from the VPC only."""
     (vpc_id, vpc), *_ = of_type(closed, "AWS::EC2::VPC").items()
     assert vpc["Properties"]["EnableDnsHostnames"] is True
     assert vpc["Properties"]["EnableDnsSupport"] is True
@@ -204,7 +214,7 @@ def test_interface_endpoints_resolve_privately_and_admit_https_from_the_vpc(clos
             assert endpoint["VpcEndpointType"] == "Gateway"
             continue
         assert endpoint["VpcEndpointType"] == "Interface"
-        assert endpoint["PrivateDnsEnabled"] is True
+        assert endpoint["PrivateDnsEnabled"] is (service not in NO_PRIVATE_DNS), service
         groups |= {g["Fn::GetAtt"][0] for g in endpoint["SecurityGroupIds"]}
     (group,) = groups
     (rule,) = closed[group]["Properties"]["SecurityGroupIngress"]

@@ -29,7 +29,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,9 +44,12 @@ from dify_on_aws.services.ssrf_proxy import (
     CONFIG_ENV,
     CONFIG_PATH,
     IMAGE,
+    INTERNAL_HOSTS_ENV,
+    INTERNAL_HOSTS_PATH,
     METADATA,
     PORT,
     URL,
+    internal_hosts_environment,
     squid_config,
     squid_container,
 )
@@ -401,8 +404,9 @@ def squid() -> str:
         {"allowed_cidrs": ["10.0.5.10/32", "fd12:3456::/48"], "extra_ports": [8443]},
         {"allowed_domains": ["api.openai.com", ".amazonaws.com"], "allowed_cidrs": ["10.0.5.10/32"]},
         {"allowed_domains": ["api.openai.com"], "log_dir": "/tmp", "client_cidrs": [VPC, "2600:1f18::/56"]},
+        {"allowed_domains": ["api.openai.com"], "internal_hosts_file": "/dev/null"},
     ],
-    ids=["open", "allowed-cidrs", "closed", "closed-log-files"],
+    ids=["open", "allowed-cidrs", "closed", "closed-log-files", "closed-internal-hosts"],
 )
 def test_squid_parses_the_configuration(squid: str, tmp_path: Path, kwargs: dict[str, object]) -> None:
     path = tmp_path / "squid.conf"
@@ -484,7 +488,8 @@ def lab() -> Iterator[_Lab]:
     with tempfile.TemporaryDirectory(prefix="squid-hosts-") as directory:
         hosts = Path(directory) / "hosts"
         hosts.write_text(
-            "127.0.0.1 localhost private.test\n"
+            # kb.test: a private API's name, resolving to a denied (VPC endpoint) address.
+            "127.0.0.1 localhost private.test kb.test\n"
             "127.0.0.2 allowed.test other.test mixed.test\n"
             # mixed.test has two addresses: an allowed one and a denied one.
             "127.0.0.1 mixed.test\n"
@@ -535,13 +540,17 @@ class _Proxy:
 
 
 @contextmanager
-def _running(squid: str, workdir: Path, config: str, port: int) -> Iterator[_Proxy]:
-    """Squid started exactly as the container starts it, stopped whatever happens."""
+def _running(
+    squid: str, workdir: Path, config: str, port: int, environment: Mapping[str, str] | None = None
+) -> Iterator[_Proxy]:
+    """Squid started exactly as the container starts it (with the task's other `environment`), stopped
+    whatever happens."""
     workdir.chmod(0o755)
     container = squid_container(config, config_path=str(workdir / "squid.conf"), port=port)
     env = {
         **os.environ,
         **container.environment,
+        **(environment or {}),
         "PATH": f"{os.path.dirname(squid)}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     }
     log, errors = workdir / "stdout.log", workdir / "stderr.log"
@@ -584,9 +593,10 @@ def start(squid: str, lab: _Lab, tmp_path: Path) -> Iterator[Callable[..., _Prox
     """Start one more Squid with other settings (stopped after the test)."""
     with ExitStack() as stack:
 
-        def run(**kwargs: object) -> _Proxy:
+        def run(environment: Mapping[str, str] | None = None, **kwargs: object) -> _Proxy:
             port = _free_port()
-            return stack.enter_context(_running(squid, tmp_path, lab.render(port, **kwargs), port))
+            config = lab.render(port, **kwargs)
+            return stack.enter_context(_running(squid, tmp_path, config, port, environment))
 
         yield run
 
@@ -712,6 +722,51 @@ def test_closed_network_reaches_only_listed_names(start: Callable[..., _Proxy], 
     assert proxy.get(f"http://other.test:{port}/")[:2] == (403, "ERR_ACCESS_DENIED 0")
     assert proxy.get(f"http://mixed.test:{port}/")[:2] == (403, "ERR_ACCESS_DENIED 0")
     assert proxy.get(f"http://127.0.0.1:{lab.denied.port}/")[:2] == (403, "ERR_ACCESS_DENIED 0")
+
+
+@pytest.mark.parametrize("allowed_domains", [[], ["allowed.test"]], ids=["open", "closed"])
+def test_an_internal_host_is_reached_by_its_exact_name_and_port_only(
+    start: Callable[..., _Proxy], lab: _Lab, tmp_path: Path, allowed_domains: list[str]
+) -> None:
+    """The knowledge API's private name (kb.test here) resolves to a VPC address, which Squid denies; its
+    exact name on its port (443 in the stack) gets a CONNECT tunnel. The same address by another name or by
+    number, another port, and plain HTTP stay denied."""
+    port = lab.denied.port
+    proxy = start(
+        environment=internal_hosts_environment(["kb.test"]),
+        internal_hosts_file=str(tmp_path / "internal-hosts"),
+        internal_port=port,
+        allowed_domains=allowed_domains,
+    )
+    status, sock = proxy.connect(f"kb.test:{port}")
+    with sock:
+        assert status == 200
+        sock.sendall(b"GET /retrieval HTTP/1.0\r\nHost: kb.test\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    assert reply.endswith(lab.denied.body) and lab.denied.requests[-1][0] == "/retrieval"
+    before = lab.hits()
+    for target in (f"private.test:{port}", f"127.0.0.1:{port}", f"kb.test:{lab.allowed.port}"):
+        status, sock = proxy.connect(target)
+        sock.close()
+        assert status == 403, target
+    assert proxy.get(f"http://kb.test:{port}/")[:2] == (403, "ERR_ACCESS_DENIED 0")
+    assert lab.hits() == before
+
+
+def test_internal_hosts_need_their_names() -> None:
+    config = squid_config(denied_cidrs=[VPC], internal_hosts_file=INTERNAL_HOSTS_PATH)
+    (script,) = squid_container(config).command
+    assert f': "${{{INTERNAL_HOSTS_ENV}:?is not set}}"' in script
+    assert f"> {INTERNAL_HOSTS_PATH}" in script
+    assert INTERNAL_HOSTS_ENV not in squid_container(squid_config(denied_cidrs=[VPC])).command[0]
+    with pytest.raises(ValueError, match="internal_port"):
+        squid_config(denied_cidrs=[VPC], internal_hosts_file=INTERNAL_HOSTS_PATH, internal_port=8443)
+    with pytest.raises(ValueError, match="internal_hosts_file"):
+        squid_config(denied_cidrs=[VPC], internal_hosts_file="relative/hosts")
+    with pytest.raises(ValueError, match="at least one"):
+        internal_hosts_environment([])
 
 
 def test_access_log_goes_to_stdout_without_query_strings(proxy: _Proxy, lab: _Lab) -> None:

@@ -248,3 +248,44 @@ def test_trailing_slash_endpoint_and_unexpected_failures(stubs: tuple[Stubber, S
     _key(secrets)
     expect_retrieve(bedrock, [], 3)
     assert answer(index.handler(event(dify_body(), rawPath="//retrieval")))[0] == 200
+
+
+def rest_event(
+    body: Any = None, method: str = "POST", path: str = "/retrieval", **headers: str
+) -> dict[str, Any]:
+    """What the closed network's private REST API passes on (Lambda proxy integration, payload format 1.0,
+    "Set up Lambda proxy integrations in API Gateway"): `path` without the stage, header names as sent."""
+    host = "a1b2c3d4e5-vpce-0123456789abcdef0.execute-api.eu-central-1.amazonaws.com"
+    sent = {"Content-Type": "application/json", "Host": host, **headers}
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": sent,
+        "multiValueHeaders": {k: [v] for k, v in sent.items()},
+        "queryStringParameters": None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": f"/{knowledge.STAGE}{path}",
+            "stage": knowledge.STAGE,
+            "identity": {"vpceId": "vpce-0123456789abcdef0", "sourceIp": "10.0.1.23"},
+        },
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
+    }
+
+
+def test_private_rest_api_events(stubs: tuple[Stubber, Stubber]) -> None:
+    """The same answers through the private API of a closed network as through the function URL."""
+    secrets, bedrock = stubs
+    _key(secrets)
+    expect_retrieve(bedrock, [result("Dify is an LLM app platform.", 0.8, "s3://b/d.pdf")], 3)
+    status, body = answer(index.handler(rest_event(dify_body(), Authorization=f"Bearer {KEY}")))
+    assert status == 200 and body["records"][0]["content"] == "Dify is an LLM app platform."
+    assert answer(index.handler(rest_event(dify_body())))[1]["error_code"] == index.INVALID_AUTH_FORMAT
+    authorized = {"Authorization": f"Bearer {KEY}"}
+    assert answer(index.handler(rest_event(dify_body(), method="GET", **authorized)))[0] == 405
+    assert answer(index.handler(rest_event(dify_body(), path="/other", **authorized)))[0] == 404
+    assert answer(index.handler(rest_event(None, **authorized)))[0] == 400  # Dify's registration probe

@@ -23,7 +23,9 @@ class KnowledgeBasesConfig(Section):
         description="Knowledge base IDs (10 letters and digits, e.g. `ABCDEFGHIJ`). When set, a small "
         "function implements Dify's External Knowledge API over Bedrock's Retrieve on exactly these; "
         "register its endpoint (stack output `KnowledgeApiEndpoint`) in Dify and use an ID as the "
-        "External Knowledge ID. Empty: nothing is deployed.",
+        "External Knowledge ID. It is a public function URL (Dify reaches it through the SSRF proxy over "
+        "NAT), or with `network.closed` a private REST API behind an `execute-api` VPC endpoint the stack "
+        "creates. Empty: nothing is deployed.",
     )
     region: str | None = Field(
         None,
@@ -52,19 +54,14 @@ class KnowledgeBasesConfig(Section):
 def reachability_problem(
     *, enabled: bool, nat_gateways: int, closed: bool, allowed_domains: list[str], region: str | None
 ) -> str | None:
-    """Why Dify's api and worker could not reach the public function URL through the SSRF proxy, if so.
+    """Why Dify's api and worker could not reach the knowledge API through the SSRF proxy, if so.
 
     Dify sends external-knowledge requests through its SSRF proxy (core/helper/ssrf_proxy.py), and ours
-    denies every private and VPC address, so the API is a public Lambda function URL that Squid reaches
-    over NAT: it needs NAT and, when the proxy only allows listed domains, the function URL domain."""
-    if not enabled:
+    denies every private and VPC address. Outside a closed network the API is a public Lambda function URL
+    that Squid reaches over NAT: it needs NAT and, when the proxy only allows listed domains, the function
+    URL domain. A closed network gets a private API whose exact name Squid lets through: nothing to check."""
+    if not enabled or closed:
         return None
-    if closed:
-        return (
-            "knowledge_bases.ids with network.closed = true: the knowledge API is a public Lambda function "
-            "URL, which a closed network cannot reach; remove knowledge_bases.ids or set "
-            "network.closed = false"
-        )
     if nat_gateways == 0:
         return (
             "knowledge_bases.ids with network.nat_gateways = 0: Dify reaches the knowledge API (a public "

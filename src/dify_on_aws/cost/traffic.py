@@ -23,6 +23,7 @@ INVOKERS: tuple[tuple[str, str, str], ...] = (
     ("AWS::Scheduler::Schedule", "Target", "event"),
     ("AWS::S3::Bucket", "NotificationConfiguration", "event"),
 )
+_HTTP_OR_WEBSOCKET = ("HTTP", "WEBSOCKET")
 
 
 class Traffic:
@@ -32,10 +33,14 @@ class Traffic:
         self.t = t
         self.usage = usage
         self.cdns = t.of("AWS::CloudFront::Distribution")
+        # A private REST API (the knowledge API in a closed network) is called from inside the VPC: no
+        # front door, no internet egress.
+        self.private_apis = [r for r in t.of("AWS::ApiGateway::RestApi") if _private(r)]
         self.apis = [
             r
             for r in t.of("AWS::ApiGatewayV2::Api", "AWS::ApiGateway::RestApi")
-            if r.type == "AWS::ApiGateway::RestApi" or r.text("ProtocolType", "HTTP") in ("HTTP", "WEBSOCKET")
+            if r not in self.private_apis
+            and (r.type == "AWS::ApiGateway::RestApi" or r.text("ProtocolType", "HTTP") in _HTTP_OR_WEBSOCKET)
         ]
         self.urls = t.of("AWS::Lambda::Url")
         public_lbs = [
@@ -79,3 +84,8 @@ class Traffic:
 
     def egress_share(self, res: Resource) -> float:
         return self.usage.gb_out / len(self.egress) if res in self.egress else 0.0
+
+
+def _private(res: Resource) -> bool:
+    types = (res.props.get("EndpointConfiguration") or {}).get("Types") or []
+    return "PRIVATE" in types

@@ -14,6 +14,12 @@ template: the IAM actions of task and execution roles and of functions in the VP
   reads ("CodeArtifact and interface VPC endpoints"; private DNS on for the repositories endpoint).
 - Bedrock, when enabled: `bedrock-runtime` (InvokeModel), `bedrock-agent-runtime` (Rerank, Retrieve) and
   `bedrock` (model and inference profile listing).
+- `execute-api`, with `[knowledge_bases]`: the knowledge API is a private REST API there, which only an
+  API Gateway interface endpoint reaches ("Private REST APIs in API Gateway"). The stack always creates this
+  one itself (also with `endpoints = false`), with private DNS off: it is reached by the API's Route 53 alias
+  name (`<api-id>-<vpce-id>.execute-api...`), and private DNS on would send every `execute-api` name in the
+  VPC to it, cutting off public APIs ("Invoke a private API": private DNS warning) and conflicting with an
+  `execute-api` endpoint an imported VPC may already have.
 
 Not needed: the `ecs`, `ecs-agent` and `ecs-telemetry` endpoints (Fargate tasks reach the ECS control plane
 without them: "Amazon ECS interface VPC endpoints", Fargate considerations); STS (tasks get credentials from
@@ -59,6 +65,12 @@ BEDROCK_ENDPOINTS = (
 EMAIL_ENDPOINTS = (
     EndpointNeed("email-smtp", "Dify's mail through SES SMTP ([email]) from the api and the worker"),
 )
+KNOWLEDGE_ENDPOINTS = (
+    EndpointNeed("execute-api", "Dify's calls to the knowledge API (a private REST API), via the SSRF proxy"),
+)
+# Interface endpoints created with private DNS off (why: the module docstring, `execute-api`).
+NO_PRIVATE_DNS = frozenset({"execute-api"})
+
 # Endpoints answering on more than HTTPS: SES SMTP takes TLS on 465 and STARTTLS on 587 ("Amazon SES and
 # VPC endpoints", SES Developer Guide).
 ENDPOINT_PORTS: Mapping[str, tuple[int, ...]] = {"email-smtp": (465, 587)}
@@ -73,7 +85,8 @@ PACKAGE_INDEX_ENDPOINTS = (
 def endpoint_needs(
     *, bedrock: bool, email: bool = False, package_index: bool = False
 ) -> tuple[EndpointNeed, ...]:
-    """The endpoints a closed deployment needs, with the reason for each."""
+    """The endpoints a closed deployment needs from the VPC, with the reason for each (not those the stack
+    always creates itself: KNOWLEDGE_ENDPOINTS)."""
     return (
         BASE_ENDPOINTS
         + (BEDROCK_ENDPOINTS if bedrock else ())

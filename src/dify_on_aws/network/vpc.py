@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from dify_on_aws.nag import acknowledge
-from dify_on_aws.network.endpoints import ENDPOINT_PORTS, GATEWAY_SERVICES
+from dify_on_aws.network.endpoints import ENDPOINT_PORTS, GATEWAY_SERVICES, NO_PRIVATE_DNS
 from dify_on_aws.network.imported import ImportedVpc, import_vpc
 from dify_on_aws.network.nat import harden, nat_instances
 
@@ -160,8 +160,8 @@ class Network(Construct):
 
 
 class VpcEndpoints(Construct):
-    """Interface endpoints (private DNS on) in the isolated subnets behind one security group that admits
-    HTTPS from the VPC only, and gateway endpoints on the subnets' route tables."""
+    """Interface endpoints (private DNS on, except NO_PRIVATE_DNS) in the isolated subnets behind one security
+    group that admits HTTPS from the VPC only, and gateway endpoints on the subnets' route tables."""
 
     def __init__(
         self,
@@ -210,7 +210,7 @@ class VpcEndpoints(Construct):
                     service=ec2.InterfaceVpcEndpointAwsService(service),
                     subnets=subnets,
                     security_groups=[self.security_group],
-                    private_dns_enabled=True,
+                    private_dns_enabled=service not in NO_PRIVATE_DNS,
                     open=False,
                 )
 

@@ -40,6 +40,12 @@ URL: Final = f"http://{DNS_NAME}:{PORT}"
 # The container receives its squid.conf in this variable (base64; the configuration holds no secret).
 CONFIG_ENV: Final = "SQUID_CONFIG_B64"
 CONFIG_PATH: Final = "/etc/squid/squid.conf"
+# Names of AWS-internal HTTPS APIs of this deployment that Dify must reach although they resolve to VPC
+# addresses (the knowledge API's private REST API in a closed network): known only at deploy time, so the
+# container writes them from INTERNAL_HOSTS_ENV (space-separated) to INTERNAL_HOSTS_PATH, which the
+# configuration reads (squid_config `internal_hosts_file`).
+INTERNAL_HOSTS_ENV: Final = "SQUID_INTERNAL_HOSTS"
+INTERNAL_HOSTS_PATH: Final = "/etc/squid/internal-hosts"
 # Debian's and Ubuntu's squid packages run as this user after starting as root.
 EFFECTIVE_USER: Final = "proxy"
 
@@ -108,6 +114,7 @@ ALWAYS_DENIED: Final[Mapping[str, str]] = MappingProxyType(
 DEFAULT_CLIENTS: Final = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "::1/128")
 
 _LOG_DIR = re.compile(r"(?:/[A-Za-z0-9._-]+)+|/")
+_INTERNAL_ACL = re.compile(r'^acl ssrf_internal_hosts dstdomain -n "([^"]+)"$', re.MULTILINE)
 
 
 def squid_config(
@@ -120,6 +127,8 @@ def squid_config(
     port_policy: PortPolicy = "dify",
     port: int = PORT,
     log_dir: str | None = None,
+    internal_hosts_file: str | None = None,
+    internal_port: int = TLS_PORT,
 ) -> str:
     """Render squid.conf for Dify's SSRF proxy.
 
@@ -136,6 +145,10 @@ def squid_config(
     port: where Squid listens.
     log_dir: None logs to the container's stdout (access) and stderr (Squid's own messages); a directory
         writable by EFFECTIVE_USER gets access.log and cache.log instead.
+    internal_hosts_file: a file listing host names (one a line) that CONNECT may reach on `internal_port`
+        although their addresses are denied: the deployment's own private APIs, named exactly. The names
+        only, never an address in the URL, and only after the metadata rule; written at start from
+        INTERNAL_HOSTS_ENV by squid_container. None: no such names.
 
     Raises ValueError naming the first invalid CIDR, domain or port. The output depends only on the
     arguments (sorted, no timestamps), so an unchanged configuration never changes the task definition.
@@ -153,8 +166,12 @@ def squid_config(
         raise ValueError(f"port_policy: {port_policy!r} is not one of {', '.join(PORT_POLICIES)}")
     http_ports = port_ranges([*PORT_POLICIES[port_policy], *map(str, ports)])
     parse_ports("port", [port])
-    if log_dir is not None and not _LOG_DIR.fullmatch(log_dir):
-        raise ValueError(f"log_dir: {log_dir!r} is not an absolute path of letters, digits, '.', '_', '-'")
+    for name, path in (("log_dir", log_dir), ("internal_hosts_file", internal_hosts_file)):
+        if path is not None and not _LOG_DIR.fullmatch(path):
+            raise ValueError(f"{name}: {path!r} is not an absolute path of letters, digits, '.', '_', '-'")
+    parse_ports("internal_port", [internal_port])
+    if internal_port not in (TLS_PORT, *ports):
+        raise ValueError(f"internal_port: {internal_port} is not a CONNECT port (443 or extra_ports)")
     metadata: list[IPNetwork] = [ipaddress.ip_network(cidr) for cidr in METADATA]
     for network in allowed:
         for address in metadata:
@@ -197,7 +214,8 @@ def squid_config(
             + f"\nCut out of the above (allowed_cidrs): {_joined(allowed)}",
             [f"acl ssrf_denied dst {n}" for n in sorted_networks(prune(blocked))],
         ),
-        *_access(domains, allowed),
+        *_internal(internal_hosts_file, internal_port),
+        *_access(domains, allowed, internal=internal_hosts_file is not None),
     ]
     return "\n".join(lines) + "\n"
 
@@ -255,13 +273,24 @@ def _settings(port: int, log_dir: str | None) -> list[str]:
     ]
 
 
-def _access(domains: Sequence[str], allowed: Sequence[IPNetwork]) -> list[str]:
+def _internal(path: str | None, port: int) -> list[str]:
+    if path is None:
+        return []
+    return _section(
+        f"The deployment's own private APIs: these exact names (-n: never an address in the URL), through\n"
+        f"CONNECT to {port} only, although they resolve to VPC addresses. Written at container start.",
+        [f'acl ssrf_internal_hosts dstdomain -n "{path}"', f"acl ssrf_internal_port port {port}"],
+    )
+
+
+def _access(domains: Sequence[str], allowed: Sequence[IPNetwork], *, internal: bool) -> list[str]:
     rules = [
         "http_access deny !ssrf_clients",
         "http_access deny manager",
         "http_access deny !ssrf_ports",
         "http_access deny ssrf_connect !ssrf_tls_ports",
         "http_access deny ssrf_metadata",
+        *(["http_access allow ssrf_connect ssrf_internal_port ssrf_internal_hosts"] if internal else []),
         "http_access deny ssrf_denied",
     ]
     lines: list[str] = []
@@ -317,13 +346,26 @@ def squid_container(config: str, *, config_path: str = CONFIG_PATH, port: int = 
     The configuration travels base64-encoded in CONFIG_ENV; the shell writes it to `config_path` and execs
     Squid in the foreground. Squid opens its logs after switching to EFFECTIVE_USER, so the container's
     stdout and stderr are first handed to that user (they belong to root and are not world-writable).
+    When the configuration reads an internal-hosts file, the shell first writes INTERNAL_HOSTS_ENV there
+    (the names are deploy-time values: internal_hosts_environment); without the variable it fails.
     """
     parse_ports("port", [port])
+    hosts_file = _INTERNAL_ACL.search(config)
+    hosts = (
+        [
+            f': "${{{INTERNAL_HOSTS_ENV}:?is not set}}"',
+            # Unquoted on purpose: one name a line.
+            f"printf '%s\\n' ${INTERNAL_HOSTS_ENV} > {shlex.quote(hosts_file.group(1))}",
+        ]
+        if hosts_file
+        else []
+    )
     script = "\n".join(
         [
             "set -eu",
             f': "${{{CONFIG_ENV}:?is not set}}"',
             f'printf %s "${CONFIG_ENV}" | base64 -d > {shlex.quote(config_path)}',
+            *hosts,
             # The shell's own stdout and stderr (pipes, or files), never a device such as /dev/null.
             "for fd in 1 2; do",
             '  out="/proc/$$/fd/$fd"',
@@ -338,3 +380,11 @@ def squid_container(config: str, *, config_path: str = CONFIG_PATH, port: int = 
         environment={CONFIG_ENV: base64.b64encode(config.encode()).decode("ascii")},
         health_check=["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"],
     )
+
+
+def internal_hosts_environment(hosts: Sequence[str]) -> dict[str, str]:
+    """The SSRF proxy container's INTERNAL_HOSTS_ENV for `hosts` (deploy-time values, such as a private
+    API's Route 53 alias name), for a configuration rendered with `internal_hosts_file`."""
+    if not hosts:
+        raise ValueError("internal hosts: at least one name")
+    return {INTERNAL_HOSTS_ENV: " ".join(hosts)}

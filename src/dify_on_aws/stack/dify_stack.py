@@ -28,7 +28,7 @@ from dify_on_aws.services.environment import (
     container_settings,
 )
 from dify_on_aws.services.package_index import index_url
-from dify_on_aws.services.ssrf_proxy import squid_config
+from dify_on_aws.services.ssrf_proxy import INTERNAL_HOSTS_PATH, squid_config
 from dify_on_aws.services.valkey import valkey_container
 from dify_on_aws.stack.data import build_data
 from dify_on_aws.stack.fargate import capacity_strategy, cpu_architecture
@@ -96,13 +96,13 @@ class DifyStack(cdk.Stack):
         self.secrets, self.database, self.cache = units.secrets, units.database, units.cache
         self.storage = units.storage
 
+        self.knowledge_api = build_knowledge_api(
+            self, config=config, network=self.network, retention=retention, log_retention=LOG_RETENTION
+        )
         self._services(config, retention.secrets)
         self.pre_upgrade_snapshot = snapshot_before_upgrade(self, config, LOG_RETENTION)
         build_operations(self, config, retention, LOG_RETENTION)
         self.monitoring = build_monitoring(self, config)
-        self.knowledge_api = build_knowledge_api(
-            self, config=config, retention=retention, log_retention=LOG_RETENTION
-        )
 
         add_outputs(self)
         acknowledge_cdk_singletons(self)
@@ -160,6 +160,7 @@ class DifyStack(cdk.Stack):
             config=config,
             edge=self.edge,
             own=partial(container_settings, data=data, keys=keys, public_url=self.front_door.url),
+            knowledge=self.knowledge_api,
             secret_removal=secret_removal,
             log_retention=LOG_RETENTION,
         )
@@ -190,6 +191,7 @@ class DifyStack(cdk.Stack):
                 allowed_cidrs=config.ssrf_proxy.allowed_cidrs,
                 extra_ports=config.ssrf_proxy.extra_ports,
                 port_policy=config.ssrf_proxy.port_policy,
+                internal_hosts_file=INTERNAL_HOSTS_PATH if self.integrations.internal_hosts else None,
             ),
             log_retention=log_retention(svc.log_retention_days),
             migration_timeout=MIGRATION_TIMEOUT,

@@ -1,5 +1,6 @@
-"""What users wire in beside Dify's own settings: e-mail through SES (`[email]`) and extra environment
-variables (`[env]`), each turned into container settings for `container_settings` to add."""
+"""What users wire in beside Dify's own settings: e-mail through SES (`[email]`), extra environment
+variables (`[env]`) and the knowledge API's private name for the SSRF proxy, each turned into container
+settings for `container_settings` to add."""
 
 from __future__ import annotations
 
@@ -21,15 +22,19 @@ from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import front_door_zone
 from dify_on_aws.roles import Role
 from dify_on_aws.services.environment import MAIL_ROLES, ContainerSettings, MailSettings
+from dify_on_aws.services.knowledge import KnowledgeApi
 from dify_on_aws.services.mail import SesMail
+from dify_on_aws.services.ssrf_proxy import internal_hosts_environment
 
 
 @dataclass(frozen=True)
 class Integrations:
-    """What `[email]` and `[env]` add: the SES mail unit (or None) and the extra settings per role."""
+    """What `[email]`, `[env]` and a private knowledge API add: the SES mail unit (or None), the extra
+    settings per role, and the names the SSRF proxy lets through to VPC addresses."""
 
     mail: SesMail | None
     extra: dict[Role, ContainerSettings]
+    internal_hosts: tuple[str, ...] = ()
 
     @property
     def mail_settings(self) -> MailSettings | None:
@@ -51,6 +56,7 @@ def build_integrations(
     own: Callable[..., ContainerSettings],
     secret_removal: cdk.RemovalPolicy,
     log_retention: logs.RetentionDays,
+    knowledge: KnowledgeApi | None = None,
 ) -> Integrations:
     """SES, then `[env]` checked against the stack's own settings of each role (`own`: `container_settings`
     with the data, keys and URL bound, called here without extras), then `[env]` as settings."""
@@ -69,7 +75,12 @@ def build_integrations(
             mail=mail_settings,
         ),
     )
-    return Integrations(mail, extra_settings(stack, config.env))
+    extra = extra_settings(stack, config.env)
+    # A private knowledge API resolves to the VPC endpoint's addresses, which Squid denies but for its name.
+    hosts = (knowledge.host,) if knowledge is not None and knowledge.private else ()
+    if hosts:
+        extra[Role.SSRF_PROXY] = ContainerSettings(internal_hosts_environment(hosts), {})
+    return Integrations(mail, extra, hosts)
 
 
 def build_mail(

@@ -8,7 +8,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 
 from dify_on_aws.config import DifyConfig
-from dify_on_aws.network.endpoints import GATEWAY_SERVICES, endpoint_needs
+from dify_on_aws.network.endpoints import GATEWAY_SERVICES, KNOWLEDGE_ENDPOINTS, endpoint_needs
 from dify_on_aws.network.imported import ImportedVpc
 from dify_on_aws.network.vpc import Network, NewVpc
 
@@ -50,9 +50,13 @@ def build_network(
 
 
 def endpoint_services(config: DifyConfig) -> list[str]:
-    """The VPC endpoints the stack creates: those a closed network needs, unless the VPC already has them."""
-    if not (config.network.closed and config.network.endpoints):
+    """The VPC endpoints the stack creates: those a closed network needs, unless the VPC already has them,
+    and the knowledge API's own `execute-api` endpoint in any closed network."""
+    if not config.network.closed:
         return []
+    own = [need.service for need in KNOWLEDGE_ENDPOINTS] if config.knowledge_bases.ids else []
+    if not config.network.endpoints:
+        return own
     needs = endpoint_needs(
         bedrock=config.services.bedrock,
         email=config.email.domain is not None,
@@ -61,4 +65,4 @@ def endpoint_services(config: DifyConfig) -> list[str]:
     # A gateway endpoint adds routes to the VPC's route tables, which the stack never changes in a VPC it
     # does not own: an imported VPC brings its own S3 gateway endpoint (`validate --vpc-id` checks it).
     owned = config.network.vpc_id is None
-    return [need.service for need in needs if owned or need.service not in GATEWAY_SERVICES]
+    return [need.service for need in needs if owned or need.service not in GATEWAY_SERVICES] + own

@@ -46,6 +46,17 @@ def _cloudfront_function(p: Pricer, res: Resource) -> None:
 
 
 def _api(p: Pricer, res: Resource) -> None:
+    if res in p.traffic.private_apis:
+        p.add(
+            res,
+            "API Gateway REST API requests (private)",
+            "apigw.rest.per_million",
+            p.usage.requests / 1e6,
+            "1M req",
+            usage=True,
+            note="assumes one call per front-door request; no internet egress",
+        )
+        return
     share = p.usage.requests / len(p.traffic.apis) / 1e6 if res in p.traffic.apis else 0.0
     if res.type == "AWS::ApiGateway::RestApi":
         p.add(res, "API Gateway REST API requests", "apigw.rest.per_million", share, "1M req", usage=True)

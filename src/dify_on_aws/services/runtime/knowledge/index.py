@@ -102,7 +102,8 @@ def _knowledge_bases() -> frozenset[str]:
 
 
 def handler(event: Mapping[str, Any], _context: object = None) -> dict[str, Any]:
-    """A Lambda function URL event (payload format 2.0) in, an HTTP response out."""
+    """A Lambda function URL event (payload format 2.0) or an API Gateway REST API proxy event (format 1.0,
+    the private API of a closed network) in, an HTTP response out (the same shape suits both)."""
     try:
         return _response(200, {"records": _handle(event)})
     except ApiError as exc:
@@ -117,11 +118,14 @@ def handler(event: Mapping[str, Any], _context: object = None) -> dict[str, Any]
 
 
 def _handle(event: Mapping[str, Any]) -> list[dict[str, Any]]:
-    http = event.get("requestContext", {}).get("http", {})
+    http = (event.get("requestContext") or {}).get("http") or {}
+    # Format 1.0 has `path` (without the stage) and `httpMethod`; 2.0 has `rawPath` and requestContext.http.
+    path = event.get("rawPath", http.get("path", event.get("path", "")))
+    method = http.get("method", event.get("httpMethod", ""))
     # An endpoint registered with a trailing slash makes Dify request "//retrieval".
-    if "/" + str(event.get("rawPath", http.get("path", ""))).lstrip("/") != PATH:
+    if "/" + str(path).lstrip("/") != PATH:
         raise ApiError(404, f"not found: the only path is POST {PATH}")
-    if str(http.get("method", "")).upper() != "POST":
+    if str(method).upper() != "POST":
         raise ApiError(405, f"method not allowed: use POST {PATH}")
     _authorize({str(k).lower(): v for k, v in (event.get("headers") or {}).items()}.get("authorization"))
     request = _body(event)
