@@ -191,7 +191,7 @@ def test_closed_network_is_no_longer_refused() -> None:
 
 
 def test_closed_network_serves_a_private_api_only_its_endpoint_may_invoke(closed: Mapping[str, Any]) -> None:
-    """ "Private REST APIs in API Gateway": a private API is callable only through an execute-api interface
+    """Per "Private REST APIs in API Gateway", a private API is callable only through an execute-api interface
     endpoint, and "Set up a resource policy for a private API": without a resource policy it cannot be
     deployed. The API is associated with the endpoint (EndpointConfiguration.VpcEndpointIds), which is what
     publishes the Route 53 alias name `<api-id>-<vpce-id>.execute-api.<region>.amazonaws.com` ("Invoke a
@@ -302,3 +302,10 @@ def _container_environment(resources: Mapping[str, Mapping[str, Any]], name: str
             if container["Name"] == name:
                 return {e["Name"]: e["Value"] for e in container.get("Environment", [])}
     raise AssertionError(name)
+
+
+def test_the_function_answers_before_the_gateway_gives_up(closed: Mapping[str, Any]) -> None:
+    """Per "Amazon API Gateway quotas", a REST API integration times out after 29 s by default, and Dify
+    then gets a bare 504; the function stops first and answers with its own error."""
+    _, function = _function(closed["Resources"])
+    assert function["Properties"]["Timeout"] < 29

@@ -92,7 +92,9 @@ REACH: tuple[tuple[str, str, str], ...] = (
         "(instance metadata) and 169.254.170.2 (ECS task credentials) on every port; it admits the ports "
         "Dify's own proxy admits (HTTP to 80, 443, 21, 70, 210, 280, 488, 591, 777 and 1025-65535, CONNECT "
         "to 443; `ssrf_proxy.port_policy = 'strict'`: 80 and 443 only; plus `ssrf_proxy.extra_ports`); "
-        "`ssrf_proxy.allowed_domains` narrows it to a list for closed networks",
+        "`ssrf_proxy.allowed_domains` narrows it to a list for closed networks; in a closed network with "
+        "knowledge bases, the knowledge API's private name (CONNECT to 443, that name only) is the one VPC "
+        "destination it admits",
     ),
 )
 
@@ -153,7 +155,8 @@ CONTROLS: tuple[tuple[str, str, str], ...] = (
         "(169.254.170.2) and instance metadata (169.254.169.254), including through DNS names that resolve "
         "to such addresses and non-web ports",
         "Requests to public hosts on Dify's safe ports (narrow them with `ssrf_proxy.port_policy` and "
-        "`ssrf_proxy.allowed_domains`); code "
+        "`ssrf_proxy.allowed_domains`); a user's HTTP node may call the private knowledge API of a closed "
+        "network, which still needs its bearer key; code "
         "that ignores the proxy settings: only the per-role sandbox's security group forces traffic through "
         "the proxy, and plugins are third-party code",
     ),
