@@ -222,7 +222,7 @@ def test_closed_network_serves_a_private_api_only_its_endpoint_may_invoke(closed
 
 
 def test_the_private_api_logs_nothing_that_needs_the_account_role(closed: Mapping[str, Any]) -> None:
-    """ "Set up CloudWatch logging for REST APIs": stage logging needs the account-wide API Gateway
+    """Per "Set up CloudWatch logging for REST APIs", stage logging needs the account-wide API Gateway
     CloudWatch role, and without it creating the stage fails ("CloudWatch Logs role ARN must be set in
     account settings to enable logging"). The stack neither logs on the stage nor owns that setting."""
     resources = closed["Resources"]
