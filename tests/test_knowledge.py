@@ -202,6 +202,7 @@ def test_closed_network_serves_a_private_api_only_its_endpoint_may_invoke(closed
     assert api["EndpointConfiguration"] == {"Types": ["PRIVATE"], "VpcEndpointIds": [{"Ref": endpoint_id}]}
     (statement,) = api["Policy"]["Statement"]
     assert statement["Effect"] == "Allow" and statement["Action"] == "execute-api:Invoke"
+    assert statement["Principal"] == "*"
     assert statement["Resource"] == "execute-api:/*"
     assert statement["Condition"] == {"StringEquals": {"aws:SourceVpce": {"Ref": endpoint_id}}}
     function_id, function = _function(resources)
@@ -244,6 +245,7 @@ def test_the_execute_api_endpoint_has_no_private_dns_and_reaches_only_this_accou
     _, endpoint = _execute_api_endpoint(resources)
     assert endpoint["PrivateDnsEnabled"] is False
     (statement,) = endpoint["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == "*"
     assert statement["Action"] == "execute-api:Invoke"
     assert statement["Resource"] == "arn:aws:execute-api:eu-central-1:111111111111:*"
 
@@ -263,6 +265,10 @@ def test_the_ssrf_proxy_lets_through_exactly_the_registered_host(closed: Mapping
     rules = [line for line in conf.splitlines() if line.startswith("http_access")]
     allow = rules.index("http_access allow ssrf_connect ssrf_internal_port ssrf_internal_hosts")
     assert rules.index("http_access deny ssrf_metadata") < allow < rules.index("http_access deny ssrf_denied")
+    # The only endpoint output is that URL: CDK's default one names a host that needs private DNS.
+    assert [k for k, v in closed["Outputs"].items() if "execute-api" in json.dumps(v)] == [
+        "KnowledgeApiEndpoint"
+    ]
 
 
 def test_only_the_knowledge_endpoint_without_endpoints(synth: Callable[[DifyConfig], SynthResult]) -> None:

@@ -289,3 +289,11 @@ def test_private_rest_api_events(stubs: tuple[Stubber, Stubber]) -> None:
     assert answer(index.handler(rest_event(dify_body(), method="GET", **authorized)))[0] == 405
     assert answer(index.handler(rest_event(dify_body(), path="/other", **authorized)))[0] == 404
     assert answer(index.handler(rest_event(None, **authorized)))[0] == 400  # Dify's registration probe
+
+
+def test_aws_calls_give_up_before_the_function_does() -> None:
+    """Each AWS call (all attempts, connect and read timeouts) ends within the function's timeout, so a slow
+    Bedrock answers Dify with the function's JSON error instead of a gateway's bare 502 or 504."""
+    config = index._CLIENT_CONFIG
+    attempts = config.retries["max_attempts"]
+    assert (config.connect_timeout + config.read_timeout) * attempts < knowledge.TIMEOUT.to_seconds()

@@ -148,7 +148,7 @@ class KnowledgeApi(Construct):
             policy=iam.PolicyDocument(
                 statements=[
                     iam.PolicyStatement(
-                        principals=[iam.AnyPrincipal()],
+                        principals=[iam.StarPrincipal()],
                         actions=["execute-api:Invoke"],
                         resources=["execute-api:/*"],
                         conditions={"StringEquals": {"aws:SourceVpce": endpoint.vpc_endpoint_id}},
@@ -160,6 +160,9 @@ class KnowledgeApi(Construct):
             cloud_watch_role=False,
             deploy_options=apigw.StageOptions(stage_name=STAGE),
         )
+        # CDK's own output names the default execute-api host, which resolves only with private DNS (off
+        # here): the stack's KnowledgeApiEndpoint output is the URL to use.
+        api.node.try_remove_child("Endpoint")
         for rules, reason in _PRIVATE_API_FINDINGS:
             for rule in rules:
                 acknowledge(api, rule, reason)

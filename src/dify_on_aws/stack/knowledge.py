@@ -61,7 +61,7 @@ def _private_endpoint(network: Network) -> ec2.InterfaceVpcEndpoint:
     stack = cdk.Stack.of(endpoint)
     endpoint.add_to_policy(
         iam.PolicyStatement(
-            principals=[iam.AnyPrincipal()],
+            principals=[iam.StarPrincipal()],
             actions=["execute-api:Invoke"],
             resources=[f"arn:{stack.partition}:execute-api:{stack.region}:{stack.account}:*"],
         )

@@ -70,7 +70,9 @@ _OPERATORS: Mapping[str, str] = {
     "≥": "greaterThanOrEquals",
     "≤": "lessThanOrEquals",
 }
-_CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
+# Two attempts of at most 2 + 10 s each fit in the function's 28 s (services/knowledge.py TIMEOUT), which
+# itself ends before API Gateway's 29 s: a slow Bedrock call ends in the function's own 500, not a 502/504.
+_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
 
 
 class ApiError(Exception):
