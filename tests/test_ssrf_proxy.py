@@ -538,6 +538,18 @@ class _Proxy:
             head += chunk
         return int(head.split()[1]), sock
 
+    def tunnel(self, target: str, path: str) -> tuple[int, bytes]:
+        """CONNECT to `target`, then GET `path` through the tunnel: the CONNECT status and the reply."""
+        status, sock = self.connect(target)
+        reply = b""
+        with sock:
+            if status == 200:
+                host = target.rsplit(":", 1)[0]
+                sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+                while chunk := sock.recv(4096):
+                    reply += chunk
+        return status, reply
+
 
 @contextmanager
 def _running(
@@ -684,13 +696,8 @@ def test_connect_is_refused(proxy: _Proxy, lab: _Lab, target: str) -> None:
 
 
 def test_connect_tunnels_to_an_allowed_port(proxy: _Proxy, lab: _Lab) -> None:
-    status, sock = proxy.connect(f"127.0.0.2:{lab.allowed.port}")
-    with sock:
-        assert status == 200
-        sock.sendall(b"GET /tunnel HTTP/1.0\r\nHost: 127.0.0.2\r\n\r\n")
-        reply = b""
-        while chunk := sock.recv(4096):
-            reply += chunk
+    status, reply = proxy.tunnel(f"127.0.0.2:{lab.allowed.port}", "/tunnel")
+    assert status == 200
     assert reply.startswith(b"HTTP/1.0 200") and reply.endswith(lab.allowed.body)
     assert lab.allowed.requests[-1][0] == "/tunnel"
 
@@ -738,13 +745,8 @@ def test_an_internal_host_is_reached_by_its_exact_name_and_port_only(
         internal_port=port,
         allowed_domains=allowed_domains,
     )
-    status, sock = proxy.connect(f"kb.test:{port}")
-    with sock:
-        assert status == 200
-        sock.sendall(b"GET /retrieval HTTP/1.0\r\nHost: kb.test\r\n\r\n")
-        reply = b""
-        while chunk := sock.recv(4096):
-            reply += chunk
+    status, reply = proxy.tunnel(f"kb.test:{port}", "/retrieval")
+    assert status == 200
     assert reply.endswith(lab.denied.body) and lab.denied.requests[-1][0] == "/retrieval"
     before = lab.hits()
     for target in (f"private.test:{port}", f"127.0.0.1:{port}", f"kb.test:{lab.allowed.port}"):
