@@ -121,6 +121,11 @@ def knowledge_flows(d: Deriver) -> None:
     function: a function URL over NAT, or an execute-api VPC endpoint before a private REST API."""
     t = d.t
     callers = _knowledge_callers(d)
+    url_functions = {
+        fn
+        for url in t.keys_of("AWS::Lambda::Url")
+        for fn in d.functions_in(url[0], t.props(url).get("TargetFunctionArn"))
+    }
     for fn in t.keys_of("AWS::Lambda::Function"):
         if fn not in d.node_of or knowledge_bases(t.props(fn)) is None:
             continue
@@ -134,7 +139,7 @@ def knowledge_flows(d: Deriver) -> None:
                     d.link(caller, d.node_of[api], "HTTPS")
             for endpoint in endpoints:
                 d.link(endpoint, d.node_of[api])
-        if t.referencing("AWS::Lambda::Url", "TargetFunctionArn", fn):
+        if fn in url_functions:
             for caller in callers:
                 if "nat" in d.nodes and d.nodes[caller].cluster != graph.PUBLIC:
                     d.link(caller, "nat")
@@ -164,7 +169,7 @@ def _integrating_apis(d: Deriver, fn: Key) -> list[Key]:
     apis: set[Key] = set()
     for method in t.keys_of("AWS::ApiGateway::Method"):
         p = t.props(method)
-        if fn in t.refs(method[0], p.get("Integration", {}).get("Uri")):
+        if fn in d.functions_in(method[0], p.get("Integration", {}).get("Uri")):
             apis.update(k for k in t.refs(method[0], p.get("RestApiId")) if k in d.node_of)
     return sorted(apis)
 
