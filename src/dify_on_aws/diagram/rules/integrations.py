@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from dify_on_aws.diagram import graph
 from dify_on_aws.diagram.rules.functions import knowledge_bases
 from dify_on_aws.diagram.rules.table import Step
-from dify_on_aws.diagram.text import as_list, strings, summarize
+from dify_on_aws.diagram.text import as_list, slug, strings, summarize
 from dify_on_aws.templates import Key
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # services/mail.py smtp_endpoint, a test keeps the two in step). The region may be a deploy-time value.
 _SES_SMTP = re.compile(r"^email-smtp\..+\.amazonaws\.com$")
 # CodeArtifact's public upstreams (AssociateExternalConnection) -> (title, host).
-_UPSTREAMS = {"public:pypi": ("PyPI", "pypi.org"), "public:npmjs": ("npm", "registry.npmjs.org")}
+_UPSTREAMS = {"public:pypi": ("PyPI", "pypi.org")}
 # Dify's roles that call the External Knowledge API (through the SSRF proxy when there is one).
 _KNOWLEDGE_CLIENTS = ("api", "worker")
 
@@ -111,7 +111,7 @@ def package_repositories(d: Deriver) -> None:
     for connection in upstreams:
         title, host = _UPSTREAMS.get(connection, (connection.removeprefix("public:"), ""))
         upstream = d.add(
-            graph.Node(f"upstream_{title.lower()}", graph.EXTERNAL, title, (host,), graph.INTERNET)
+            graph.Node(f"upstream_{slug(title)}", graph.EXTERNAL, title, (host,), graph.INTERNET)
         )
         d.link(node.id, upstream.id, "upstream", dashed=True)
 
