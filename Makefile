@@ -50,8 +50,8 @@ docs: deps
 	$(PY) -m dify_on_aws.security > docs/security.md
 	DIFY_ON_AWS_PRICE_CACHE=/nonexistent $(VENV)/bin/dify-on-aws cost --config examples/default.toml --plot docs/cost-by-front-door.svg > /dev/null
 
-## diagrams: redraw docs/diagrams/ (default and one per front door) from the synthesized templates
-DIAGRAMS := default alb api-gateway lambda cloudfront-domain lean
+## diagrams: redraw docs/diagrams/ (default, one per front door, and the integrations) from the synthesized templates
+DIAGRAMS := default alb api-gateway lambda cloudfront-domain lean production package-index
 diagrams: deps
 	for f in $(DIAGRAMS); do $(VENV)/bin/dify-on-aws diagram --config examples/$$f.toml --out docs/diagrams/$$f || exit 1; done
 

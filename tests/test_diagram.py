@@ -721,6 +721,187 @@ def test_single_task_shape_by_hand(needs_dot: None) -> None:
     assert {"Dify task (api, worker, web)", "api", "worker", "web", "Redis (container, in-task)"} <= labels
 
 
+# --- what Dify is wired to: SES mail, the External Knowledge API, the package index -------------------
+
+
+def test_mail_through_ses(example_results: dict[str, SynthResult]) -> None:
+    """`[email]`: the SES identity, and the api and worker sending SMTP to it (their SMTP_SERVER is the
+    SES SMTP endpoint, SES "Connecting to an Amazon SES SMTP endpoint"); no other role mails."""
+    for example, port in (("production.toml", 587), ("cloudfront-domain.toml", 465)):
+        arch = derive(example_results[example].templates)
+        ses = arch.nodes["ses"]
+        assert (ses.kind, ses.title, ses.cluster) == (model.AWS_SERVICE, "Amazon SES", model.REGION)
+        assert ses.details == ("identity example.com", "Easy DKIM", "MAIL FROM mail.example.com")
+        senders = {e.src for e in arch.edges if e.dst == "ses"}
+        assert senders == {role_node(arch, "api"), role_node(arch, "worker")}, example
+        assert {e.label for e in arch.edges if e.dst == "ses"} == {f"SMTP :{port}"}
+    assert "ses" not in derive(example_results["default.toml"].templates).nodes
+
+
+def test_ses_smtp_endpoint_pattern_follows_the_mail_construct() -> None:
+    from dify_on_aws.diagram.rules import integrations  # noqa: PLC0415
+    from dify_on_aws.services.mail import smtp_endpoint  # noqa: PLC0415
+
+    assert integrations._is_ses(smtp_endpoint("eu-west-1"))
+    # The region of a stack without one is a deploy-time value: the endpoint is then a join.
+    assert integrations._is_ses({"Fn::Join": ["", ["email-smtp.", ref("AWS::Region"), ".amazonaws.com"]]})
+    assert not integrations._is_ses("smtp.example.com")
+
+
+def test_knowledge_api_behind_its_function_url(example_results: dict[str, SynthResult]) -> None:
+    """`[knowledge_bases] ids`: Dify's api and worker reach the External Knowledge API through the SSRF
+    proxy (api core/helper/ssrf_proxy.py), which leaves over NAT to the public function URL; the function
+    retrieves from Bedrock. Nobody on the internet is drawn calling it."""
+    arch = derive(example_results["production.toml"].templates)
+    fn = arch.nodes["fn_knowledge_api"]
+    assert fn.title == "Lambda: External Knowledge API"
+    assert fn.details[:2] == ("2 knowledge bases: EXAMPLEKB1, EXAMPLEKB2", "function URL · public URL")
+    proxy = role_node(arch, "ssrf-proxy")
+    pairs = edge_set(arch)
+    for client in ("api", "worker"):
+        assert (role_node(arch, client), proxy) in pairs
+    assert (proxy, "nat") in pairs
+    assert (arch.edge("nat", fn.id) or model.Edge("", "")).label == "HTTPS (function URL)"
+    assert (arch.edge(fn.id, "bedrock") or model.Edge("", "")).label == "Retrieve"
+    assert "knowledge bases" in arch.nodes["bedrock"].details
+    assert ("users", fn.id) not in pairs
+    assert "fn_knowledge_api" not in derive(example_results["default.toml"].templates).nodes
+
+
+def knowledge_rest_api(*, name_endpoint: bool) -> Template:
+    """The External Knowledge API as a closed network has it: a PRIVATE REST API (reached through an
+    execute-api interface endpoint) whose POST /retrieval is a Lambda proxy integration of the function."""
+    config: dict[str, Any] = {"Types": ["PRIVATE"]}
+    if name_endpoint:
+        config["VpcEndpointIds"] = [ref("ExecuteApi")]
+    invocation = {
+        "Fn::Join": [
+            "",
+            [
+                "arn:aws:apigateway:eu-central-1:lambda:path/2015-03-31/functions/",
+                att("KnowledgeFn"),
+                "/invocations",
+            ],
+        ]
+    }
+    resources: Template = {
+        **network(),
+        **ecs_service("Api", "api"),
+        **ecs_service("Worker", "worker"),
+        **ecs_service("Proxy", "ssrf-proxy", cpu="256", memory="512"),
+        "ExecuteApi": r(
+            "AWS::EC2::VPCEndpoint",
+            VpcEndpointType="Interface",
+            PrivateDnsEnabled=True,
+            ServiceName={"Fn::Join": ["", ["com.amazonaws.", ref("AWS::Region"), ".execute-api"]]},
+        ),
+        "Logs": r("AWS::EC2::VPCEndpoint", VpcEndpointType="Interface", ServiceName="com.amazonaws.x.logs"),
+        "KnowledgeRole": r("AWS::IAM::Role"),
+        "KnowledgePolicy": r(
+            "AWS::IAM::Policy",
+            Roles=[ref("KnowledgeRole")],
+            PolicyDocument={
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "bedrock:Retrieve",
+                        "Resource": "arn:aws:bedrock:eu-central-1:111111111111:knowledge-base/KB1",
+                    }
+                ]
+            },
+        ),
+        "KnowledgeFn": r(
+            "AWS::Lambda::Function",
+            Description="Dify External Knowledge API over Amazon Bedrock knowledge bases (Retrieve)",
+            Role=att("KnowledgeRole"),
+            MemorySize=256,
+            Environment={"Variables": {"DIFY_KNOWLEDGE_BASES": '["KB1"]'}},
+        ),
+        "KnowledgeApi": r("AWS::ApiGateway::RestApi", Name="knowledge", EndpointConfiguration=config),
+        "Retrieval": r(
+            "AWS::ApiGateway::Resource",
+            RestApiId=ref("KnowledgeApi"),
+            ParentId=att("KnowledgeApi", "RootResourceId"),
+            PathPart="retrieval",
+        ),
+        "RetrievalPost": r(
+            "AWS::ApiGateway::Method",
+            RestApiId=ref("KnowledgeApi"),
+            ResourceId=ref("Retrieval"),
+            HttpMethod="POST",
+            AuthorizationType="NONE",
+            Integration={"Type": "AWS_PROXY", "IntegrationHttpMethod": "POST", "Uri": invocation},
+        ),
+        "Stage": r("AWS::ApiGateway::Stage", RestApiId=ref("KnowledgeApi"), StageName="prod"),
+    }
+    return {"Resources": resources}
+
+
+@pytest.mark.parametrize("name_endpoint", [True, False], ids=["named-endpoint", "endpoint-by-service"])
+def test_knowledge_api_behind_a_private_rest_api(name_endpoint: bool) -> None:
+    """In a closed network the function is fronted by an API Gateway PRIVATE REST API instead ("Private
+    REST APIs in API Gateway": reachable only through an execute-api interface VPC endpoint): the SSRF
+    proxy -> the endpoint -> the API -> its function, with no function URL, no NAT hop, no internet entry."""
+    arch = derive({"Dify": knowledge_rest_api(name_endpoint=name_endpoint)})
+    fn = arch.nodes["fn_knowledge_api"]
+    assert fn.details[:2] == ("1 knowledge base: KB1", "private REST API integration")
+    (api,) = arch.of_kind(model.API_GATEWAY)
+    assert (api.title, api.details, api.cluster) == ("API Gateway", ("private REST API",), model.REGION)
+    proxy = role_node(arch, "ssrf-proxy")
+    assert (arch.edge(proxy, "vpc_endpoints") or model.Edge("", "")).label == "HTTPS (execute-api)"
+    assert arch.edge("vpc_endpoints", api.id) is not None
+    assert (arch.edge(api.id, fn.id) or model.Edge("", "")).label == "/retrieval"
+    assert (arch.edge(fn.id, "bedrock") or model.Edge("", "")).label == "Retrieve"
+    pairs = edge_set(arch)
+    assert ("nat", fn.id) not in pairs
+    assert ("users", api.id) not in pairs
+    assert "users" not in arch.nodes
+
+
+def test_knowledge_api_without_an_ssrf_proxy_is_called_by_api_and_worker() -> None:
+    """Without an SSRF proxy the api and worker call the API themselves; a REST API method on the root
+    resource, or a greedy {proxy+} one, is drawn as '/'."""
+    body = knowledge_rest_api(name_endpoint=True)
+    resources = body["Resources"]
+    for key in ("ProxyTask", "ProxyService"):
+        del resources[key]
+    resources["RetrievalPost"]["Properties"]["ResourceId"] = att("KnowledgeApi", "RootResourceId")
+    arch = derive({"Dify": body})
+    (api,) = arch.of_kind(model.API_GATEWAY)
+    for client in ("api", "worker"):
+        assert arch.edge(role_node(arch, client), "vpc_endpoints") is not None
+    assert (arch.edge(api.id, "fn_knowledge_api") or model.Edge("", "")).label == "/"
+
+
+def test_knowledge_variable_follows_the_knowledge_construct() -> None:
+    from dify_on_aws.diagram.rules import functions  # noqa: PLC0415
+    from dify_on_aws.services.knowledge import ENV_KNOWLEDGE_BASES  # noqa: PLC0415
+
+    assert functions.KNOWLEDGE_BASES_VARIABLE == ENV_KNOWLEDGE_BASES
+
+
+def test_package_proxy_in_front_of_codeartifact(example_results: dict[str, SynthResult]) -> None:
+    """`[package_index] type = "codeartifact"`: the sandbox and the plugin daemon install from the package
+    proxy (its security group admits them), the proxy reads CodeArtifact (its task role's
+    codeartifact:GetAuthorizationToken and ReadFromRepository), which fetches from PyPI on AWS's side."""
+    for example in ("package-index.toml", "closed-network.toml"):
+        arch = derive(example_results[example].templates)
+        proxy = role_node(arch, "package-index")
+        assert arch.nodes[proxy].cluster in (model.PRIVATE, model.ISOLATED)
+        for client in ("sandbox", "plugin-daemon"):
+            assert (arch.edge(role_node(arch, client), proxy) or model.Edge("", "")).label == ":8080"
+        codeartifact = arch.nodes["codeartifact"]
+        assert (codeartifact.title, codeartifact.details) == ("AWS CodeArtifact", ("repository pypi",))
+        assert codeartifact.cluster == model.REGION
+        assert arch.edge(proxy, "codeartifact") is not None
+        assert {e.src for e in arch.edges if e.dst == "codeartifact"} == {proxy}
+        upstream = arch.edge("codeartifact", "upstream_pypi")
+        assert upstream is not None
+        assert upstream.dashed
+        assert arch.nodes["upstream_pypi"].cluster == model.INTERNET
+    assert "codeartifact" not in derive(example_results["default.toml"].templates).nodes
+
+
 def test_function_purpose_from_its_description() -> None:
     purpose = model._dify_purpose
     assert purpose("Dify reverse proxy (nginx, Lambda Web Adapter)") == (

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from dify_on_aws.diagram import graph
+from dify_on_aws.diagram.rules.functions import rest_api_kind
 from dify_on_aws.diagram.rules.table import Step
 from dify_on_aws.diagram.text import as_list, find, plural, short_paths, summarize
 from dify_on_aws.templates import Key
@@ -84,6 +85,11 @@ def api_gateways(d: Deriver) -> None:
             graph.Node("apigw", graph.API_GATEWAY, "API Gateway", tuple(details), d.cluster_for(key)), key
         )
         for stage in t.referencing("AWS::ApiGatewayV2::Stage", "ApiId", key):
+            d.node_of[stage] = node.id
+    for key in t.keys_of("AWS::ApiGateway::RestApi"):
+        kind = (rest_api_kind(d, [key]), *hosts.get(key, []))
+        node = d.add(graph.Node("rest_api", graph.API_GATEWAY, "API Gateway", kind, d.cluster_for(key)), key)
+        for stage in t.referencing("AWS::ApiGateway::Stage", "RestApiId", key):
             d.node_of[stage] = node.id
     for key in t.keys_of("AWS::ApiGatewayV2::VpcLink"):
         p = t.props(key)
@@ -178,8 +184,13 @@ def web_acl_links(d: Deriver) -> dict[str, str]:
 
 
 def entry(d: Deriver) -> None:
-    """Users -> (web ACL ->) every entry point that is not itself behind another front door."""
-    entries = [n for n in d.nodes.values() if n.kind in (graph.CDN, graph.API_GATEWAY)]
+    """Users -> (web ACL ->) every entry point that is not itself behind another front door (a private
+    REST API is reached only through its VPC endpoint, never from the internet)."""
+    entries = [
+        n
+        for n in d.nodes.values()
+        if n.kind in (graph.CDN, graph.API_GATEWAY) and "private REST API" not in n.details
+    ]
     entries += [
         n for n in d.nodes.values() if n.kind == graph.LOAD_BALANCER and "internet-facing" in n.details
     ]
@@ -214,7 +225,9 @@ def entry(d: Deriver) -> None:
 STEPS = (
     Step(10, distributions, ("AWS::CloudFront::Distribution",)),
     Step(20, web_acls, ("AWS::WAFv2::WebACL",)),
-    Step(40, api_gateways, ("AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::VpcLink")),
+    Step(
+        40, api_gateways, ("AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::VpcLink", "AWS::ApiGateway::RestApi")
+    ),
     Step(110, routing, ("AWS::CloudFront::Distribution",)),
     Step(140, entry, ("AWS::WAFv2::WebACLAssociation",)),
 )

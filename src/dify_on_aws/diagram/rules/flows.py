@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from dify_on_aws.diagram import graph
 from dify_on_aws.diagram.rules.table import Step
-from dify_on_aws.diagram.text import as_list
+from dify_on_aws.diagram.text import as_list, strings
 from dify_on_aws.templates import Key
 
 if TYPE_CHECKING:
@@ -31,28 +31,42 @@ _PROXY_CLIENTS = ("api", "worker", "sandbox")
 
 
 def permission_flows(d: Deriver) -> None:
-    """Edges from IAM: node -> S3 bucket it may read/write, node -> Bedrock."""
+    """Edges from IAM: node -> S3 bucket it may read/write, node -> a drawn AWS service whose resources
+    it may use (CodeArtifact), node -> Bedrock ("Retrieve" when retrieving from knowledge bases is all
+    it may do there)."""
     t = d.t
-    bedrock_users: set[str] = set()
+    bedrock_users: dict[str, set[str]] = {}
     for key, role_keys, statements in _policies(d):
         owners = sorted({o for r in role_keys for o in d.role_owner.get(r, [])})
         for statement in statements:
             if statement.get("Effect", "Allow") != "Allow":
                 continue
             actions = [str(a) for a in as_list(statement.get("Action"))]
-            if any(a.lower().startswith("bedrock:") or a == "*" for a in actions):
-                bedrock_users.update(owners)
-            if any(a.lower().startswith("s3:") for a in actions):
-                for bucket in t.refs(key[0], statement.get("Resource")):
-                    if bucket in d.node_of and d.nodes[d.node_of[bucket]].kind == graph.BUCKET:
-                        for owner in owners:
-                            d.link(owner, d.node_of[bucket])
-    if any(_grants_bedrock(s) for _, _, st in _policies(d) for s in st):
+            bedrock_actions = {a for a in actions if a.lower().startswith("bedrock:") or a == "*"}
+            for owner in owners if bedrock_actions else []:
+                bedrock_users.setdefault(owner, set()).update(bedrock_actions)
+            prefixes = {a.split(":", 1)[0].lower() for a in actions}
+            for target in t.refs(key[0], statement.get("Resource")):
+                node = d.nodes.get(d.node_of.get(target, ""))
+                if node is not None and _grants_use(node, prefixes):
+                    for owner in owners:
+                        d.link(owner, node.id)
+    statements = [s for _, _, st in _policies(d) for s in st if _grants_bedrock(s)]
+    if statements:
+        details = ["foundation models"]
+        if any(":knowledge-base/" in r for s in statements for r in strings(s.get("Resource"))):
+            details.append("knowledge bases")
         bedrock = d.add(
-            graph.Node("bedrock", graph.AWS_SERVICE, "Amazon Bedrock", ("foundation models",), graph.REGION)
+            graph.Node("bedrock", graph.AWS_SERVICE, "Amazon Bedrock", tuple(details), graph.REGION)
         )
-        for owner in sorted(bedrock_users):
-            d.link(owner, bedrock.id)
+        for owner, granted in sorted(bedrock_users.items()):
+            retrieve_only = all(a.lower().startswith("bedrock:retrieve") for a in granted)
+            d.link(owner, bedrock.id, "Retrieve" if retrieve_only else "")
+
+
+def _grants_use(node: graph.Node, services: set[str]) -> bool:
+    """An S3 action on a drawn bucket, or an action of any service on a drawn AWS service's resource."""
+    return (node.kind == graph.BUCKET and "s3" in services) or node.kind == graph.AWS_SERVICE
 
 
 def _grants_bedrock(statement: Mapping[str, Any]) -> bool:

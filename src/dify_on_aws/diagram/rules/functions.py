@@ -1,19 +1,26 @@
 """Diagram rules for Lambda: the functions that serve requests (URLs, API Gateway, load balancers,
-authorizers, Lambda@Edge); custom-resource handlers and providers are left out."""
+authorizers, Lambda@Edge, the knowledge-base External Knowledge API); custom-resource handlers and
+providers are left out."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dify_on_aws.diagram import graph
 from dify_on_aws.diagram.rules.table import Step
-from dify_on_aws.diagram.text import as_list, fmt, image_name, slug, summarize
+from dify_on_aws.diagram.text import as_list, fmt, image_name, plural, slug, summarize
 from dify_on_aws.templates import Key, number
 
 if TYPE_CHECKING:
     from dify_on_aws.diagram.deriver import Deriver
+
+# The variable that lists the knowledge bases of the External Knowledge API function (the name
+# services/knowledge.py gives it; a test keeps the two equal). It marks that function, whatever fronts it.
+KNOWLEDGE_BASES_VARIABLE = "DIFY_KNOWLEDGE_BASES"
+KNOWLEDGE_NODE = "fn_knowledge_api"
 
 
 def functions(d: Deriver) -> None:
@@ -29,7 +36,11 @@ def functions(d: Deriver) -> None:
         node_id = f"fn_{slug(role)}"
         details = [how.removeprefix("Lambda@Edge").strip(" ()") if role == "edge" else how]
         purpose = dify_purpose(p.get("Description"))
-        if role == "function" and purpose:
+        bases = knowledge_bases(p)
+        if bases is not None:
+            title, node_id = "Lambda: External Knowledge API", KNOWLEDGE_NODE
+            details.insert(0, _bases_text(bases))
+        elif role == "function" and purpose:
             # A function of its own (not a Dify role), described as "Dify <what> (<how>, <more>)".
             title, node_id = f"Lambda: {purpose[0]}", f"fn_{slug(purpose[0].split('(')[0])}"
             details.insert(0, purpose[1])
@@ -74,12 +85,11 @@ def _serving_functions(d: Deriver) -> dict[Key, str]:
         ]
         for fn in d.functions_in(url[0], p.get("TargetFunctionArn")):
             serving.setdefault(fn, " · ".join(filter(None, how)))
-    for integration in t.keys_of("AWS::ApiGatewayV2::Integration"):
-        for fn in d.functions_in(integration[0], t.props(integration).get("IntegrationUri")):
-            serving.setdefault(fn, "API Gateway integration")
-    for authorizer in t.keys_of("AWS::ApiGatewayV2::Authorizer"):
-        for fn in d.functions_in(authorizer[0], t.props(authorizer).get("AuthorizerUri")):
-            serving[fn] = "authorizer"
+    for fn, through in _gateway_functions(d):
+        if through == "authorizer":
+            serving[fn] = through
+        else:
+            serving.setdefault(fn, through)
     for target_group in t.keys_of("AWS::ElasticLoadBalancingV2::TargetGroup"):
         p = t.props(target_group)
         if p.get("TargetType") == "lambda":
@@ -87,7 +97,55 @@ def _serving_functions(d: Deriver) -> dict[Key, str]:
                 serving.setdefault(fn, "load balancer target")
     for fn, event in _edge_functions(d).items():
         serving[fn] = f"Lambda@Edge{f' ({event})' if event else ''}"
+    for fn in t.keys_of("AWS::Lambda::Function"):
+        if knowledge_bases(t.props(fn)) is not None:
+            serving.setdefault(fn, "")  # drawn whatever fronts it
     return serving
+
+
+def _gateway_functions(d: Deriver) -> list[tuple[Key, str]]:
+    """(function, how) for API Gateway integrations (HTTP APIs and REST API methods) and authorizers."""
+    t = d.t
+    found: list[tuple[Key, str]] = []
+    for integration in t.keys_of("AWS::ApiGatewayV2::Integration"):
+        for fn in d.functions_in(integration[0], t.props(integration).get("IntegrationUri")):
+            found.append((fn, "API Gateway integration"))
+    for method in t.keys_of("AWS::ApiGateway::Method"):
+        p = t.props(method)
+        how = f"{rest_api_kind(d, t.refs(method[0], p.get('RestApiId')))} integration"
+        found += [(fn, how) for fn in d.functions_in(method[0], p.get("Integration", {}).get("Uri"))]
+    for authorizer in t.keys_of("AWS::ApiGatewayV2::Authorizer"):
+        for fn in d.functions_in(authorizer[0], t.props(authorizer).get("AuthorizerUri")):
+            found.append((fn, "authorizer"))
+    return found
+
+
+def rest_api_kind(d: Deriver, apis: list[Key]) -> str:
+    """'private REST API' for an API Gateway REST API whose endpoint type is PRIVATE, else 'REST API'."""
+    for key in apis:
+        types = as_list(d.t.props(key).get("EndpointConfiguration", {}).get("Types"))
+        if "PRIVATE" in types:
+            return "private REST API"
+    return "REST API"
+
+
+def knowledge_bases(p: Mapping[str, Any]) -> list[str] | None:
+    """The knowledge base IDs of the External Knowledge API function (a JSON list in its
+    DIFY_KNOWLEDGE_BASES variable); None for any other function."""
+    variables = p.get("Environment", {}).get("Variables", {})
+    if not isinstance(variables, Mapping) or KNOWLEDGE_BASES_VARIABLE not in variables:
+        return None
+    try:
+        ids = json.loads(str(variables[KNOWLEDGE_BASES_VARIABLE]))
+    except ValueError:
+        return []
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+def _bases_text(bases: list[str]) -> str:
+    if not bases:
+        return "Bedrock knowledge bases"
+    return f"{plural(len(bases), 'knowledge base')}: {summarize(bases, 2)}"
 
 
 def _edge_functions(d: Deriver) -> dict[Key, str]:

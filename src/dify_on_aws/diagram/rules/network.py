@@ -225,6 +225,32 @@ def api_routes(d: Deriver) -> None:
         for api in d.resolve(authorizer[0], p.get("ApiId")):
             for fn in d.resolve(authorizer[0], p.get("AuthorizerUri")):
                 d.link(api, fn, "authorize", dashed=True)
+    _rest_routes(d)
+
+
+def _rest_routes(d: Deriver) -> None:
+    """REST API (API Gateway v1) -> the function or endpoint its methods integrate, labelled by path."""
+    t = d.t
+    paths: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for method in t.keys_of("AWS::ApiGateway::Method"):
+        p = t.props(method)
+        for api in d.resolve(method[0], p.get("RestApiId")):
+            for target in d.resolve(method[0], p.get("Integration", {}).get("Uri")):
+                paths[(api, target)].append(_rest_path(d, method[0], p.get("ResourceId")))
+    for (api, target), found in sorted(paths.items()):
+        d.link(api, target, summarize(short_paths(found)))
+
+
+def _rest_path(d: Deriver, stack: str, resource: Any) -> str:
+    """A REST API resource's path from its path parts (the root resource is '/', a greedy
+    '{proxy+}' part stands for everything under its parent)."""
+    parts: list[str] = []
+    keys = d.t.refs(stack, resource)
+    while keys and d.t.type(keys[0]) == "AWS::ApiGateway::Resource" and len(parts) < 20:
+        p = d.t.props(keys[0])
+        parts.insert(0, str(p.get("PathPart", "")))
+        keys = d.t.refs(stack, p.get("ParentId"))
+    return "/" + "/".join(part for part in parts if part != "{proxy+}")
 
 
 def _cloud_map_by_name(d: Deriver, integration: Key) -> list[str]:
@@ -298,6 +324,10 @@ STEPS = (
         listener_routes,
         ("AWS::ElasticLoadBalancingV2::Listener", "AWS::ElasticLoadBalancingV2::ListenerRule"),
     ),
-    Step(130, api_routes, ("AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration")),
+    Step(
+        130,
+        api_routes,
+        ("AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration", "AWS::ApiGateway::Method"),
+    ),
     Step(150, security_group_flows, ("AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress")),
 )
