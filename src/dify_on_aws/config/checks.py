@@ -12,6 +12,7 @@ from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS
 from dify_on_aws.config.knowledge import reachability_problem
 from dify_on_aws.roles import Role
 from dify_on_aws.services.images import ecr_repository, parse_image
+from dify_on_aws.services.variables import managed_names
 
 if TYPE_CHECKING:
     from dify_on_aws.config.model import DifyConfig
@@ -169,6 +170,27 @@ def env_on_lambda(config: DifyConfig) -> None:
         )
 
 
+def env_managed(config: DifyConfig) -> None:
+    """Refuse an `[env]` variable the stack sets itself on that role (services/variables.py, `managed_names`:
+    the names a synth sets) unless it says `override = true`, naming the table, the key and the roles."""
+    env = config.env
+    clashes: dict[tuple[str, str], list[str]] = {}
+    for role in env.roles():
+        own = managed_names(config, role)
+        for name, (table, setting) in sorted(env.for_role(role).items()):
+            if name in own and not setting.override:
+                clashes.setdefault((table, name), []).append(role.value)
+    problems = [
+        f"{table} {name}: the stack sets {name} itself on the {', '.join(roles)} role"
+        f"{'s' if len(roles) > 1 else ''} (from the database, cache, front door, keys, storage or e-mail "
+        f"settings); remove it, or add override = true to replace it: {name} = {{ value = ..., override = "
+        "true }"
+        for (table, name), roles in clashes.items()
+    ]
+    if problems:
+        raise CrossFieldError(problems)
+
+
 def knowledge_api_reachable(config: DifyConfig) -> None:
     problem = reachability_problem(
         enabled=bool(config.knowledge_bases.ids),
@@ -190,5 +212,6 @@ CROSS_SECTION_CHECKS: tuple[Callable[[DifyConfig], None], ...] = (
     zones,
     imported_vpc,
     env_on_lambda,
+    env_managed,
     knowledge_api_reachable,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import aws_cdk as cdk
@@ -159,7 +158,6 @@ class DifyStack(cdk.Stack):
             self,
             config=config,
             edge=self.edge,
-            own=partial(container_settings, data=data, keys=keys, public_url=self.front_door.url),
             secret_removal=secret_removal,
             log_retention=LOG_RETENTION,
         )
