@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -508,8 +509,8 @@ EVERY_ROLE_ENV = {
     "LOG_LEVEL": {"value": "DEBUG", "override": True},
     **{key: {"EXTRA_SETTING": "on"} for key in ENV_ROLES},
 }
-AGREEMENT_CONFIGS = {
-    **{path.name: lambda path=path: load_config(path) for path in EXAMPLES},
+AGREEMENT_CONFIGS: dict[str, Callable[[], DifyConfig]] = {
+    **{path.name: partial(load_config, path) for path in EXAMPLES},
     "single-task-email-index": lambda: config_of(
         **BASE,
         services={"layout": "single_task", "sandbox_allow_all_syscalls": True},
