@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Unpack
 
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
 
 from dify_on_aws.data.database import DatabaseNames
 from dify_on_aws.roles import Role
-from dify_on_aws.services import dify_contract
-from dify_on_aws.services.variables import Endpoints, Mail, StackSecret, role_variables
+from dify_on_aws.services.variables import Endpoints, Mail, RoleOptions, StackSecret, role_variables
 
 
 @dataclass(frozen=True)
@@ -88,31 +88,19 @@ def container_settings(
     data: DataEndpoints,
     keys: AppKeys,
     public_url: str,
-    sandbox_allow_all_syscalls: bool = False,
-    squid_conf: str = "",
-    packed: bool = False,
-    release: str = dify_contract.DEFAULT_RELEASE,
-    hosts: Mapping[Role, str] | None = None,
     mail: MailSettings | None = None,
     extra: Mapping[Role, ContainerSettings] | None = None,
-    internet: bool = True,
-    package_index: str | None = None,
+    **options: Unpack[RoleOptions],
 ) -> ContainerSettings:
-    """Environment and secrets for one role: `role_variables` (services/variables.py, which describes the
-    other arguments) with the stack's secrets as ECS secrets, then `extra`, the user's own settings per
-    role, which win."""
+    """Environment and secrets for one role: `role_variables` (services/variables.py; `options`: see
+    `RoleOptions`) with the stack's secrets as ECS secrets, then `extra`, the user's own settings per role,
+    which win."""
     variables = role_variables(
         role,
         data=data.endpoints(),
         public_url=public_url,
-        sandbox_allow_all_syscalls=sandbox_allow_all_syscalls,
-        squid_conf=squid_conf,
-        packed=packed,
-        release=release,
-        hosts=hosts,
         mail=Mail(mail.sender, mail.server, mail.port) if mail is not None else None,
-        internet=internet,
-        package_index=package_index,
+        **options,
     )
     sources: dict[StackSecret, sm.ISecret] = {
         StackSecret.DATABASE: data.db_secret,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from dify_on_aws.roles import API_IMAGE_ROLES, PORTS, Role
 from dify_on_aws.services import dify_contract
@@ -295,26 +295,39 @@ def _plugin_daemon(data: Endpoints, *, packed: bool, internet: bool, package_ind
     return Variables(env, secrets)
 
 
+class RoleOptions(TypedDict, total=False):
+    """What shapes a role's variables besides the data layer, the front door's URL and mail (defaults in
+    `role_variables`)."""
+
+    # Every system call allowed in the sandbox (default False).
+    sandbox_allow_all_syscalls: bool
+    # The SSRF proxy's rendered configuration (default "").
+    squid_conf: str
+    # Every role in one task, reaching the others on localhost (default False).
+    packed: bool
+    # The Dify release, whose contract names the queues the worker consumes (default: the default release).
+    release: str
+    # Private DNS names of other roles, for callers outside Service Connect (default: none).
+    hosts: Mapping[Role, str] | None
+    # Whether the internet is reachable (default True); without it (a closed network) the plugin
+    # marketplace is off and AWS API calls go to the VPC endpoints around the SSRF proxy.
+    internet: bool
+    # The simple-index URL the sandbox and the plugin daemon install Python packages from (default None:
+    # PyPI).
+    package_index: str | None
+
+
 def role_variables(
-    role: Role,
-    *,
-    data: Endpoints,
-    public_url: str,
-    sandbox_allow_all_syscalls: bool = False,
-    squid_conf: str = "",
-    packed: bool = False,
-    release: str = dify_contract.DEFAULT_RELEASE,
-    hosts: Mapping[Role, str] | None = None,
-    mail: Mail | None = None,
-    internet: bool = True,
-    package_index: str | None = None,
+    role: Role, *, data: Endpoints, public_url: str, mail: Mail | None = None, **options: Unpack[RoleOptions]
 ) -> Variables:
-    """The stack's own variables of one role (`squid_conf`: the SSRF proxy's rendered configuration;
-    `release`: the Dify release, whose contract names the queues the worker consumes; `hosts`: private DNS
-    names of other roles for callers outside Service Connect; `mail`: SES for the roles that mail;
-    `internet`: whether the internet is reachable; without it (a closed network) the plugin marketplace is
-    off and AWS API calls go to the VPC endpoints around the SSRF proxy; `package_index`: the simple-index
-    URL the sandbox and the plugin daemon install Python packages from, None for PyPI)."""
+    """The stack's own variables of one role (`mail`: SES for the roles that mail)."""
+    packed = options.get("packed", False)
+    internet = options.get("internet", True)
+    package_index = options.get("package_index")
+    hosts = options.get("hosts")
+    release = options.get("release", dify_contract.DEFAULT_RELEASE)
+    sandbox_allow_all_syscalls = options.get("sandbox_allow_all_syscalls", False)
+    squid_conf = options.get("squid_conf", "")
     if role is Role.SSRF_PROXY:
         found = Variables(dict(squid_container(squid_conf).environment), {})
     elif role in API_IMAGE_ROLES:
