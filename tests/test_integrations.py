@@ -27,9 +27,9 @@ from aws_cdk.assertions import Template
 
 from dify_on_aws.app import SynthResult, build_app
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
+from dify_on_aws.config.checks import managed_names
 from dify_on_aws.config.env import ENV_ROLES, SECRET_NAME
 from dify_on_aws.roles import Role
-from dify_on_aws.services.variables import managed_names
 from dify_on_aws.templates.intrinsics import direct_target, referenced_ids
 
 from .conftest import EXAMPLES, ROOT, cli_synth, config_of

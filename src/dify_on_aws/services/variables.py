@@ -6,16 +6,17 @@ services/environment.py turns into an ECS secret, so no secret is ever in a temp
 a parameter. Pairs that must match across services (SECRET_KEY; sandbox key; plugin daemon key; inner API
 key) are read from the same secret here.
 
-No CDK import: `managed_names` tells the config checks which names the stack sets on a role, so
-`dify-on-aws validate` refuses an `[env]` clash without the jsii start-up, with the very names a synth sets.
+No CDK import: the config checks read from here which names the stack sets on a role (config/checks.py,
+`managed_names`), so `dify-on-aws validate` refuses an `[env]` clash without the jsii start-up, with the very
+names a synth sets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TypedDict, Unpack
 
 from dify_on_aws.roles import API_IMAGE_ROLES, PORTS, Role
 from dify_on_aws.services import dify_contract
@@ -27,9 +28,6 @@ from dify_on_aws.services.proxy_settings import (
     proxy_environment,
 )
 from dify_on_aws.services.ssrf_proxy import squid_container
-
-if TYPE_CHECKING:
-    from dify_on_aws.config.model import DifyConfig
 
 # S3 key prefixes of the plugin daemon: installed plugins, package cache, media cache, plugin persistence.
 PLUGIN_DAEMON_PREFIXES = ("plugin", "plugin_packages", "assets", "persistence")
@@ -352,41 +350,3 @@ def role_variables(
         extra = _mail(mail)
         found = Variables(found.environment | extra.environment, found.secrets | extra.secrets)
     return found
-
-
-# Stand-ins for what only CloudFormation knows: the names a role gets never depend on these values.
-_PLACEHOLDER_DATA = Endpoints(
-    region="REGION",
-    db_host="database",
-    db_port=5432,
-    db_main="dify",
-    db_plugin="dify_plugin",
-    db_vector="dify_vector",
-    redis_host="cache",
-    redis_port=6379,
-    redis_tls=True,
-    bucket_name="bucket",
-)
-
-
-def managed_names(config: DifyConfig, role: Role) -> set[str]:
-    """The names the stack sets itself on `role` under `config` (what `[env]` may replace only with
-    `override = true`): `role_variables` with the config's choices and placeholders for resolved values."""
-    svc = config.services
-    data = replace(
-        _PLACEHOLDER_DATA,
-        region=config.region or _PLACEHOLDER_DATA.region,
-        # The cache container of the task (cache.engine = 'container') has no TLS; ElastiCache has.
-        redis_tls=config.cache.engine != "container",
-    )
-    return role_variables(
-        role,
-        data=data,
-        public_url="https://front-door.invalid",
-        sandbox_allow_all_syscalls=svc.sandbox_allow_all_syscalls,
-        packed=svc.layout == "single_task",
-        release=config.images.contract_release(),
-        mail=Mail("sender", "smtp", config.email.smtp_port) if config.email.domain is not None else None,
-        internet=not config.network.closed,
-        package_index="http://package-index.invalid/simple/" if config.package_index.type != "none" else None,
-    ).names()
