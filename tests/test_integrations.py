@@ -14,7 +14,11 @@ ssm:GetParameters, and kms:Decrypt for a customer managed key).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tomllib
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +27,12 @@ from aws_cdk.assertions import Template
 
 from dify_on_aws.app import SynthResult, build_app
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
-from dify_on_aws.config.env import SECRET_NAME
+from dify_on_aws.config.checks import managed_names
+from dify_on_aws.config.env import ENV_ROLES, SECRET_NAME
+from dify_on_aws.roles import Role
 from dify_on_aws.templates.intrinsics import direct_target, referenced_ids
 
-from .conftest import ROOT, cli_synth, config_of
+from .conftest import EXAMPLES, ROOT, cli_synth, config_of
 from .template_queries import of_type, role_statements
 
 ZONED = "cloudfront-domain.toml"  # [email] inside the front door's zone, [env] with a secret and SSM
@@ -384,33 +390,164 @@ def test_email_sender_must_be_in_the_domain() -> None:
     )
 
 
+def _closed(**extra: Any) -> dict[str, Any]:
+    """examples/closed-network.toml (a closed network with a package index) with `extra` on top."""
+    with (ROOT / "examples" / "closed-network.toml").open("rb") as file:
+        return {**tomllib.load(file), **extra}
+
+
+PACKAGE_INDEX = {"type": "codeartifact", "proxy_image": "docker.io/library/python:3.13-slim"}
+
+
 @pytest.mark.parametrize(
-    ("env", "key", "role"),
+    ("data", "key", "role"),
     [
-        ({"DB_HOST": "db.example.com"}, "DB_HOST", "api"),
-        ({"worker": {"CELERY_QUEUES": "dataset"}}, "CELERY_QUEUES", "worker"),
-        ({"SECRET_KEY": {"ssm": "/k"}}, "SECRET_KEY", "api"),
-        ({"plugin_daemon": {"S3_ENDPOINT": "https://s3.example.com"}}, "S3_ENDPOINT", "plugin-daemon"),
-        ({"web": {"CONSOLE_API_URL": "https://x.example.com"}}, "CONSOLE_API_URL", "web"),
-        ({"api": {"MAIL_TYPE": "resend"}}, "MAIL_TYPE", "api"),
+        ({"env": {"DB_HOST": "db.example.com"}}, "DB_HOST", "api"),
+        ({"env": {"worker": {"CELERY_QUEUES": "dataset"}}}, "CELERY_QUEUES", "worker"),
+        ({"env": {"SECRET_KEY": {"ssm": "/k"}}}, "SECRET_KEY", "api"),
+        (
+            {"env": {"plugin_daemon": {"S3_ENDPOINT": "https://s3.example.com"}}},
+            "S3_ENDPOINT",
+            "plugin-daemon",
+        ),
+        ({"env": {"web": {"CONSOLE_API_URL": "https://x.example.com"}}}, "CONSOLE_API_URL", "web"),
+        (
+            {"env": {"api": {"MAIL_TYPE": "resend"}}, "email": {"domain": "example.com"}},
+            "MAIL_TYPE",
+            "api",
+        ),
+        # Set only in a closed network, with a package index, or with the cache of the task: names the
+        # check at synth missed before it read them from the same place as the containers.
+        (
+            _closed(env={"beat": {"ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK": "true"}}),
+            "ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK",
+            "beat",
+        ),
+        (
+            {"package_index": PACKAGE_INDEX, "env": {"sandbox": {"PIP_TRUSTED_HOST": "pypi.example.com"}}},
+            "PIP_TRUSTED_HOST",
+            "sandbox",
+        ),
+        (
+            {
+                "package_index": PACKAGE_INDEX,
+                "env": {"plugin_daemon": {"PIP_MIRROR_URL": "https://x/simple"}},
+            },
+            "PIP_MIRROR_URL",
+            "plugin-daemon",
+        ),
     ],
 )
-def test_settings_the_stack_manages_need_override(env: dict[str, Any], key: str, role: str) -> None:
-    """The managed set is what environment.py itself emits for the role (MAIL_TYPE only with [email])."""
-    config = config_of(env=env, email={"domain": "example.com"})
+def test_settings_the_stack_manages_need_override(data: dict[str, Any], key: str, role: str) -> None:
+    """The managed set is what services/variables.py emits for the role under the config (MAIL_TYPE only
+    with [email], PIP_MIRROR_URL only with [package_index]); the config itself refuses the clash."""
     with pytest.raises(ConfigError) as caught:
-        build_app(config, nag=False)
+        config_of(**data)
     (problem,) = caught.value.problems
     assert f" {key}: the stack sets {key} itself on the " in problem and f" {role}" in problem
     assert "override = true" in problem
 
 
-def test_cli_reports_a_managed_setting_as_a_config_error(tmp_path: Path) -> None:
-    """The managed-key check runs while the stack is built; the CLI still prints one line and exits 2."""
-    proc = cli_synth(tmp_path, '[env.worker]\nCELERY_BROKER_URL = "redis://example:6379/1"\n')
+def test_names_the_stack_sets_only_under_some_configs_are_free_elsewhere() -> None:
+    """Without a package index, outside a closed network and with ElastiCache's TLS, these are the user's."""
+    config_of(env={"sandbox": {"PIP_MIRROR_URL": "https://pypi.example.com/simple"}})
+    config_of(env={"beat": {"ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK": "false"}})
+    config_of(
+        env={"REDIS_SSL_CERT_REQS": "CERT_REQUIRED"},
+        cache={"engine": "container"},
+        services={"layout": "single_task"},
+    )
+    with pytest.raises(ConfigError, match="REDIS_SSL_CERT_REQS itself"):
+        config_of(env={"REDIS_SSL_CERT_REQS": "CERT_REQUIRED"})
+
+
+def _validate(tmp_path: Path, toml: str) -> subprocess.CompletedProcess[str]:
+    """`dify-on-aws validate` on a config with this text, reporting whether it loaded the CDK (jsii)."""
+    config = tmp_path / "config.toml"
+    config.write_text(toml, encoding="utf-8")
+    script = (
+        "import sys\nfrom dify_on_aws.cli import main\ncode = main(['validate', '--config', sys.argv[1]])\n"
+        "print('aws_cdk loaded' if 'aws_cdk' in sys.modules else 'no aws_cdk')\nsys.exit(code)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script, str(config)], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+
+
+CLASH = '[env.worker]\nCELERY_BROKER_URL = "redis://example:6379/1"\n'
+
+
+@pytest.mark.parametrize("command", ["validate", "synth"])
+def test_cli_reports_a_managed_setting_as_a_config_error(tmp_path: Path, command: str) -> None:
+    """validate and synth refuse the same clash with the same line and exit 2, validate without the CDK."""
+    proc = _validate(tmp_path, CLASH) if command == "validate" else cli_synth(tmp_path, CLASH)
     assert proc.returncode == 2, proc.stderr
-    assert "[env.worker] CELERY_BROKER_URL: the stack sets CELERY_BROKER_URL itself" in proc.stderr
+    assert (
+        "[env.worker] CELERY_BROKER_URL: the stack sets CELERY_BROKER_URL itself on the worker role "
+        "(from the database, cache, front door, keys, storage or e-mail settings); remove it, or add "
+        "override = true to replace it: CELERY_BROKER_URL = { value = ..., override = true }"
+    ) in proc.stderr
     assert "Traceback" not in proc.stderr
+    if command == "validate":
+        assert proc.stdout.strip() == "no aws_cdk"
+
+
+def test_validate_accepts_an_explicit_override(tmp_path: Path) -> None:
+    proc = _validate(
+        tmp_path,
+        '[env]\nLOG_LEVEL = { value = "DEBUG", override = true }\n'
+        '[env.worker]\nSECRET_KEY = { ssm = "/dify/secret-key", override = true }\n',
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "valid configuration" in proc.stdout and "no aws_cdk" in proc.stdout
+
+
+# --- the managed names agree with the synthesized containers ------------------------------------------
+
+EVERY_ROLE_ENV = {
+    "UPSTREAM_URL": "https://llm.example.com/v1",
+    "LOG_LEVEL": {"value": "DEBUG", "override": True},
+    **{key: {"EXTRA_SETTING": "on"} for key in ENV_ROLES},
+}
+AGREEMENT_CONFIGS: dict[str, Callable[[], DifyConfig]] = {
+    **{path.name: partial(load_config, path) for path in EXAMPLES},
+    "single-task-email-index": lambda: config_of(
+        **BASE,
+        services={"layout": "single_task", "sandbox_allow_all_syscalls": True},
+        email={"domain": "example.com", "smtp_port": 587},
+        package_index=PACKAGE_INDEX,
+        env=EVERY_ROLE_ENV,
+    ),
+    "closed-single-task-email": lambda: config_of(
+        **_closed(
+            services={"layout": "single_task"},
+            cache={"engine": "container"},
+            email={"domain": "dify.corp.example"},
+            env=EVERY_ROLE_ENV,
+        )
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AGREEMENT_CONFIGS))
+def test_managed_names_are_what_the_containers_get(
+    synth: Callable[[DifyConfig], SynthResult], name: str
+) -> None:
+    """What `validate` takes for the stack's own names of a role (`managed_names`, no CDK) is exactly what
+    the synthesized container of that role holds besides the config's `[env]` for it: every role with a
+    container, on every example and on single-task, [email], package-index and closed-network configs."""
+    config = AGREEMENT_CONFIGS[name]()
+    checked = set()
+    for result_template in synth(config).templates.values():
+        for task in of_type(result_template.get("Resources", {}), "AWS::ECS::TaskDefinition").values():
+            for container in task["Properties"]["ContainerDefinitions"]:
+                role = next((r for r in ENV_ROLES.values() if r.value == container["Name"]), None)
+                if role is None:
+                    continue
+                held = set(env_of(container)) | set(secrets_of(container))
+                assert held == managed_names(config, role) | set(config.env.for_role(role)), role
+                checked.add(role)
+    assert checked >= set(ENV_ROLES.values()) - {Role.WEB}
 
 
 def test_mail_settings_are_free_without_email() -> None:

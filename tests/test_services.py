@@ -440,7 +440,7 @@ def test_web_egress_is_https_only(template: Template) -> None:
 
 
 def test_plugin_daemon_touches_only_its_prefixes(template: Template, roles: dict[str, Any]) -> None:
-    from dify_on_aws.services.environment import PLUGIN_DAEMON_PREFIXES  # noqa: PLC0415
+    from dify_on_aws.services.variables import PLUGIN_DAEMON_PREFIXES  # noqa: PLC0415
 
     daemon_env = env(roles["plugin-daemon"][2])
     assert [

@@ -5,6 +5,7 @@ DifyConfig runs them all and reports every problem (config/model.py, `_across_se
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dify_on_aws.config.base import CrossFieldError
@@ -12,6 +13,7 @@ from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS
 from dify_on_aws.config.knowledge import reachability_problem
 from dify_on_aws.roles import Role
 from dify_on_aws.services.images import ecr_repository, parse_image
+from dify_on_aws.services.variables import Endpoints, Mail, role_variables
 
 if TYPE_CHECKING:
     from dify_on_aws.config.model import DifyConfig
@@ -169,6 +171,69 @@ def env_on_lambda(config: DifyConfig) -> None:
         )
 
 
+# Stand-ins for what only CloudFormation knows: the names a role gets never depend on these values.
+_PLACEHOLDER_DATA = Endpoints(
+    region="REGION",
+    db_host="database",
+    db_port=5432,
+    db_main="dify",
+    db_plugin="dify_plugin",
+    db_vector="dify_vector",
+    redis_host="cache",
+    redis_port=6379,
+    redis_tls=True,
+    bucket_name="bucket",
+)
+
+
+def managed_names(config: DifyConfig, role: Role) -> set[str]:
+    """The names the stack sets itself on `role` under `config` (what `[env]` may replace only with
+    `override = true`): services/variables.py, `role_variables`, with the config's choices and placeholders
+    for what CloudFormation resolves (tests/test_integrations.py compares them with every synthesized
+    container)."""
+    svc = config.services
+    data = replace(
+        _PLACEHOLDER_DATA,
+        region=config.region or _PLACEHOLDER_DATA.region,
+        # The cache container of the task (cache.engine = 'container') has no TLS; ElastiCache has.
+        redis_tls=config.cache.engine != "container",
+    )
+    return role_variables(
+        role,
+        data=data,
+        public_url="https://front-door.invalid",
+        sandbox_allow_all_syscalls=svc.sandbox_allow_all_syscalls,
+        packed=svc.layout == "single_task",
+        release=config.images.contract_release(),
+        mail=Mail("sender", "smtp", config.email.smtp_port) if config.email.domain is not None else None,
+        internet=not config.network.closed,
+        package_index="http://package-index.invalid/simple/" if config.package_index.type != "none" else None,
+        # The knowledge API's private name (stack/integrations.py), in a closed network only.
+        squid_hosts=("knowledge.invalid",) if config.network.closed and config.knowledge_bases.ids else (),
+    ).names()
+
+
+def env_managed(config: DifyConfig) -> None:
+    """Refuse an `[env]` variable the stack sets itself on that role (`managed_names`: the names a synth
+    sets) unless it says `override = true`, naming the table, the key and the roles."""
+    env = config.env
+    clashes: dict[tuple[str, str], list[str]] = {}
+    for role in env.roles():
+        own = managed_names(config, role)
+        for name, (table, setting) in sorted(env.for_role(role).items()):
+            if name in own and not setting.override:
+                clashes.setdefault((table, name), []).append(role.value)
+    problems = [
+        f"{table} {name}: the stack sets {name} itself on the {', '.join(roles)} role"
+        f"{'s' if len(roles) > 1 else ''} (from the database, cache, front door, keys, storage or e-mail "
+        f"settings); remove it, or add override = true to replace it: {name} = {{ value = ..., override = "
+        "true }"
+        for (table, name), roles in clashes.items()
+    ]
+    if problems:
+        raise CrossFieldError(problems)
+
+
 def knowledge_api_reachable(config: DifyConfig) -> None:
     problem = reachability_problem(
         enabled=bool(config.knowledge_bases.ids),
@@ -190,5 +255,6 @@ CROSS_SECTION_CHECKS: tuple[Callable[[DifyConfig], None], ...] = (
     zones,
     imported_vpc,
     env_on_lambda,
+    env_managed,
     knowledge_api_reachable,
 )

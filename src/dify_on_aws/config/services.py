@@ -158,7 +158,7 @@ class PluginDaemonSize(ServiceSize):
 # api and worker run one gevent process each (SERVER_WORKER_AMOUNT=1, the entrypoint's CELERY_WORKER_AMOUNT
 # default of 1), so they use at most one core: half a vCPU with 2 GB each, scaling out on CPU instead
 # (`max_count`: no cost while idle, one task runs until the load needs more). The plugin daemon's installs
-# run slower on half a vCPU; PYTHON_ENV_INIT_TIMEOUT is raised to match (services/environment.py). The
+# run slower on half a vCPU; PYTHON_ENV_INIT_TIMEOUT is raised to match (services/variables.py). The
 # sandbox runs short scripts under WORKER_TIMEOUT.
 DEFAULT_SIZES: dict[str, dict[str, int]] = {  # cpu units, MiB, and the CPU scaling ceiling
     "api": {"cpu": 512, "memory_mib": 2048, "max_count": 4},

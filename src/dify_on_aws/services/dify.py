@@ -140,6 +140,7 @@ class DifyServices(Construct):
         internet: bool = True,
         execute_command: bool = True,
         package_index: str | None = None,
+        squid_hosts: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -175,6 +176,7 @@ class DifyServices(Construct):
                 public_url=public_url,
                 sandbox_allow_all_syscalls=sandbox_allow_all_syscalls,
                 squid_conf=squid_conf,
+                squid_hosts=squid_hosts,
                 packed=packed is not None,
                 release=release,
                 mail=mail,

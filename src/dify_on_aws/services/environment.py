@@ -1,38 +1,20 @@
-"""The one place that maps the configuration and the data layer to each container's environment and secrets.
-
-Plain values go to `environment`; anything secret goes to `secrets` as an ECS secret reference to Secrets
-Manager, so no secret is ever in a template, a task definition or a parameter. Pairs that must match across
-services (SECRET_KEY; sandbox key; plugin daemon key; inner API key) are read from the same secret here.
+"""The containers' environment and secrets as ECS sees them: services/variables.py (the one place that maps
+the configuration to each container's variables) with its references to the stack's secrets resolved to
+ECS secrets from Secrets Manager, so no secret is ever in a template, a task definition or a parameter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Unpack
 
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
 
 from dify_on_aws.data.database import DatabaseNames
-from dify_on_aws.roles import API_IMAGE_ROLES, PORTS, Role
-from dify_on_aws.services import dify_contract
-from dify_on_aws.services.proxy_settings import (
-    AWS_API_HOSTS,
-    index_hosts,
-    internal_url,
-    package_index_environment,
-    proxy_environment,
-)
-from dify_on_aws.services.ssrf_proxy import squid_container
-
-# S3 key prefixes of the plugin daemon: installed plugins, package cache, media cache, plugin persistence.
-PLUGIN_DAEMON_PREFIXES = ("plugin", "plugin_packages", "assets", "persistence")
-# Largest plugin package, for the api and worker (downloads, uploads, GitHub installs) and the daemon alike;
-# Dify's compose gives all three 50 MiB (the api's own default is 15 MiB).
-PLUGIN_MAX_PACKAGE_BYTES = 52428800
-# The plugin-debugging address the console shows. Remote installing is off (a raw TCP port no front door
-# exposes), so it names that instead of an address: `.invalid` never resolves (RFC 6761).
-PLUGIN_DEBUGGING_DISABLED_HOST = "plugin-debugging-disabled.invalid"
+from dify_on_aws.roles import Role
+from dify_on_aws.services.variables import Endpoints, Mail, RoleOptions, StackSecret, role_variables
 
 
 @dataclass(frozen=True)
@@ -50,6 +32,21 @@ class DataEndpoints:
     redis_token: sm.ISecret
     broker_url: sm.ISecret
     bucket_name: str
+
+    def endpoints(self) -> Endpoints:
+        names = self.db_names
+        return Endpoints(
+            region=self.region,
+            db_host=self.db_host,
+            db_port=self.db_port,
+            db_main=names.main,
+            db_plugin=names.plugin,
+            db_vector=names.vector,
+            redis_host=self.redis_host,
+            redis_port=self.redis_port,
+            redis_tls=self.redis_tls,
+            bucket_name=self.bucket_name,
+        )
 
 
 @dataclass(frozen=True)
@@ -85,292 +82,46 @@ class MailSettings:
     credentials: sm.ISecret
 
 
-# Roles that mail: the worker sends every mail (the `mail` queue); the api decides from MAIL_TYPE whether
-# invitations and password resets are mailed or shown as links.
-MAIL_ROLES = (Role.API, Role.WORKER)
-
-
-def _secret(secret: sm.ISecret, field: str | None = None) -> ecs.Secret:
-    return ecs.Secret.from_secrets_manager(secret, field)
-
-
-def _mail(mail: MailSettings) -> ContainerSettings:
-    """Dify's `smtp` mail type (api/extensions/ext_mail.py): port 465 is TLS from the first byte
-    (SMTP_USE_TLS without SMTP_OPPORTUNISTIC_TLS: SMTP_SSL), 587 is STARTTLS (both flags)."""
-    env = {
-        "MAIL_TYPE": "smtp",
-        "MAIL_DEFAULT_SEND_FROM": mail.sender,
-        "SMTP_SERVER": mail.server,
-        "SMTP_PORT": str(mail.port),
-        "SMTP_USE_TLS": "true",
-        "SMTP_OPPORTUNISTIC_TLS": str(mail.port == 587).lower(),
-    }
-    secrets = {
-        "SMTP_USERNAME": _secret(mail.credentials, "username"),
-        "SMTP_PASSWORD": _secret(mail.credentials, "password"),
-    }
-    return ContainerSettings(env, secrets)
-
-
-def _api_image(
-    role: Role,
-    *,
-    data: DataEndpoints,
-    keys: AppKeys,
-    public_url: str,
-    packed: bool,
-    hosts: Mapping[Role, str] | None,
-    release: str,
-    internet: bool,
-) -> ContainerSettings:
-    env = {
-        "MODE": role.value,
-        # Migrations run once per deployment as their own task (the migration gate), never at start.
-        "MIGRATION_ENABLED": "true" if role is Role.MIGRATION else "false",
-        "DEBUG": "false",
-        "LOG_LEVEL": "INFO",
-        "DEPLOY_ENV": "PRODUCTION",
-        # No API explorer on a production api (Dify's compose turns it off too), no usage analytics.
-        "SWAGGER_UI_ENABLED": "false",
-        "SCARF_NO_ANALYTICS": "true",
-        # Browser-facing URLs all point at the front door.
-        "CONSOLE_API_URL": public_url,
-        "CONSOLE_WEB_URL": public_url,
-        "SERVICE_API_URL": public_url,
-        "APP_WEB_URL": public_url,
-        "FILES_URL": public_url,
-        "TRIGGER_URL": public_url,
-        "ENDPOINT_URL_TEMPLATE": f"{public_url}/e/{{hook_id}}",
-        "INTERNAL_FILES_URL": internal_url(Role.API, packed=packed, hosts=hosts),
-        # Database; pre-ping and a short recycle survive Aurora pauses and failovers.
-        "DB_HOST": data.db_host,
-        "DB_PORT": str(data.db_port),
-        "DB_DATABASE": data.db_names.main,
-        "SQLALCHEMY_POOL_PRE_PING": "true",
-        "SQLALCHEMY_POOL_RECYCLE": "300",
-        "VECTOR_STORE": "pgvector",
-        "PGVECTOR_HOST": data.db_host,
-        # Dify's code default is 5433; the cluster listens on the database port.
-        "PGVECTOR_PORT": str(data.db_port),
-        "PGVECTOR_DATABASE": data.db_names.vector,
-        # Redis over TLS; Celery broker DB 1 (URL in a secret since it embeds the AUTH token).
-        "REDIS_HOST": data.redis_host,
-        "REDIS_PORT": str(data.redis_port),
-        "REDIS_DB": "0",
-        "REDIS_USE_SSL": str(data.redis_tls).lower(),
-        **({"REDIS_SSL_CERT_REQS": "CERT_OPTIONAL"} if data.redis_tls else {}),
-        # Broker TLS follows from the rediss:// scheme of CELERY_BROKER_URL (Dify derives BROKER_USE_SSL).
-        "CELERY_BACKEND": "redis",
-        # Files in S3 through the task role; no access keys anywhere.
-        "STORAGE_TYPE": "s3",
-        "S3_BUCKET_NAME": data.bucket_name,
-        "S3_REGION": data.region,
-        "S3_USE_AWS_MANAGED_IAM": "true",
-        "CODE_EXECUTION_ENDPOINT": internal_url(Role.SANDBOX, packed=packed, hosts=hosts),
-        "PLUGIN_DAEMON_URL": internal_url(Role.PLUGIN_DAEMON, packed=packed, hosts=hosts),
-        "PLUGIN_DAEMON_TIMEOUT": "600.0",
-        "PLUGIN_MAX_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
-        "PLUGIN_REMOTE_INSTALL_HOST": PLUGIN_DEBUGGING_DISABLED_HOST,
-        # Without the internet (a closed network) the marketplace is unreachable: plugins come as uploaded
-        # packages (the daemon still verifies their signatures), and the beat's upgrade check, which
-        # fetches the marketplace's plugin manifest, stays off.
-        "MARKETPLACE_ENABLED": str(internet).lower(),
-        **({} if internet else {"ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK": "false"}),
-        # URLs that users type (HTTP-request node, tools, remote files) are fetched through the SSRF proxy.
-        "SSRF_PROXY_HTTP_URL": internal_url(Role.SSRF_PROXY, packed=packed, hosts=hosts),
-        "SSRF_PROXY_HTTPS_URL": internal_url(Role.SSRF_PROXY, packed=packed, hosts=hosts),
-    }
-    if role is Role.WORKER:
-        # Every queue something sends to has a consumer: the entrypoint's default list misses some of them.
-        env["CELERY_QUEUES"] = ",".join(dify_contract.load(release).worker_queues())
-    if role is Role.API:
-        env |= {
-            "SERVER_WORKER_AMOUNT": "1",
-            # gevent connections: each open SSE stream holds one.
-            "SERVER_WORKER_CONNECTIONS": "100",
-            "GUNICORN_TIMEOUT": "360",
-        }
-    secrets = {
-        "DB_USERNAME": _secret(data.db_secret, "username"),
-        "DB_PASSWORD": _secret(data.db_secret, "password"),
-        "PGVECTOR_USER": _secret(data.db_secret, "username"),
-        "PGVECTOR_PASSWORD": _secret(data.db_secret, "password"),
-        "REDIS_PASSWORD": _secret(data.redis_token),
-        "CELERY_BROKER_URL": _secret(data.broker_url),
-        "SECRET_KEY": _secret(keys.secret_key),
-        "CODE_EXECUTION_API_KEY": _secret(keys.sandbox_api_key),
-        "PLUGIN_DAEMON_KEY": _secret(keys.plugin_daemon_key),
-        "INNER_API_KEY_FOR_PLUGIN": _secret(keys.inner_api_key),
-    }
-    return ContainerSettings(env, secrets)
-
-
-def _web(public_url: str) -> ContainerSettings:
-    env = {
-        "CONSOLE_API_URL": public_url,
-        "APP_API_URL": public_url,
-        "MARKETPLACE_API_URL": "https://marketplace.dify.ai",
-        "MARKETPLACE_URL": "https://marketplace.dify.ai",
-        "NEXT_TELEMETRY_DISABLED": "1",
-        # The browser aborts a generation after this; slow models need longer than the 60 s default.
-        "TEXT_GENERATION_TIMEOUT_MS": "600000",
-        "HOSTNAME": "0.0.0.0",  # noqa: S104 - Next.js must listen on the task's interface
-        "PORT": str(PORTS[Role.WEB]),
-    }
-    return ContainerSettings(env, {})
-
-
-def _sandbox(
-    keys: AppKeys, *, allow_all_syscalls: bool, packed: bool, package_index: str | None
-) -> ContainerSettings:
-    env = {
-        "GIN_MODE": "release",
-        # The image's conf/config.yaml says debug: true; the sandbox lets DEBUG override it.
-        "DEBUG": "false",
-        "WORKER_TIMEOUT": "15",
-        "ENABLE_NETWORK": "true",
-        # Sandboxed code reaches the network only through the SSRF proxy (and its egress rules say so).
-        **proxy_environment(packed=packed, bypass=index_hosts(package_index)),
-        **package_index_environment(package_index, trusted_host=True),
-        "SANDBOX_PORT": str(PORTS[Role.SANDBOX]),
-    }
-    if allow_all_syscalls:
-        env["ALLOWED_SYSCALLS"] = ",".join(str(n) for n in range(457))
-    return ContainerSettings(env, {"API_KEY": _secret(keys.sandbox_api_key)})
-
-
-def _plugin_daemon(
-    data: DataEndpoints, keys: AppKeys, *, packed: bool, internet: bool, package_index: str | None
-) -> ContainerSettings:
-    env = {
-        "SERVER_PORT": str(PORTS[Role.PLUGIN_DAEMON]),
-        "DIFY_INNER_API_URL": internal_url(Role.API, packed=packed),
-        "PLATFORM": "local",
-        "DB_HOST": data.db_host,
-        "DB_PORT": str(data.db_port),
-        "DB_DATABASE": data.db_names.plugin,
-        # The cluster enforces TLS (rds.force_ssl); the daemon accepts only disable|require.
-        "DB_SSL_MODE": "require",
-        "REDIS_HOST": data.redis_host,
-        "REDIS_PORT": str(data.redis_port),
-        "REDIS_USE_SSL": str(data.redis_tls).lower(),
-        "PLUGIN_STORAGE_TYPE": "aws_s3",
-        "PLUGIN_STORAGE_OSS_BUCKET": data.bucket_name,
-        "S3_USE_AWS": "true",
-        "S3_USE_AWS_MANAGED_IAM": "true",
-        "S3_USE_PATH_STYLE": "false",
-        "S3_ENDPOINT": f"https://s3.{data.region}.amazonaws.com",
-        "AWS_REGION": data.region,
-        # Every place the daemon keeps objects, set explicitly: its task role may touch only these prefixes.
-        "PLUGIN_INSTALLED_PATH": PLUGIN_DAEMON_PREFIXES[0],
-        "PLUGIN_PACKAGE_CACHE_PATH": PLUGIN_DAEMON_PREFIXES[1],
-        "PLUGIN_MEDIA_CACHE_PATH": PLUGIN_DAEMON_PREFIXES[2],
-        "PERSISTENCE_STORAGE_PATH": PLUGIN_DAEMON_PREFIXES[3],
-        "PLUGIN_WORKING_PATH": "/app/storage/cwd",
-        "FORCE_VERIFYING_SIGNATURE": "true",
-        # Remote debugging is a raw TCP port; it is not exposed by any front door.
-        "PLUGIN_REMOTE_INSTALLING_ENABLED": "false",
-        "PLUGIN_MAX_EXECUTION_TIMEOUT": "600",
-        # Dify's 120 s assumes a full core; the default daemon has half a vCPU (config/services.py).
-        "PYTHON_ENV_INIT_TIMEOUT": "300",
-        "MAX_PLUGIN_PACKAGE_SIZE": str(PLUGIN_MAX_PACKAGE_BYTES),
-        # Plugins fetch what users and models ask for; only internal names and Dify's files bypass the proxy.
-        # uv gets HTTP_PROXY, HTTPS_PROXY and NO_PROXY from the daemon's configuration, so the package
-        # index is reached around the proxy (which denies the VPC), and so are AWS APIs in a closed network.
-        **proxy_environment(
-            packed=packed,
-            reaches_api=True,
-            bypass=[*index_hosts(package_index), *([] if internet else [AWS_API_HOSTS])],
-        ),
-        **package_index_environment(package_index, trusted_host=False),
-    }
-    secrets = {
-        "SERVER_KEY": _secret(keys.plugin_daemon_key),
-        "DIFY_INNER_API_KEY": _secret(keys.inner_api_key),
-        "DB_USERNAME": _secret(data.db_secret, "username"),
-        "DB_PASSWORD": _secret(data.db_secret, "password"),
-        "REDIS_PASSWORD": _secret(data.redis_token),
-    }
-    return ContainerSettings(env, secrets)
-
-
 def container_settings(
     role: Role,
     *,
     data: DataEndpoints,
     keys: AppKeys,
     public_url: str,
-    sandbox_allow_all_syscalls: bool = False,
-    squid_conf: str = "",
-    packed: bool = False,
-    release: str = dify_contract.DEFAULT_RELEASE,
-    hosts: Mapping[Role, str] | None = None,
     mail: MailSettings | None = None,
     extra: Mapping[Role, ContainerSettings] | None = None,
-    internet: bool = True,
-    package_index: str | None = None,
+    **options: Unpack[RoleOptions],
 ) -> ContainerSettings:
-    """Environment and secrets for one role (`squid_conf`: the SSRF proxy's rendered configuration;
-    `release`: the Dify release, whose contract names the queues the worker consumes; `hosts`: private DNS
-    names of other roles for callers outside Service Connect; `mail`: SES for the roles that mail; `extra`:
-    the user's own settings per role, which win; `internet`: whether the internet is reachable; without it
-    (a closed network) the plugin marketplace is off and AWS API calls go to the VPC endpoints around the
-    SSRF proxy; `package_index`: the simple-index URL the sandbox and the plugin daemon install Python
-    packages from, None for PyPI)."""
-    settings = _role_settings(
+    """Environment and secrets for one role: `role_variables` (services/variables.py; `options`: see
+    `RoleOptions`) with the stack's secrets as ECS secrets, then `extra`, the user's own settings per role,
+    which win."""
+    variables = role_variables(
         role,
-        data=data,
-        keys=keys,
+        data=data.endpoints(),
         public_url=public_url,
-        sandbox_allow_all_syscalls=sandbox_allow_all_syscalls,
-        squid_conf=squid_conf,
-        packed=packed,
-        release=release,
-        hosts=hosts,
-        internet=internet,
-        package_index=package_index,
+        mail=Mail(mail.sender, mail.server, mail.port) if mail is not None else None,
+        **options,
     )
-    if mail is not None and role in MAIL_ROLES:
-        settings = settings.updated(_mail(mail))
+    sources: dict[StackSecret, sm.ISecret] = {
+        StackSecret.DATABASE: data.db_secret,
+        StackSecret.CACHE_TOKEN: data.redis_token,
+        StackSecret.BROKER_URL: data.broker_url,
+        StackSecret.SECRET_KEY: keys.secret_key,
+        StackSecret.SANDBOX_API_KEY: keys.sandbox_api_key,
+        StackSecret.PLUGIN_DAEMON_KEY: keys.plugin_daemon_key,
+        StackSecret.INNER_API_KEY: keys.inner_api_key,
+        **({StackSecret.MAIL: mail.credentials} if mail is not None else {}),
+    }
+    settings = ContainerSettings(
+        variables.environment,
+        {
+            name: ecs.Secret.from_secrets_manager(sources[ref.secret], ref.field)
+            for name, ref in variables.secrets.items()
+        },
+    )
     if extra and role in extra:
         settings = settings.updated(extra[role])
     return settings
-
-
-def _role_settings(
-    role: Role,
-    *,
-    data: DataEndpoints,
-    keys: AppKeys,
-    public_url: str,
-    sandbox_allow_all_syscalls: bool,
-    squid_conf: str,
-    packed: bool,
-    release: str,
-    hosts: Mapping[Role, str] | None,
-    internet: bool,
-    package_index: str | None,
-) -> ContainerSettings:
-    if role is Role.SSRF_PROXY:
-        return ContainerSettings(squid_container(squid_conf).environment, {})
-    if role in API_IMAGE_ROLES:
-        return _api_image(
-            role,
-            data=data,
-            keys=keys,
-            public_url=public_url,
-            packed=packed,
-            release=release,
-            hosts=hosts,
-            internet=internet,
-        )
-    if role is Role.WEB:
-        return _web(public_url)
-    if role is Role.SANDBOX:
-        return _sandbox(
-            keys, allow_all_syscalls=sandbox_allow_all_syscalls, packed=packed, package_index=package_index
-        )
-    return _plugin_daemon(data, keys, packed=packed, internet=internet, package_index=package_index)
 
 
 def sandbox_requirements(packages: Sequence[str]) -> str:

@@ -1,5 +1,5 @@
 """How Dify's containers reach each other, the SSRF proxy and a package index: internal URLs and the
-standard proxy variables. Used by services/environment.py (the one place that maps the configuration to each
+standard proxy variables. Used by services/variables.py (the one place that maps the configuration to each
 container's environment) and by the package proxy's own task."""
 
 from __future__ import annotations

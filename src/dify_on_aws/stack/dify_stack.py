@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import aws_cdk as cdk
@@ -159,7 +158,6 @@ class DifyStack(cdk.Stack):
             self,
             config=config,
             edge=self.edge,
-            own=partial(container_settings, data=data, keys=keys, public_url=self.front_door.url),
             knowledge=self.knowledge_api,
             secret_removal=secret_removal,
             log_retention=LOG_RETENTION,
@@ -209,6 +207,7 @@ class DifyStack(cdk.Stack):
             internet=not config.network.closed,
             execute_command=svc.execute_command,
             package_index=index_url(self._dns_namespace) if config.package_index.type != "none" else None,
+            squid_hosts=self.integrations.internal_hosts,
         )
         self.integrations.wait_for_mail({r: s.service for r, s in self.dify.services.items()})
         self.package_index = build_package_index(self, config)

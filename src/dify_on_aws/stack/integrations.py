@@ -1,11 +1,11 @@
-"""What users wire in beside Dify's own settings: e-mail through SES (`[email]`), extra environment
-variables (`[env]`) and the knowledge API's private name for the SSRF proxy, each turned into container
-settings for `container_settings` to add."""
+"""What users wire in beside Dify's own settings: e-mail through SES (`[email]`) and extra environment
+variables (`[env]`), turned into settings for `container_settings`, and the knowledge API's private name,
+which the SSRF proxy must let through (`squid_hosts`)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -16,15 +16,15 @@ from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from dify_on_aws.config import ConfigError, DifyConfig
+from dify_on_aws.config import DifyConfig
 from dify_on_aws.config.env import EnvConfig, EnvSetting
 from dify_on_aws.frontdoor.edge import EdgeStack
 from dify_on_aws.frontdoor.factory import front_door_zone
 from dify_on_aws.roles import Role
-from dify_on_aws.services.environment import MAIL_ROLES, ContainerSettings, MailSettings
+from dify_on_aws.services.environment import ContainerSettings, MailSettings
 from dify_on_aws.services.knowledge import KnowledgeApi
 from dify_on_aws.services.mail import SesMail
-from dify_on_aws.services.ssrf_proxy import internal_hosts_environment
+from dify_on_aws.services.variables import MAIL_ROLES
 
 
 @dataclass(frozen=True)
@@ -53,34 +53,18 @@ def build_integrations(
     *,
     config: DifyConfig,
     edge: EdgeStack | None,
-    own: Callable[..., ContainerSettings],
     secret_removal: cdk.RemovalPolicy,
     log_retention: logs.RetentionDays,
     knowledge: KnowledgeApi | None = None,
 ) -> Integrations:
-    """SES, then `[env]` checked against the stack's own settings of each role (`own`: `container_settings`
-    with the data, keys and URL bound, called here without extras), then `[env]` as settings."""
+    """SES, then `[env]` as settings (the config refused `[env]` names the stack sets itself unless they say
+    `override = true`: config/checks.py, `env_managed`)."""
     mail = build_mail(
         stack, config=config, edge=edge, secret_removal=secret_removal, log_retention=log_retention
     )
-    mail_settings = mail.settings if mail is not None else None
-    svc = config.services
-    check_managed(
-        config.env,
-        lambda role: own(
-            role,
-            sandbox_allow_all_syscalls=svc.sandbox_allow_all_syscalls,
-            packed=svc.layout == "single_task",
-            release=config.images.contract_release(),
-            mail=mail_settings,
-        ),
-    )
-    extra = extra_settings(stack, config.env)
     # A private knowledge API resolves to the VPC endpoint's addresses, which Squid denies but for its name.
     hosts = (knowledge.host,) if knowledge is not None and knowledge.private else ()
-    if hosts:
-        extra[Role.SSRF_PROXY] = ContainerSettings(internal_hosts_environment(hosts), {})
-    return Integrations(mail, extra, hosts)
+    return Integrations(mail, extra_settings(stack, config.env), hosts)
 
 
 def build_mail(
@@ -156,23 +140,3 @@ def _reference(holder: Construct, setting: EnvSetting) -> ecs.Secret:
         holder, f"Secret{id_}", secret_complete_arn=setting.secret, encryption_key=key
     )
     return ecs.Secret.from_secrets_manager(secret, setting.key)
-
-
-def check_managed(env: EnvConfig, managed: Callable[[Role], ContainerSettings]) -> None:
-    """Refuse a variable the stack sets itself (`managed(role)`: the stack's own settings of a role) unless
-    it says `override = true`, naming the key."""
-    clashes: dict[tuple[str, str], list[str]] = {}
-    for role in env.roles():
-        own = managed(role).names()
-        for name, (table, setting) in sorted(env.for_role(role).items()):
-            if name in own and not setting.override:
-                clashes.setdefault((table, name), []).append(role.value)
-    problems = [
-        f"{table} {name}: the stack sets {name} itself on the {', '.join(roles)} role"
-        f"{'s' if len(roles) > 1 else ''} (from the database, cache, front door, keys, storage or e-mail "
-        f"settings); remove it, or add override = true to replace it: {name} = {{ value = ..., override = "
-        "true }"
-        for (table, name), roles in clashes.items()
-    ]
-    if problems:
-        raise ConfigError("[env]", problems)

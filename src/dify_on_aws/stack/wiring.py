@@ -17,11 +17,11 @@ from dify_on_aws.data.snapshot import PreUpgradeSnapshot
 from dify_on_aws.nag import acknowledge
 from dify_on_aws.roles import PORTS, Role
 from dify_on_aws.runtime_support import logical_id
-from dify_on_aws.services.environment import PLUGIN_DAEMON_PREFIXES
 from dify_on_aws.services.package_index import PORT as PACKAGE_INDEX_PORT
 from dify_on_aws.services.package_index import PackageIndex
 from dify_on_aws.services.service import DifyService
 from dify_on_aws.services.start_order import service_resource
+from dify_on_aws.services.variables import PLUGIN_DAEMON_PREFIXES
 
 if TYPE_CHECKING:
     from dify_on_aws.stack.dify_stack import DifyStack
