@@ -107,6 +107,50 @@ def test_every_price_has_a_unit_a_source_and_a_date() -> None:
             assert not entry["source"].startswith("same"), where
 
 
+def test_every_example_region_has_a_price_table() -> None:
+    """Every region an example deploys to has its own prices. Before, prices.json had none for eu-central-1
+    and eu-west-1, so `cost --config examples/closed-network.toml` read "at least $0.50/month; 49 prices
+    unknown in eu-central-1"."""
+    regions = PriceBook.load().regions
+    for path in sorted((ROOT / "examples").glob("*.toml")):
+        region = tomllib.loads(path.read_text(encoding="utf-8")).get("region")
+        assert region is None or region in regions, path.name
+
+
+# The lines that make up most of a deployment's bill: unknown in none of the example regions.
+CORE_DIMENSIONS = (
+    "fargate.linux_",
+    "aurora_pg_sv2.acu_hour_standard",
+    "alb.hour",
+    "nat_gateway.",
+    "secrets_manager.secret.month",
+    "elasticache.valkey.cache_t4g_micro.hour",
+    "vpc_endpoint.interface.hour_per_az",
+    "s3.standard.gb_month",
+    "kms.key.month",
+    "lambda.",
+    "apigw.rest.per_million",
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["closed-network.toml", "alb-internal.toml", "cloudfront-domain.toml", "ecr-mirror.toml"]
+)
+def test_examples_in_europe_price_their_main_lines_in_their_region(
+    name: str, example_results: dict[str, SynthResult]
+) -> None:
+    """The European examples' compute, database, cache, load balancer, NAT, endpoint and secret lines are
+    priced from that region's own table (no fallback region), so their total is no longer a few cents."""
+    region = load_config(ROOT / "examples" / name).region
+    assert region in ("eu-central-1", "eu-west-1")
+    result = estimate(example_results[name].templates, region=region)
+    core_unknown = [line.dimension for line in result.unknown if line.dimension.startswith(CORE_DIMENSIONS)]
+    assert not core_unknown, core_unknown
+    core = [line for line in result.lines if line.dimension.startswith(CORE_DIMENSIONS)]
+    assert core and {line.price_region for line in core} == {region}
+    assert result.total > 150
+
+
 def test_prices_file_ships_with_the_package() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "*.json" in pyproject["tool"]["setuptools"]["package-data"]["*"]
