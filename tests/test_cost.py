@@ -107,6 +107,50 @@ def test_every_price_has_a_unit_a_source_and_a_date() -> None:
             assert not entry["source"].startswith("same"), where
 
 
+def test_every_example_region_has_a_price_table() -> None:
+    """Every region an example deploys to has its own prices. Before, prices.json had none for eu-central-1
+    and eu-west-1, so `cost --config examples/closed-network.toml` read "at least $0.50/month; 49 prices
+    unknown in eu-central-1"."""
+    regions = PriceBook.load().regions
+    for path in sorted((ROOT / "examples").glob("*.toml")):
+        region = tomllib.loads(path.read_text(encoding="utf-8")).get("region")
+        assert region is None or region in regions, path.name
+
+
+# The lines that make up most of a deployment's bill: unknown in none of the example regions.
+CORE_DIMENSIONS = (
+    "fargate.linux_",
+    "aurora_pg_sv2.acu_hour_standard",
+    "alb.hour",
+    "nat_gateway.",
+    "secrets_manager.secret.month",
+    "elasticache.valkey.cache_t4g_micro.hour",
+    "vpc_endpoint.interface.hour_per_az",
+    "s3.standard.gb_month",
+    "kms.key.month",
+    "lambda.",
+    "apigw.rest.per_million",
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["closed-network.toml", "alb-internal.toml", "cloudfront-domain.toml", "ecr-mirror.toml"]
+)
+def test_examples_in_europe_price_their_main_lines_in_their_region(
+    name: str, example_results: dict[str, SynthResult]
+) -> None:
+    """The European examples' compute, database, cache, load balancer, NAT, endpoint and secret lines are
+    priced from that region's own table (no fallback region), so their total is no longer a few cents."""
+    region = load_config(ROOT / "examples" / name).region
+    assert region in ("eu-central-1", "eu-west-1")
+    result = estimate(example_results[name].templates, region=region)
+    core_unknown = [line.dimension for line in result.unknown if line.dimension.startswith(CORE_DIMENSIONS)]
+    assert not core_unknown, core_unknown
+    core = [line for line in result.lines if line.dimension.startswith(CORE_DIMENSIONS)]
+    assert core and {line.price_region for line in core} == {region}
+    assert result.total > 150
+
+
 def test_prices_file_ships_with_the_package() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "*.json" in pyproject["tool"]["setuptools"]["package-data"]["*"]
@@ -821,14 +865,14 @@ def test_unknown_resource_types_are_listed_as_unpriced_never_zero() -> None:
 
 
 def test_a_region_without_prices_gives_unknown_lines_unless_a_fallback_region_is_named() -> None:
-    template = tpl(Secret=("AWS::SecretsManager::Secret", {}), Lb=alb("internal"))
+    template = tpl(Nat=("AWS::EC2::Instance", {"InstanceType": "t4g.nano"}), Lb=alb("internal"))
     unknown = estimate(template, region="us-west-2", usage=IDLE)  # the LCU price is unknown there, but 0 LCUs
-    assert [line.dimension for line in unknown.unknown] == ["secrets_manager.secret.month"]
+    assert [line.dimension for line in unknown.unknown] == ["ec2.t4g_nano.hour"]
     assert unknown.total == pytest.approx(H * 0.0225)  # the ALB hour is sourced for us-west-2
     proxied = estimate(template, region="us-west-2", usage=IDLE, fallback_region="us-east-1")
     assert not proxied.unknown
-    assert {line.dimension for line in proxied.proxied} == {"secrets_manager.secret.month", "alb.lcu_hour"}
-    assert "~$0.4" in render_text(proxied)
+    assert {line.dimension for line in proxied.proxied} == {"ec2.t4g_nano.hour", "alb.lcu_hour"}
+    assert "~$0.0042" in render_text(proxied)
 
 
 def test_hours_per_month_is_a_parameter() -> None:
@@ -988,10 +1032,10 @@ def test_command_reports_bad_input_with_exit_2(
 
 
 def test_command_warns_about_a_region_without_prices(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run("--template", str(AWS_SAMPLES), "--region", "eu-west-1") == 0
+    assert run("--template", str(AWS_SAMPLES), "--region", "sa-east-1") == 0
     out = capsys.readouterr()
-    assert "no prices for eu-west-1" in out.err
-    assert "Total: at least $" in out.out and "prices unknown in eu-west-1" in out.out
+    assert "no prices for sa-east-1" in out.err
+    assert "Total: at least $" in out.out and "prices unknown in sa-east-1" in out.out
 
 
 def test_command_rejects_a_json_file_that_is_not_a_template(

@@ -20,8 +20,8 @@ from dify_on_aws.cost.estimate import estimate
 from dify_on_aws.cost.model import PriceBook, Usage, default_prices, shipped_prices
 from dify_on_aws.cost.price_update import QUERIES, cmd_update, fetch, write_cache
 
-REGION = "eu-west-1"
-PREFIX = "EUW1"
+REGION = "sa-east-1"  # a region prices.json does not ship
+PREFIX = "SAE1"
 # Usage type -> USD per price-list unit, for this fake region.
 PRICES = {
     "NatGateway-Hours": 0.048,
@@ -93,7 +93,7 @@ def test_fetch_takes_the_region_on_demand_first_tier_and_converts_units(client: 
     assert missing == ["lambda.arm.gb_second"]
     nat = entries["nat_gateway.hour"]
     assert nat["price"] == pytest.approx(0.048) and nat["date"] == "2026-11-30"
-    assert "AWS Price List Query API: AmazonEC2, usage type EUW1-NatGateway-Hours" in nat["source"]
+    assert "AWS Price List Query API: AmazonEC2, usage type SAE1-NatGateway-Hours" in nat["source"]
     assert "effective 2026-11-01" in nat["source"]
     # Not the Spot look-alike, not the ARM variant, not the second tier.
     assert entries["fargate.linux_x86.vcpu_hour"]["price"] == pytest.approx(0.04456)
