@@ -30,6 +30,7 @@ from dify_on_aws.config import ConfigError, DifyConfig, load_config
 from dify_on_aws.config.checks import managed_names
 from dify_on_aws.config.env import ENV_ROLES, SECRET_NAME
 from dify_on_aws.roles import Role
+from dify_on_aws.services.variables import LAMBDA_API_NAMES
 from dify_on_aws.templates.intrinsics import direct_target, referenced_ids
 
 from .conftest import EXAMPLES, ROOT, cli_synth, config_of
@@ -560,3 +561,53 @@ def test_secret_name_rule_matches_the_brief() -> None:
         assert SECRET_NAME.search(name), name
     for name in ("X_TOKENS", "KEYCLOAK_URL", "X_KEYS_PATH", "GITHUB_CLIENT_ID"):
         assert not SECRET_NAME.search(name), name
+
+
+# --- the `lambda` front door's api function -------------------------------------------------------------
+
+LAMBDA_EXAMPLE = ROOT / "examples" / "lambda.toml"
+
+
+def _lambda(env: dict[str, Any]) -> dict[str, Any]:
+    data = tomllib.loads(LAMBDA_EXAMPLE.read_text())
+    return {**data, "env": env}
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"api": {"HOME": {"value": "/home/dify", "override": True}}}, "[env.api] HOME"),
+        ({"AWS_LWA_PORT": "8080"}, "[env] AWS_LWA_PORT"),
+        ({"api": {"CONSOLE_API_URL": {"value": "https://x.example", "override": True}}}, "CONSOLE_API_URL"),
+    ],
+)
+def test_names_the_lambda_api_function_sets_cannot_be_replaced(env: dict[str, Any], fragment: str) -> None:
+    """frontdoor/lambda_urls.py sets these on the api function after `[env]`: an override would be lost
+    without a word, so the config refuses them, override or not, once each."""
+    with pytest.raises(ConfigError) as caught:
+        config_of(**_lambda(env))
+    message = str(caught.value)
+    assert fragment in message and "front_door.type = 'lambda'" in message
+    assert [line for line in message.splitlines() if fragment in line] == [message.splitlines()[1]]
+    # Elsewhere the same names are the stack's to override (or free).
+    config_of(**{**_lambda(env), "front_door": {"type": "alb"}})
+
+
+def test_the_lambda_api_function_holds_only_names_validate_knows(
+    synth: Callable[[DifyConfig], SynthResult],
+) -> None:
+    """Every variable of the api function is one the config check knows: the Lambda's own
+    (LAMBDA_API_NAMES, all of them set), the stack's for the api role, or the config's `[env]`."""
+    config = config_of(**_lambda({"api": {"EXTRA_SETTING": "on"}, "UPSTREAM_URL": "https://llm.example.com"}))
+    (body,) = [b for name, b in synth(config).templates.items() if "Edge" not in name]
+    functions = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in of_type(body["Resources"], "AWS::Lambda::Function").values()
+        if "DIFY_SECRET_ARNS" in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    (variables,) = functions
+    assert set(variables) >= LAMBDA_API_NAMES
+    assert set(variables) - LAMBDA_API_NAMES <= managed_names(config, Role.API) | set(
+        config.env.for_role(Role.API)
+    )
+    assert variables["EXTRA_SETTING"] == "on"

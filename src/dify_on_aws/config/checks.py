@@ -13,7 +13,7 @@ from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS
 from dify_on_aws.config.knowledge import reachability_problem
 from dify_on_aws.roles import Role
 from dify_on_aws.services.images import ecr_repository, parse_image
-from dify_on_aws.services.variables import Endpoints, Mail, role_variables
+from dify_on_aws.services.variables import LAMBDA_API_NAMES, Endpoints, Mail, role_variables
 
 if TYPE_CHECKING:
     from dify_on_aws.config.model import DifyConfig
@@ -218,12 +218,16 @@ def env_managed(config: DifyConfig) -> None:
     sets) unless it says `override = true`, naming the table, the key and the roles."""
     env = config.env
     clashes: dict[tuple[str, str], list[str]] = {}
+    on_lambda = LAMBDA_API_NAMES if config.front_door.type == "lambda" else frozenset()
     for role in env.roles():
         own = managed_names(config, role)
         for name, (table, setting) in sorted(env.for_role(role).items()):
+            if role is Role.API and name in on_lambda:
+                continue  # _lambda_api_clashes
             if name in own and not setting.override:
                 clashes.setdefault((table, name), []).append(role.value)
-    problems = [
+    problems = _lambda_api_clashes(config)
+    problems += [
         f"{table} {name}: the stack sets {name} itself on the {', '.join(roles)} role"
         f"{'s' if len(roles) > 1 else ''} (from the database, cache, front door, keys, storage or e-mail "
         f"settings); remove it, or add override = true to replace it: {name} = {{ value = ..., override = "
@@ -232,6 +236,20 @@ def env_managed(config: DifyConfig) -> None:
     ]
     if problems:
         raise CrossFieldError(problems)
+
+
+def _lambda_api_clashes(config: DifyConfig) -> list[str]:
+    """`[env]` names the `lambda` front door's api function sets after `[env]` (LAMBDA_API_NAMES): an
+    override would be silently lost there, so even `override = true` is refused."""
+    if config.front_door.type != "lambda":
+        return []
+    return [
+        f"{table} {name}: with front_door.type = 'lambda' the api function sets {name} itself (Lambda Web "
+        "Adapter, its start-up script and the public URLs), after [env], so no value can replace it there; "
+        f"remove it{' or move it to [env.<role>] for the other roles' if table == '[env]' else ''}"
+        for name, (table, _) in sorted(config.env.for_role(Role.API).items())
+        if name in LAMBDA_API_NAMES
+    ]
 
 
 def knowledge_api_reachable(config: DifyConfig) -> None:

@@ -38,6 +38,32 @@ PLUGIN_MAX_PACKAGE_BYTES = 52428800
 # exposes), so it names that instead of an address: `.invalid` never resolves (RFC 6761).
 PLUGIN_DEBUGGING_DISABLED_HOST = "plugin-debugging-disabled.invalid"
 
+# Set on the `lambda` front door's api function after `[env]` (frontdoor/lambda_urls.py, `connect`): Lambda
+# Web Adapter's settings, the bootstrap's inputs, the public URLs it fills in at start, one server worker and
+# a writable HOME. `[env]` cannot replace them there, not even with override (config/checks.py refuses it;
+# tests/test_integrations.py compares the list with the synthesized function).
+LAMBDA_API_NAMES = frozenset(
+    {
+        "AWS_LWA_PORT",
+        "AWS_LWA_READINESS_CHECK_PATH",
+        "AWS_LWA_INVOKE_MODE",
+        "AWS_LWA_ASYNC_INIT",
+        "AWS_LWA_AUTHORIZATION_SOURCE",
+        "DIFY_PUBLIC_URL_PARAMETER",
+        "DIFY_SECRET_ARNS",
+        "SERVER_WORKER_AMOUNT",
+        "HOME",
+        "ENDPOINT_URL_TEMPLATE",
+        "CONSOLE_API_URL",
+        "CONSOLE_WEB_URL",
+        "SERVICE_API_URL",
+        "APP_API_URL",
+        "APP_WEB_URL",
+        "FILES_URL",
+        "TRIGGER_URL",
+    }
+)
+
 # Roles that mail: the worker sends every mail (the `mail` queue); the api decides from MAIL_TYPE whether
 # invitations and password resets are mailed or shown as links.
 MAIL_ROLES = (Role.API, Role.WORKER)
