@@ -409,7 +409,7 @@ PACKAGE_INDEX = {"type": "codeartifact", "proxy_image": "docker.io/library/pytho
         (
             {"env": {"plugin_daemon": {"S3_ENDPOINT": "https://s3.example.com"}}},
             "S3_ENDPOINT",
-            "plugin-daemon",
+            "plugin_daemon",
         ),
         ({"env": {"web": {"CONSOLE_API_URL": "https://x.example.com"}}}, "CONSOLE_API_URL", "web"),
         (
@@ -435,7 +435,7 @@ PACKAGE_INDEX = {"type": "codeartifact", "proxy_image": "docker.io/library/pytho
                 "env": {"plugin_daemon": {"PIP_MIRROR_URL": "https://x/simple"}},
             },
             "PIP_MIRROR_URL",
-            "plugin-daemon",
+            "plugin_daemon",
         ),
     ],
 )

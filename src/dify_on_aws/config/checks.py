@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dify_on_aws.config.base import CrossFieldError
+from dify_on_aws.config.env import ENV_ROLES
 from dify_on_aws.config.front_door import CLOUDFRONT_FRONT_DOORS
 from dify_on_aws.config.knowledge import reachability_problem
 from dify_on_aws.roles import Role
@@ -213,6 +214,10 @@ def managed_names(config: DifyConfig, role: Role) -> set[str]:
     ).names()
 
 
+# Roles as `[env.<key>]` names them (plugin_daemon, not the container's plugin-daemon).
+_TABLE_KEYS = {role: key for key, role in ENV_ROLES.items()}
+
+
 def env_managed(config: DifyConfig) -> None:
     """Refuse an `[env]` variable the stack sets itself on that role (`managed_names`: the names a synth
     sets) unless it says `override = true`, naming the table, the key and the roles."""
@@ -225,7 +230,7 @@ def env_managed(config: DifyConfig) -> None:
             if role is Role.API and name in on_lambda:
                 continue  # _lambda_api_clashes
             if name in own and not setting.override:
-                clashes.setdefault((table, name), []).append(role.value)
+                clashes.setdefault((table, name), []).append(_TABLE_KEYS[role])
     problems = _lambda_api_clashes(config)
     problems += [
         f"{table} {name}: the stack sets {name} itself on the {', '.join(roles)} role"
