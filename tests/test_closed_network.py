@@ -342,6 +342,16 @@ def test_a_closed_config_is_valid_and_has_no_nat() -> None:
     assert config.network.nat_gateways == 0
 
 
+@pytest.mark.parametrize("spelled", ["true", "yes", 1])
+def test_closed_spelled_as_the_field_accepts_it_has_no_nat_either(spelled: object) -> None:
+    """Found by the sweep: `closed = "true"` (a string the boolean field accepts) kept the default of one NAT
+    gateway and was refused with "nat_gateways = 1 cannot work; remove nat_gateways", a key never written.
+    The default of 0 must follow every spelling the field takes for true."""
+    config = config_of(**_with(network={"closed": spelled}))
+    assert config.network.closed is True
+    assert config.network.nat_gateways == 0
+
+
 def test_the_valkey_container_comes_from_the_mirror_when_closed() -> None:
     """Valkey inside the task is pulled from the ECR mirror like every other image (services/images.py
     helper_image; `mirror-images` copies it), so the in-task cache works in a closed network."""

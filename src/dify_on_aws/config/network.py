@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator
 
 from dify_on_aws.config.base import CrossFieldError, Section, cross_check
 
@@ -15,6 +15,7 @@ _SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
 # EC2 instance type names: family (with generation and options) and size, e.g. t4g.nano, c7gn.medium.
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 SUBNET_KEYS = ("public_subnet_ids", "private_subnet_ids", "isolated_subnet_ids")
+_BOOL = TypeAdapter(bool)
 
 
 def _shown(value: object) -> str:
@@ -111,11 +112,15 @@ class NetworkConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _closed_without_nat(cls, data: object) -> object:
-        """A closed network has no NAT: `nat_gateways` defaults to 0 there instead of 1."""
-        closed_new = isinstance(data, dict) and data.get("closed") is True and data.get("vpc_id") is None
-        if closed_new and isinstance(data, dict) and "nat_gateways" not in data:
-            return {**data, "nat_gateways": 0}
-        return data
+        """A closed network has no NAT: `nat_gateways` defaults to 0 there instead of 1. `closed` is read as
+        the field reads it (`"true"` too), so the default follows whatever the field accepts as true."""
+        if not isinstance(data, dict) or data.get("vpc_id") is not None or "nat_gateways" in data:
+            return data
+        try:
+            closed = _BOOL.validate_python(data.get("closed", False))
+        except ValidationError:
+            return data  # the field reports the value
+        return {**data, "nat_gateways": 0} if closed else data
 
     @field_validator("vpc_id")
     @classmethod
