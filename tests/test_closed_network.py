@@ -383,6 +383,28 @@ def test_mirror_images_is_named_for_non_ecr_images() -> None:
     assert "dify-on-aws mirror-images" in _error(_with(images={"registry": "docker.io/langgenius"}))
 
 
+IMPORTED_CLOSED = {
+    "closed": True,
+    "vpc_id": "vpc-0a1b2c3d4e5f60718",
+    "cidr": "10.40.0.0/16",
+    "availability_zones": ["eu-central-1a", "eu-central-1b"],
+    "private_subnet_ids": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
+}
+
+
+@pytest.mark.parametrize("network", [{"closed": True}, IMPORTED_CLOSED], ids=["new", "imported"])
+def test_queue_scaling_is_refused_closed(network: dict[str, object]) -> None:
+    """Found by the sweep: an imported closed VPC keeps nat_gateways at its default, so queue scaling passed
+    the NAT check, and its publisher function (in the VPC) calls cloudwatch:PutMetricData, for which a closed
+    network has no endpoint (`monitoring` is not among network/endpoints.py's needs): the metric would never
+    arrive and the worker never scale. A new closed VPC was refused with "set network.nat_gateways >= 1",
+    which a closed network forbids."""
+    worker = {"cpu": 512, "memory_mib": 2048, "max_count": 4, "queue_scaling": True}
+    message = _error({**CLOSED, "network": network, "services": {"worker": worker}})
+    assert "services.worker.queue_scaling" in message and "closed network" in message
+    assert "nat_gateways >= 1" not in message
+
+
 def test_endpoints_option_needs_a_closed_network() -> None:
     assert "endpoints = false only applies to a closed network" in _error({"network": {"endpoints": False}})
 

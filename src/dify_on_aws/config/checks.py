@@ -84,11 +84,19 @@ def nat_for_rotation(config: DifyConfig) -> None:
 
 
 def nat_for_queue_scaling(config: DifyConfig) -> None:
-    if config.network.nat_gateways == 0 and config.services.worker.queue_scaling:
+    if config.network.egress or not config.services.worker.queue_scaling:
+        return
+    if config.network.closed:
+        # Also an imported closed VPC (whose nat_gateways keeps its default): no endpoint serves CloudWatch.
         raise ValueError(
-            "services.worker.queue_scaling runs a function in the VPC that needs NAT to reach Secrets "
-            "Manager and CloudWatch; set network.nat_gateways >= 1 or remove queue_scaling"
+            "services.worker.queue_scaling runs a function in the VPC that publishes the queue depth to "
+            "CloudWatch, which a closed network does not reach (it has no CloudWatch monitoring endpoint); "
+            "remove queue_scaling (max_count still scales the worker on CPU)"
         )
+    raise ValueError(
+        "services.worker.queue_scaling runs a function in the VPC that needs NAT to reach Secrets "
+        "Manager and CloudWatch; set network.nat_gateways >= 1 or remove queue_scaling"
+    )
 
 
 def nat_for_lambda(config: DifyConfig) -> None:
