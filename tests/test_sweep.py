@@ -1,14 +1,21 @@
 """A property-based sweep of the configuration space (hypothesis).
 
-Valid configurations, drawn across every option (front door types and their options, removal policy, network,
-database, cache, storage, services with Spot, architecture and Fargate sizes, tags, images, the SSRF proxy),
-are synthesized with cdk-nag and linted with cfn-lint, and must keep the invariants the README promises:
+Valid configurations, drawn across every option (front door types and their options, removal policy, network:
+new, imported by subnet IDs, closed, NAT gateways or instances; database, cache, storage, services with Spot,
+architecture, Fargate sizes and scaling signals, tags, images, the SSRF proxy, backup, schedule, [email],
+[env] with literals, SSM parameters, secrets and overrides, [monitoring], [package_index], [knowledge_bases]),
+respecting the rules across sections of config/checks.py and config/model.py, are synthesized with cdk-nag
+and linted with cfn-lint, and must keep the invariants the README promises:
 
 * no unacknowledged cdk-nag finding, no missing context lookup, cfn-lint clean;
-* no secret in plain text (the scanner of tests/test_secret_scan.py);
+* no secret in plain text (the scanner of tests/test_secret_scan.py); [env] values from SSM or Secrets
+  Manager only as ECS secrets, never in an environment;
 * data kept unless `removal_policy = "destroy"`, deleted with it;
 * exactly one worker beat task, never on Spot, never two at once during a deployment;
-* every Dify route present on the front door.
+* every Dify route present on the front door;
+* a closed network has no way to the internet (no internet gateway, NAT, public subnet or IP, no route to
+  0.0.0.0/0, no function URL) and a VPC endpoint for every AWS service the template calls from the VPC;
+* the knowledge API is a private REST API in a closed network, a function URL elsewhere.
 
 Invalid configurations (one or more deliberate mistakes on a valid one) must raise ConfigError naming each
 offending key, and the CLI must exit 2 with that message and no traceback.
@@ -283,10 +290,8 @@ def valid_cases(draw: st.DrawFn, door_type: str | None = None) -> Case:
         public_alb=door["type"] == "alb" and not door.get("internal", False),
     )
     imported = "vpc_id" in network
-    # NAT the stack creates (a closed new VPC defaults to none), and whether the tasks reach the internet
-    # (NetworkConfig.egress: an imported VPC is assumed to).
-    nat = network.get("nat_gateways", 0 if closed and not imported else 1)
-    egress = not closed and (imported or nat > 0)
+    # Whether the tasks reach the internet (NetworkConfig.egress: our NAT, or an imported VPC's own).
+    egress = not closed and (imported or network.get("nat_gateways", 1) > 0)
     # The password rotation function runs in the VPC and needs NAT, or in a closed network the Secrets
     # Manager endpoint; provisioned Lambda api instances would keep the old password.
     warm = door["type"] == "lambda" and door.get("provisioned_concurrency", 0) > 0
@@ -294,8 +299,9 @@ def valid_cases(draw: st.DrawFn, door_type: str | None = None) -> Case:
     config["cache"] = _cache(draw, layout)
     _maybe(draw, config, "storage", st.fixed_dictionaries({"noncurrent_version_days": st.integers(1, 3650)}))
     config["services"] = _services(draw, layout)
-    # Queue scaling is refused with nat_gateways = 0 (checks.py, nat_for_queue_scaling).
-    _signals(draw, config["services"], door=door["type"], nat=nat > 0)
+    # Queue scaling needs egress: refused without NAT and in closed networks (checks.py,
+    # nat_for_queue_scaling).
+    _signals(draw, config["services"], door=door["type"], egress=egress)
     config["ssrf_proxy"] = _ssrf_proxy(draw, closed=closed)
     if "backup" in MODEL_FIELDS:
         config["backup"] = _backup(draw)
@@ -460,12 +466,13 @@ def _services(draw: st.DrawFn, layout: str) -> dict[str, Any]:
     return services
 
 
-def _signals(draw: st.DrawFn, services: dict[str, Any], *, door: str, nat: bool) -> None:
+def _signals(draw: st.DrawFn, services: dict[str, Any], *, door: str, egress: bool) -> None:
     """Scaling on real signals where the config allows it: the worker on its queue (one service per role,
-    NAT for the publisher's API calls, a ceiling above the floor), api and web on requests (ALB doors)."""
+    egress for the publisher's API calls, never closed; a ceiling above the floor), api and web on requests
+    (ALB front doors)."""
     if services.get("layout", "per_role") != "per_role":
         return
-    if nat and draw(st.booleans()):
+    if egress and draw(st.booleans()):
         worker = services.setdefault("worker", {})
         worker["max_count"] = max(worker.get("max_count") or 0, worker.get("desired_count", 1) + 1)
         worker["queue_scaling"] = True
@@ -1520,8 +1527,8 @@ if HAS_CLOSED:
             _closed(network__endpoints=False),
         ),
         _whole(
-            "closed queue scaling without NAT",
-            ("services.worker.queue_scaling", "NAT"),
+            "closed queue scaling",
+            ("services.worker.queue_scaling", "closed network"),
             _closed(services__worker={**WORKER, "max_count": 3, "queue_scaling": True}),
         ),
         _set("network", {"closed": True, "nat_gateways": 1}, "network", "nat_gateways = 1"),
