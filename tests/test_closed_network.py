@@ -92,12 +92,25 @@ def in_vpc_roles(resources: Resources) -> set[str]:
     return roles
 
 
+def _execution_roles(resources: Resources) -> set[str]:
+    return {
+        task["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]
+        for task in of_type(resources, "AWS::ECS::TaskDefinition").values()
+        if "ExecutionRoleArn" in task["Properties"]
+    }
+
+
 def derived_endpoints(resources: Resources) -> set[str]:
     """Every endpoint the template's VPC traffic needs, from IAM actions, images and log drivers."""
     needed: set[str] = set()
+    execution = _execution_roles(resources)
     for role in in_vpc_roles(resources):
         for statement in role_statements(resources, role):
             for action in as_list(statement["Action"]):
+                if role in execution and action == "kms:Decrypt":
+                    # A customer managed key of an [env] secret or parameter: Secrets Manager and Parameter
+                    # Store decrypt with it on the caller's behalf (kms:ViaService), not through the VPC.
+                    continue
                 needed |= endpoints_for_action(action)
     for task in of_type(resources, "AWS::ECS::TaskDefinition").values():
         for container in task["Properties"]["ContainerDefinitions"]:
@@ -189,6 +202,42 @@ def test_rotation_in_a_closed_network_reaches_secrets_manager(closed_rotation: R
     assert of_type(closed_rotation, "AWS::Serverless::Application")
     assert set(endpoints_of(closed_rotation)) == derived_endpoints(closed_rotation)
     assert not {"bedrock", "bedrock-runtime", "bedrock-agent-runtime"} & set(endpoints_of(closed_rotation))
+
+
+KMS_KEY = "arn:aws:kms:eu-central-1:111111111111:key/0b2c6f1e-1d3c-4d5e-9f00-123456789abc"
+
+
+@pytest.mark.parametrize(
+    ("changes", "present", "absent"),
+    [
+        (
+            {"env": {"sandbox": {"PIP_INDEX": {"ssm": "/dify/pip", "kms_key": KMS_KEY}}}},
+            {"ssm"},
+            {"kms"},
+        ),
+        ({"services": {"execute_command": False}}, set(), {"ssmmessages", "ssm"}),
+    ],
+    ids=["env-ssm", "no-exec"],
+)
+def test_endpoints_follow_env_parameters_and_ecs_exec(
+    synth: Callable[[DifyConfig], SynthResult],
+    changes: dict[str, dict[str, object]],
+    present: set[str],
+    absent: set[str],
+) -> None:
+    """Found by the sweep. `[env]` `{ ssm = ... }` values are read by Fargate through the task's network at
+    start, which in a closed network needs the Systems Manager endpoint ("Amazon ECS interface VPC
+    endpoints": Parameter Store secrets); tasks would fail to start without it. With
+    `services.execute_command = false` nothing opens ssmmessages channels, and the endpoint only cost money.
+    A `kms_key` needs no KMS endpoint (Parameter Store decrypts on AWS's side). `validate --vpc-id` asks for
+    the same list."""
+    config = config_of(**_with(**changes))
+    (body,) = synth(config).templates.values()
+    resources: Resources = body["Resources"]
+    created = set(endpoints_of(resources))
+    assert created == derived_endpoints(resources)
+    assert present <= created and not absent & created
+    assert set(required_endpoints(config)) == created
 
 
 def test_validate_lists_what_the_template_needs(closed: Resources) -> None:

@@ -8,14 +8,18 @@ from typing import Any
 
 from dify_on_aws.aws_errors import error_code, explain
 from dify_on_aws.config import DifyConfig
-from dify_on_aws.network.endpoints import EndpointNeed, endpoint_needs, missing_endpoints, service_name
+from dify_on_aws.network.endpoints import (
+    config_endpoint_needs,
+    missing_endpoints,
+    service_name,
+)
 
 EXIT_CONFIG = 2
 
 
 def required_endpoints(config: DifyConfig) -> list[str]:
     """The endpoint services (short names such as `ecr.api`) this configuration needs in a closed network."""
-    return [need.service for need in _needs(config)]
+    return [need.service for need in config_endpoint_needs(config)]
 
 
 def check_vpc_endpoints(config: DifyConfig, vpc_id: str, *, ec2_client: Any = None) -> int:
@@ -33,7 +37,7 @@ def check_vpc_endpoints(config: DifyConfig, vpc_id: str, *, ec2_client: Any = No
             return _fail("validate --vpc-id needs a region: set `region` in the config or AWS_REGION")
         ec2_client = session.client("ec2", region_name=region)
     region = region or ec2_client.meta.region_name
-    needs = {need.service: need.reason for need in _needs(config)}
+    needs = {need.service: need.reason for need in config_endpoint_needs(config)}
     try:
         missing = missing_endpoints(ec2_client, vpc_id=vpc_id, region=region, required=list(needs))
     except Exception as exc:  # botocore's errors, named below without importing botocore
@@ -63,11 +67,3 @@ def _explain(exc: Exception, vpc_id: str) -> str:
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return EXIT_CONFIG
-
-
-def _needs(config: DifyConfig) -> tuple[EndpointNeed, ...]:
-    return endpoint_needs(
-        bedrock=config.services.bedrock,
-        email=config.email.domain is not None,
-        package_index=config.package_index.type != "none",
-    )
