@@ -1462,13 +1462,17 @@ def _closed(**changes: Any) -> Callable[[dict[str, Any]], None]:
     return apply
 
 
-def _open_network(**changes: Any) -> Callable[[dict[str, Any]], None]:
-    """A new VPC with `changes` in [network], a cloudfront front door, and nothing else that needs NAT."""
+def _open_network(network: dict[str, Any], change: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A new VPC with `network` settings, a cloudfront front door, nothing else that needs NAT, then `change`
+    (dotted paths)."""
 
     def apply(config: dict[str, Any]) -> None:
-        config["network"] = {"max_azs": 2, **changes}
+        config["network"] = {"max_azs": 2, **network}
         config["front_door"] = {"type": "cloudfront"}
         drop(config, "database.rotation_days", "services.worker.queue_scaling", "knowledge_bases")
+        drop(config, "cache.engine")  # the container cache needs single_task, which `change` may undo
+        for path, value in change.items():
+            put(config, path, value)
 
     return apply
 
@@ -1568,18 +1572,13 @@ if "knowledge_bases" in MODEL_FIELDS:
         _whole(
             "knowledge bases without NAT",
             ("knowledge_bases.ids", "nat_gateways = 0"),
-            lambda c: (
-                _open_network(nat_gateways=0)(c),
-                put(c, "knowledge_bases.ids", ["KB12345678"]),
-            ),
+            _open_network({"nat_gateways": 0}, {"knowledge_bases.ids": ["KB12345678"]}),
         ),
         _whole(
             "knowledge bases behind a domain allow-list",
             ("knowledge_bases.ids", "ssrf_proxy.allowed_domains", ".on.aws"),
-            lambda c: (
-                _open_network()(c),
-                put(c, "knowledge_bases.ids", ["KB12345678"]),
-                put(c, "ssrf_proxy.allowed_domains", [".example.com"]),
+            _open_network(
+                {}, {"knowledge_bases.ids": ["KB12345678"], "ssrf_proxy.allowed_domains": [".example.com"]}
             ),
         ),
     )
@@ -1637,10 +1636,8 @@ MUTATIONS += (
     _whole(
         "queue scaling without NAT",
         ("services.worker.queue_scaling", "nat_gateways"),
-        lambda c: (
-            _open_network(nat_gateways=0)(c),
-            put(c, "services", {"worker": {**WORKER, "max_count": 3, "queue_scaling": True}}),
-            drop(c, "cache.engine"),
+        _open_network(
+            {"nat_gateways": 0}, {"services": {"worker": {**WORKER, "max_count": 3, "queue_scaling": True}}}
         ),
     ),
     _whole(
