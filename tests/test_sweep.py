@@ -1055,9 +1055,11 @@ def _set(path: str, value: Any, *expect: str) -> Mutation:
 
 
 def _unforced(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    """Set `path` and take back images.force, which would accept any tag."""
+    """Set `path` and take back images.force, which would accept any tag (and the other forced tags, which
+    would then be mistakes of their own: the images check names the first tag outside the set)."""
 
     def apply(config: dict[str, Any]) -> None:
+        drop(config, *(f"images.{key}" for key in ("api", "web", "sandbox", "plugin_daemon", "dify_version")))
         put(config, path, value)
         put(config, "images.force", False)
 
