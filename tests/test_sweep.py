@@ -775,6 +775,34 @@ def check_closed_network(config: DifyConfig, result: SynthResult) -> None:
     assert created <= needed | mail, sorted(created - needed - mail)
 
 
+def check_network(config: DifyConfig, result: SynthResult) -> None:
+    """NAT as configured: `nat_gateways` gateways, or as many NAT instances with `nat = "instance"` (README,
+    Network); an imported VPC is never modified: no VPC, subnet, route, NAT, gateway or flow log (README,
+    "The stack never modifies a VPC it does not own")."""
+    template = main_template(result)
+    net = config.network
+    if net.imported:
+        for kind in (
+            "AWS::EC2::VPC",
+            "AWS::EC2::Subnet",
+            "AWS::EC2::Route",
+            "AWS::EC2::RouteTable",
+            "AWS::EC2::NatGateway",
+            "AWS::EC2::InternetGateway",
+            "AWS::EC2::FlowLog",
+            "AWS::EC2::Instance",
+        ):
+            assert not resources(template, kind), kind
+        return
+    instances = len(resources(template, "AWS::EC2::Instance"))
+    gateways = len(resources(template, "AWS::EC2::NatGateway"))
+    if net.nat == "instance":
+        assert (instances, gateways) == (net.nat_gateways, 0)
+    else:
+        assert (instances, gateways) == (0, net.nat_gateways)
+    assert bool(resources(template, "AWS::EC2::FlowLog")) is net.flow_logs
+
+
 def check_env_secrets(config: DifyConfig, result: SynthResult) -> None:
     """[env] values from SSM or Secrets Manager reach the containers as ECS secrets, never as plain
     environment (README, Extra settings: "become ECS secrets"); literals are in the environment."""
@@ -957,6 +985,7 @@ def test_valid_configurations_synthesize_cleanly(
         check_routes(config, result)
         check_waf_ip_sets(result)
         check_closed_network(config, result)
+        check_network(config, result)
         check_env_secrets(config, result)
         check_knowledge_api(config, result)
         REPORT["valid_synthesized"] += 1
