@@ -165,9 +165,9 @@ def closed_rotation(synth: Callable[[DifyConfig], SynthResult]) -> Resources:
     return resources
 
 
-def test_no_way_to_the_internet(closed: Resources) -> None:
-    """No internet gateway, NAT, Elastic IP or public subnet, no route to 0.0.0.0/0, no public IP on a task,
-    an internal load balancer."""
+def assert_no_way_out(resources: Resources) -> None:
+    """No internet gateway, NAT, Elastic IP, instance, function URL or public subnet, no route to 0.0.0.0/0,
+    no public IP on a task, internal load balancers only (the sweep checks every closed configuration so)."""
     for kind in (
         "AWS::EC2::InternetGateway",
         "AWS::EC2::VPCGatewayAttachment",
@@ -175,19 +175,27 @@ def test_no_way_to_the_internet(closed: Resources) -> None:
         "AWS::EC2::EIP",
         "AWS::EC2::EgressOnlyInternetGateway",
         "AWS::EC2::Instance",
+        "AWS::Lambda::Url",
     ):
-        assert of_type(closed, kind) == {}, kind
-    for route in of_type(closed, "AWS::EC2::Route").values():
+        assert of_type(resources, kind) == {}, kind
+    for route in of_type(resources, "AWS::EC2::Route").values():
         props = route["Properties"]
         assert props.get("DestinationCidrBlock") != "0.0.0.0/0", props
         assert not {"GatewayId", "NatGatewayId", "InstanceId"} & set(props), props
-    for subnet in of_type(closed, "AWS::EC2::Subnet").values():
+    for subnet in of_type(resources, "AWS::EC2::Subnet").values():
         assert subnet["Properties"].get("MapPublicIpOnLaunch", False) is False
-    for service in of_type(closed, "AWS::ECS::Service").values():
+    for service in of_type(resources, "AWS::ECS::Service").values():
         network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
         assert network["AssignPublicIp"] == "DISABLED"
-    (alb,) = of_type(closed, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
-    assert alb["Properties"]["Scheme"] == "internal"
+    for alb in of_type(resources, "AWS::ElasticLoadBalancingV2::LoadBalancer").values():
+        assert alb["Properties"]["Scheme"] == "internal"
+
+
+def test_no_way_to_the_internet(closed: Resources) -> None:
+    """No internet gateway, NAT, Elastic IP or public subnet, no route to 0.0.0.0/0, no public IP on a task,
+    an internal load balancer."""
+    assert_no_way_out(closed)
+    assert len(of_type(closed, "AWS::ElasticLoadBalancingV2::LoadBalancer")) == 1
 
 
 def test_every_needed_endpoint_is_there_and_no_other(closed: Resources) -> None:
@@ -469,13 +477,7 @@ def test_an_imported_closed_vpc_gets_endpoints_and_no_way_out(
     """`network.closed` with an imported VPC (described offline): nothing of the VPC is created or changed,
     the stack adds only its endpoints (in the imported private subnets) and its own groups, and the tasks
     run in those subnets without public IPs."""
-    network = {
-        "closed": True,
-        "vpc_id": "vpc-0a1b2c3d4e5f60718",
-        "cidr": "10.40.0.0/16",
-        "availability_zones": ["eu-central-1a", "eu-central-1b"],
-        "private_subnet_ids": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
-    }
+    network = IMPORTED_CLOSED
     config = config_of(**{**CLOSED, "network": network})
     assert not config.network.egress
     (body,) = synth(config).templates.values()
