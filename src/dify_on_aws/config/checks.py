@@ -135,7 +135,15 @@ def front_door_environment(config: DifyConfig) -> None:
 
 
 def zones(config: DifyConfig) -> None:
-    zones = config.network.availability_zones
+    net = config.network
+    zones = net.availability_zones
+    if zones is None and not net.imported and net.max_azs > 2 and None in (config.account, config.region):
+        # CDK's Stack.availabilityZones: an environment-agnostic stack gets two zones (Fn::GetAZs 0 and 1).
+        raise ValueError(
+            f"network.max_azs = {net.max_azs} needs account and region: without them the template is "
+            "environment-agnostic and CDK spreads the VPC over two zones only; set account and region, "
+            "or region and network.availability_zones, or max_azs = 2"
+        )
     if zones is not None:
         if config.region is None:
             raise ValueError("network.availability_zones needs region; set region or remove the zones")
