@@ -285,6 +285,7 @@ def valid_cases(draw: st.DrawFn, door_type: str | None = None) -> Case:
     config["network"] = network = _network(
         draw,
         config.get("region"),
+        account="account" in config,
         no_nat=door["type"] == "lambda",
         closed=closed,
         public_alb=door["type"] == "alb" and not door.get("internal", False),
@@ -352,7 +353,13 @@ def _images(draw: st.DrawFn, *, closed: bool = False) -> dict[str, Any]:
 
 
 def _network(
-    draw: st.DrawFn, region: str | None, *, no_nat: bool, closed: bool = False, public_alb: bool = False
+    draw: st.DrawFn,
+    region: str | None,
+    *,
+    account: bool,
+    no_nat: bool,
+    closed: bool = False,
+    public_alb: bool = False,
 ) -> dict[str, Any]:
     # An imported VPC described offline needs its zones, and so the region (config/network.py).
     if HAS_IMPORTED and region is not None and draw(st.integers(0, 3)) == 3:
@@ -361,7 +368,10 @@ def _network(
     base = draw(st.sampled_from(("10.0.0.0", "10.42.0.0", "172.16.0.0", "172.31.0.0", "192.168.0.0")))
     if draw(st.booleans()):
         network["cidr"] = f"{base}/{draw(st.integers(16, 22))}"
-    azs = draw(st.integers(2, 3))
+    # Three zones need a known environment or explicit zones (checks.py, zones: CDK gives an
+    # environment-agnostic stack two).
+    zoned = region is not None and draw(st.booleans())
+    azs = draw(st.integers(2, 3 if zoned or (region is not None and account) else 2))
     network["max_azs"] = azs
     if closed:
         # No NAT in a closed network: nat_gateways defaults to 0 there and must stay 0.
@@ -374,7 +384,8 @@ def _network(
             network["nat"] = "instance"
             _maybe(draw, network, "nat_instance_type", st.sampled_from(NAT_INSTANCE_TYPES))
     _maybe(draw, network, "flow_logs", st.booleans())
-    if region is not None and draw(st.booleans()):
+    if zoned:
+        assert region is not None
         letters = draw(st.permutations(REGIONS[region]))[:azs]
         network["availability_zones"] = [f"{region}{letter}" for letter in letters]
     return network
@@ -1088,11 +1099,21 @@ def _whole(name: str, expect: tuple[str, ...], change: Callable[[dict[str, Any]]
     return Mutation(name, change, expect, None)
 
 
+def _zoneless(config: dict[str, Any]) -> None:
+    """No explicit zones (they need region): a new open VPC instead of an imported or closed one, whose
+    own rules would fail before the checks across sections run."""
+    network = config.get("network", {})
+    if "vpc_id" in network or network.get("closed"):
+        config["network"] = {"max_azs": 2}
+    else:
+        drop(config, "network.availability_zones")
+
+
 def _lambda_without(*keys: str) -> Callable[[dict[str, Any]], None]:
     def apply(config: dict[str, Any]) -> None:
         config["front_door"] = {"type": "lambda"}
         drop(config, *keys)
-        drop(config, "network.availability_zones")
+        _zoneless(config)
 
     return apply
 
@@ -1100,17 +1121,19 @@ def _lambda_without(*keys: str) -> Callable[[dict[str, Any]], None]:
 def _lookup_without_account(config: dict[str, Any]) -> None:
     config["front_door"] = {"type": "alb", "domain": "dify.example.com", "hosted_zone": "example.com"}
     drop(config, "account")
-    drop(config, "network.availability_zones")
+    _zoneless(config)
 
 
 def _cloudfront_waf_without_region(config: dict[str, Any]) -> None:
     config["front_door"] = {"type": "cloudfront", "allowed_cidrs": ["203.0.113.0/24"]}
-    drop(config, "region", "network.availability_zones")
+    drop(config, "region")
+    _zoneless(config)
 
 
 def _zones_without_region(config: dict[str, Any]) -> None:
     config["front_door"] = {"type": "alb"}
     drop(config, "region")
+    _zoneless(config)
     put(config, "network.max_azs", 2)
     put(config, "network.nat_gateways", 1)
     put(config, "network.availability_zones", ["us-east-1a", "us-east-1b"])
@@ -1119,6 +1142,7 @@ def _zones_without_region(config: dict[str, Any]) -> None:
 def _zones_in_another_region(config: dict[str, Any]) -> None:
     config["front_door"] = {"type": "alb"}
     config["region"] = "eu-west-1"
+    _zoneless(config)
     put(config, "network.max_azs", 2)
     put(config, "network.nat_gateways", 1)
     put(config, "network.availability_zones", ["us-east-1a", "eu-west-1b"])
@@ -1126,7 +1150,7 @@ def _zones_in_another_region(config: dict[str, Any]) -> None:
 
 def _regional_certificate_elsewhere(config: dict[str, Any]) -> None:
     config.update(account=ACCOUNT, region="eu-west-1")
-    drop(config, "network.availability_zones")
+    _zoneless(config)
     config["front_door"] = {
         "type": "alb",
         "domain": "dify.example.com",
