@@ -59,7 +59,13 @@ class NetworkConfig(Section):
         "imported VPC's primary CIDR (required: security group rules and the SSRF proxy's deny list use it, "
         "and CDK cannot read it offline); with `vpc_id` alone it is looked up, so leave it out.",
     )
-    max_azs: int = Field(2, ge=2, le=3, description="Availability zones to spread subnets over.")
+    max_azs: int = Field(
+        2,
+        ge=2,
+        le=3,
+        description="Availability zones to spread subnets over. 3 needs `account` and `region` (or `region` "
+        "and `availability_zones`): an environment-agnostic template gets two zones from CDK.",
+    )
     nat_gateways: int = Field(
         1,
         ge=0,
