@@ -816,6 +816,59 @@ def check_env_secrets(config: DifyConfig, result: SynthResult) -> None:
     assert literal <= environment, sorted(literal - environment)
 
 
+def _container_environment(template: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [
+        {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+        for task in resources(template, "AWS::ECS::TaskDefinition").values()
+        for container in task["Properties"]["ContainerDefinitions"]
+        if container["Name"] == name
+    ]
+
+
+def check_monitoring(config: DifyConfig, result: SynthResult) -> None:
+    """[monitoring] (README, Monitoring): a dashboard, alarms with a runbook line to an SNS topic encrypted
+    with KMS, the operator's address subscribed; nothing of it when off."""
+    template = main_template(result)
+    dashboards = resources(template, "AWS::CloudWatch::Dashboard")
+    if not config.monitoring.enabled:
+        assert not dashboards and not resources(template, "AWS::Logs::QueryDefinition")
+        return
+    assert len(dashboards) == 1
+    (topic_id,) = [
+        rid
+        for rid, t in resources(template, "AWS::SNS::Topic").items()
+        if "KmsMasterKeyId" in t["Properties"]
+    ]
+    runbooks = [
+        a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+        if str(a["Properties"].get("AlarmDescription", "")).startswith("Runbook: ")
+    ]
+    assert runbooks
+    assert all(a["AlarmActions"] == [{"Ref": topic_id}] for a in runbooks)
+    mails = {
+        s["Properties"]["Endpoint"]
+        for s in resources(template, "AWS::SNS::Subscription").values()
+        if s["Properties"]["TopicArn"] == {"Ref": topic_id} and s["Properties"]["Protocol"] == "email"
+    }
+    assert mails == ({config.monitoring.email} if config.monitoring.email else set()), mails
+
+
+def check_package_index(config: DifyConfig, result: SynthResult) -> None:
+    """[package_index] (README, Python packages): a CodeArtifact repository, and the plugin daemon and the
+    sandbox install from the in-VPC proxy by a plain URL without credentials; none of it by default."""
+    template = main_template(result)
+    repositories = resources(template, "AWS::CodeArtifact::Repository")
+    if config.package_index.type == "none":
+        assert not repositories
+        return
+    assert len(repositories) == 1
+    for name in ("plugin-daemon", "sandbox"):
+        for environment in _container_environment(template, name):
+            url = environment["PIP_MIRROR_URL"]
+            assert url.startswith("http://package-index.") and "@" not in url, (name, url)
+
+
 def check_knowledge_api(config: DifyConfig, result: SynthResult) -> None:
     """[knowledge_bases]: a private REST API in a closed network, else a public function URL (README,
     Bedrock knowledge bases as external knowledge); nothing without ids."""
@@ -979,6 +1032,8 @@ def test_valid_configurations_synthesize_cleanly(
         check_network(config, result)
         check_env_secrets(config, result)
         check_knowledge_api(config, result)
+        check_monitoring(config, result)
+        check_package_index(config, result)
         REPORT["valid_synthesized"] += 1
         REPORT["front_doors"][config.front_door.type] += 1
         REPORT["removal_policies"][config.removal_policy] += 1
