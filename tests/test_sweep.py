@@ -1154,6 +1154,17 @@ def _whole(name: str, expect: tuple[str, ...], change: Callable[[dict[str, Any]]
     return Mutation(name, change, expect, None)
 
 
+def _new_vpc_cidr(value: str) -> Callable[[dict[str, Any]], None]:
+    """network.cidr on a new VPC: an imported VPC's CIDR may be public or as small as a /28."""
+
+    def apply(config: dict[str, Any]) -> None:
+        if "vpc_id" in config.get("network", {}):
+            config["network"] = {}
+        put(config, "network.cidr", value)
+
+    return apply
+
+
 def _zoneless(config: dict[str, Any]) -> None:
     """No explicit zones (they need region): a new open VPC instead of an imported or closed one, whose
     own rules would fail before the checks across sections run."""
@@ -1221,7 +1232,7 @@ def _zones_count(config: dict[str, Any]) -> None:
 MUTATIONS: tuple[Mutation, ...] = (
     # values a field rejects
     *(
-        _set("network.cidr", v)
+        Mutation(f"network.cidr = {v!r} (new VPC)", _new_vpc_cidr(v), ("network.cidr",), "network")
         for v in ("10.0.0.0/33", "10.0.0.1/16", "8.8.0.0/16", "10.0.0.0/8", "vpc", "10.0.0.0/24")
     ),
     *(
