@@ -35,10 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from dify_on_aws.config.model import DifyConfig
+from typing import Any
 
 GATEWAY_SERVICES = frozenset({"s3", "dynamodb"})
 
@@ -107,17 +104,6 @@ def endpoint_needs(
         + (BEDROCK_ENDPOINTS if bedrock else ())
         + (EMAIL_ENDPOINTS if email else ())
         + (PACKAGE_INDEX_ENDPOINTS if package_index else ())
-    )
-
-
-def config_endpoint_needs(config: DifyConfig) -> tuple[EndpointNeed, ...]:
-    """`endpoint_needs` for a configuration (what the stack creates and `validate --vpc-id` checks)."""
-    return endpoint_needs(
-        bedrock=config.services.bedrock,
-        email=config.email.domain is not None,
-        package_index=config.package_index.type != "none",
-        execute_command=config.services.execute_command,
-        ssm_parameters=any(setting.ssm is not None for _, _, setting in config.env.entries()),
     )
 
 

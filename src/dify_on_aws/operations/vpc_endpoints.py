@@ -8,13 +8,20 @@ from typing import Any
 
 from dify_on_aws.aws_errors import error_code, explain
 from dify_on_aws.config import DifyConfig
-from dify_on_aws.network.endpoints import (
-    config_endpoint_needs,
-    missing_endpoints,
-    service_name,
-)
+from dify_on_aws.network.endpoints import EndpointNeed, endpoint_needs, missing_endpoints, service_name
 
 EXIT_CONFIG = 2
+
+
+def config_endpoint_needs(config: DifyConfig) -> tuple[EndpointNeed, ...]:
+    """`endpoint_needs` for a configuration (what the stack creates and `validate --vpc-id` checks)."""
+    return endpoint_needs(
+        bedrock=config.services.bedrock,
+        email=config.email.domain is not None,
+        package_index=config.package_index.type != "none",
+        execute_command=config.services.execute_command,
+        ssm_parameters=any(setting.ssm is not None for _, _, setting in config.env.entries()),
+    )
 
 
 def required_endpoints(config: DifyConfig) -> list[str]:

@@ -8,9 +8,10 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 
 from dify_on_aws.config import DifyConfig
-from dify_on_aws.network.endpoints import GATEWAY_SERVICES, KNOWLEDGE_ENDPOINTS, config_endpoint_needs
+from dify_on_aws.network.endpoints import GATEWAY_SERVICES, KNOWLEDGE_ENDPOINTS
 from dify_on_aws.network.imported import ImportedVpc
 from dify_on_aws.network.vpc import Network, NewVpc
+from dify_on_aws.operations.vpc_endpoints import config_endpoint_needs
 
 
 def build_network(
