@@ -118,15 +118,10 @@ class NetworkConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _closed_without_nat(cls, data: object) -> object:
-        """A closed network has no NAT: `nat_gateways` defaults to 0 there instead of 1. `closed` is read as
-        the field reads it (`"true"` too), so the default follows whatever the field accepts as true."""
+        """A closed network has no NAT: `nat_gateways` defaults to 0 there instead of 1."""
         if not isinstance(data, dict) or data.get("vpc_id") is not None or "nat_gateways" in data:
             return data
-        try:
-            closed = _BOOL.validate_python(data.get("closed", False))
-        except ValidationError:
-            return data  # the field reports the value
-        return {**data, "nat_gateways": 0} if closed else data
+        return {**data, "nat_gateways": 0} if _true(data.get("closed", False)) else data
 
     @field_validator("vpc_id")
     @classmethod
@@ -256,6 +251,14 @@ class NetworkConfig(Section):
         if problems:
             raise CrossFieldError(problems)
         return self
+
+
+def _true(value: object) -> bool:
+    """Whether a boolean field reads `value` as true (`"true"` too); False for what it rejects."""
+    try:
+        return _BOOL.validate_python(value)
+    except ValidationError:
+        return False  # the field reports the value
 
 
 def _check_cidr(value: str, *, imported: bool) -> None:
