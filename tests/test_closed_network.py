@@ -92,12 +92,25 @@ def in_vpc_roles(resources: Resources) -> set[str]:
     return roles
 
 
+def _execution_roles(resources: Resources) -> set[str]:
+    return {
+        task["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]
+        for task in of_type(resources, "AWS::ECS::TaskDefinition").values()
+        if "ExecutionRoleArn" in task["Properties"]
+    }
+
+
 def derived_endpoints(resources: Resources) -> set[str]:
     """Every endpoint the template's VPC traffic needs, from IAM actions, images and log drivers."""
     needed: set[str] = set()
+    execution = _execution_roles(resources)
     for role in in_vpc_roles(resources):
         for statement in role_statements(resources, role):
             for action in as_list(statement["Action"]):
+                if role in execution and action == "kms:Decrypt":
+                    # A customer managed key of an [env] secret or parameter: Secrets Manager and Parameter
+                    # Store decrypt with it on the caller's behalf (kms:ViaService), not through the VPC.
+                    continue
                 needed |= endpoints_for_action(action)
     for task in of_type(resources, "AWS::ECS::TaskDefinition").values():
         for container in task["Properties"]["ContainerDefinitions"]:
@@ -152,9 +165,9 @@ def closed_rotation(synth: Callable[[DifyConfig], SynthResult]) -> Resources:
     return resources
 
 
-def test_no_way_to_the_internet(closed: Resources) -> None:
-    """No internet gateway, NAT, Elastic IP or public subnet, no route to 0.0.0.0/0, no public IP on a task,
-    an internal load balancer."""
+def assert_no_way_out(resources: Resources) -> None:
+    """No internet gateway, NAT, Elastic IP, instance, function URL or public subnet, no route to 0.0.0.0/0,
+    no public IP on a task, internal load balancers only (the sweep checks every closed configuration so)."""
     for kind in (
         "AWS::EC2::InternetGateway",
         "AWS::EC2::VPCGatewayAttachment",
@@ -162,19 +175,27 @@ def test_no_way_to_the_internet(closed: Resources) -> None:
         "AWS::EC2::EIP",
         "AWS::EC2::EgressOnlyInternetGateway",
         "AWS::EC2::Instance",
+        "AWS::Lambda::Url",
     ):
-        assert of_type(closed, kind) == {}, kind
-    for route in of_type(closed, "AWS::EC2::Route").values():
+        assert of_type(resources, kind) == {}, kind
+    for route in of_type(resources, "AWS::EC2::Route").values():
         props = route["Properties"]
         assert props.get("DestinationCidrBlock") != "0.0.0.0/0", props
         assert not {"GatewayId", "NatGatewayId", "InstanceId"} & set(props), props
-    for subnet in of_type(closed, "AWS::EC2::Subnet").values():
+    for subnet in of_type(resources, "AWS::EC2::Subnet").values():
         assert subnet["Properties"].get("MapPublicIpOnLaunch", False) is False
-    for service in of_type(closed, "AWS::ECS::Service").values():
+    for service in of_type(resources, "AWS::ECS::Service").values():
         network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
         assert network["AssignPublicIp"] == "DISABLED"
-    (alb,) = of_type(closed, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
-    assert alb["Properties"]["Scheme"] == "internal"
+    for alb in of_type(resources, "AWS::ElasticLoadBalancingV2::LoadBalancer").values():
+        assert alb["Properties"]["Scheme"] == "internal"
+
+
+def test_no_way_to_the_internet(closed: Resources) -> None:
+    """No internet gateway, NAT, Elastic IP or public subnet, no route to 0.0.0.0/0, no public IP on a task,
+    an internal load balancer."""
+    assert_no_way_out(closed)
+    assert len(of_type(closed, "AWS::ElasticLoadBalancingV2::LoadBalancer")) == 1
 
 
 def test_every_needed_endpoint_is_there_and_no_other(closed: Resources) -> None:
@@ -189,6 +210,42 @@ def test_rotation_in_a_closed_network_reaches_secrets_manager(closed_rotation: R
     assert of_type(closed_rotation, "AWS::Serverless::Application")
     assert set(endpoints_of(closed_rotation)) == derived_endpoints(closed_rotation)
     assert not {"bedrock", "bedrock-runtime", "bedrock-agent-runtime"} & set(endpoints_of(closed_rotation))
+
+
+KMS_KEY = "arn:aws:kms:eu-central-1:111111111111:key/0b2c6f1e-1d3c-4d5e-9f00-123456789abc"
+
+
+@pytest.mark.parametrize(
+    ("changes", "present", "absent"),
+    [
+        (
+            {"env": {"sandbox": {"PIP_INDEX": {"ssm": "/dify/pip", "kms_key": KMS_KEY}}}},
+            {"ssm"},
+            {"kms"},
+        ),
+        ({"services": {"execute_command": False}}, set(), {"ssmmessages", "ssm"}),
+    ],
+    ids=["env-ssm", "no-exec"],
+)
+def test_endpoints_follow_env_parameters_and_ecs_exec(
+    synth: Callable[[DifyConfig], SynthResult],
+    changes: dict[str, dict[str, object]],
+    present: set[str],
+    absent: set[str],
+) -> None:
+    """Found by the sweep. `[env]` `{ ssm = ... }` values are read by Fargate through the task's network at
+    start, which in a closed network needs the Systems Manager endpoint ("Amazon ECS interface VPC
+    endpoints": Parameter Store secrets); tasks would fail to start without it. With
+    `services.execute_command = false` nothing opens ssmmessages channels, and the endpoint only cost money.
+    A `kms_key` needs no KMS endpoint (Parameter Store decrypts on AWS's side). `validate --vpc-id` asks for
+    the same list."""
+    config = config_of(**_with(**changes))
+    (body,) = synth(config).templates.values()
+    resources: Resources = body["Resources"]
+    created = set(endpoints_of(resources))
+    assert created == derived_endpoints(resources)
+    assert present <= created and not absent & created
+    assert set(required_endpoints(config)) == created
 
 
 def test_validate_lists_what_the_template_needs(closed: Resources) -> None:
@@ -342,6 +399,16 @@ def test_a_closed_config_is_valid_and_has_no_nat() -> None:
     assert config.network.nat_gateways == 0
 
 
+@pytest.mark.parametrize("spelled", ["true", "yes", 1])
+def test_closed_spelled_as_the_field_accepts_it_has_no_nat_either(spelled: object) -> None:
+    """Found by the sweep: `closed = "true"` (a string the boolean field accepts) kept the default of one NAT
+    gateway and was refused with "nat_gateways = 1 cannot work; remove nat_gateways", a key never written.
+    The default of 0 must follow every spelling the field takes for true."""
+    config = config_of(**_with(network={"closed": spelled}))
+    assert config.network.closed is True
+    assert config.network.nat_gateways == 0
+
+
 def test_the_valkey_container_comes_from_the_mirror_when_closed() -> None:
     """Valkey inside the task is pulled from the ECR mirror like every other image (services/images.py
     helper_image; `mirror-images` copies it), so the in-task cache works in a closed network."""
@@ -373,6 +440,28 @@ def test_mirror_images_is_named_for_non_ecr_images() -> None:
     assert "dify-on-aws mirror-images" in _error(_with(images={"registry": "docker.io/langgenius"}))
 
 
+IMPORTED_CLOSED = {
+    "closed": True,
+    "vpc_id": "vpc-0a1b2c3d4e5f60718",
+    "cidr": "10.40.0.0/16",
+    "availability_zones": ["eu-central-1a", "eu-central-1b"],
+    "private_subnet_ids": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
+}
+
+
+@pytest.mark.parametrize("network", [{"closed": True}, IMPORTED_CLOSED], ids=["new", "imported"])
+def test_queue_scaling_is_refused_closed(network: dict[str, object]) -> None:
+    """Found by the sweep: an imported closed VPC keeps nat_gateways at its default, so queue scaling passed
+    the NAT check, and its publisher function (in the VPC) calls cloudwatch:PutMetricData, for which a closed
+    network has no endpoint (`monitoring` is not among network/endpoints.py's needs): the metric would never
+    arrive and the worker never scale. A new closed VPC was refused with "set network.nat_gateways >= 1",
+    which a closed network forbids."""
+    worker = {"cpu": 512, "memory_mib": 2048, "max_count": 4, "queue_scaling": True}
+    message = _error({**CLOSED, "network": network, "services": {"worker": worker}})
+    assert "services.worker.queue_scaling" in message and "closed network" in message
+    assert "nat_gateways >= 1" not in message
+
+
 def test_endpoints_option_needs_a_closed_network() -> None:
     assert "endpoints = false only applies to a closed network" in _error({"network": {"endpoints": False}})
 
@@ -388,13 +477,7 @@ def test_an_imported_closed_vpc_gets_endpoints_and_no_way_out(
     """`network.closed` with an imported VPC (described offline): nothing of the VPC is created or changed,
     the stack adds only its endpoints (in the imported private subnets) and its own groups, and the tasks
     run in those subnets without public IPs."""
-    network = {
-        "closed": True,
-        "vpc_id": "vpc-0a1b2c3d4e5f60718",
-        "cidr": "10.40.0.0/16",
-        "availability_zones": ["eu-central-1a", "eu-central-1b"],
-        "private_subnet_ids": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
-    }
+    network = IMPORTED_CLOSED
     config = config_of(**{**CLOSED, "network": network})
     assert not config.network.egress
     (body,) = synth(config).templates.values()

@@ -71,6 +71,25 @@ def test_zones_come_from_the_account_never_guessed(
     assert unrecorded.missing_context == [zones_key("111111111111", "ap-northeast-1")]
 
 
+@pytest.mark.parametrize(
+    "environment",
+    [{}, {"region": "us-east-1"}, {"account": "111111111111"}],
+    ids=["none", "region", "account"],
+)
+def test_three_zones_need_a_known_environment(environment: dict[str, str]) -> None:
+    """Found by the sweep: CDK's Stack.availabilityZones gives an environment-agnostic stack (account or
+    region unknown) two zones, so `max_azs = 3` silently built two (and `nat_gateways = 3` two NATs).
+    Refused, naming the fix; explicit zones (with region) or account and region make three work."""
+    with pytest.raises(ConfigError, match=r"network.max_azs = 3 needs account and region"):
+        config_of(**environment, network={"max_azs": 3})
+    zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert (
+        config_of(region="us-east-1", network={"max_azs": 3, "availability_zones": zones}).network.max_azs
+        == 3
+    )
+    assert config_of(account="111111111111", region="us-east-1", network={"max_azs": 3}).network.max_azs == 3
+
+
 def test_cli_stops_on_a_missing_zone_lookup(tmp_path: Path) -> None:
     """CDK guide "Context values": a lookup not in cdk.context.json yields dummy values; `dify-on-aws synth`
     must stop (exit 2) and name the lookup instead of writing a template with dummy zones."""

@@ -314,6 +314,26 @@ def test_override_replaces_a_managed_setting_and_moves_it(
     assert "parameter/" not in json.dumps(secrets_of(found["api"][1])["SECRET_KEY"])
 
 
+def test_several_json_keys_of_one_secret(synth: Callable[[DifyConfig], SynthResult]) -> None:
+    """Found by the sweep: two entries reading the same secret (its whole value and one JSON key, as in
+    ECS's `valueFrom` "arn:...:secret:name-AbCdEf:json-key::") failed synth with "There is already a
+    Construct with name 'Secret...'". Each gets its own ECS secret from one import."""
+    config = config_of(
+        **BASE,
+        env={
+            "worker": {
+                "GITHUB_CLIENT_SECRET": {"secret": GITHUB_SECRET, "key": "client_secret"},
+                "GITHUB_CLIENT_ID_SECRET": {"secret": GITHUB_SECRET, "key": "client_id"},
+                "NOTION_INTERNAL_SECRET": {"secret": GITHUB_SECRET},
+            }
+        },
+    )
+    worker = secrets_of(containers(_resources(synth(config)))["worker"][1])
+    assert worker["GITHUB_CLIENT_SECRET"] == f"{GITHUB_SECRET}:client_secret::"
+    assert worker["GITHUB_CLIENT_ID_SECRET"] == f"{GITHUB_SECRET}:client_id::"
+    assert worker["NOTION_INTERNAL_SECRET"] == GITHUB_SECRET
+
+
 def test_customer_managed_key_decrypt_only_for_that_role(overridden: Mapping[str, Mapping[str, Any]]) -> None:
     """SecureString parameters with a customer managed key need kms:Decrypt on the execution role (ECS)."""
     found = containers(overridden)

@@ -548,12 +548,14 @@ def test_every_service_allows_ecs_exec(template: Template) -> None:
         assert missing == [], f"{sid}: task role lacks {missing}"
 
 
-def test_ecs_exec_can_be_turned_off(synth: Any) -> None:
+@pytest.mark.parametrize("extra", [{}, {"package_index": {"type": "codeartifact"}}], ids=["dify", "packages"])
+def test_ecs_exec_can_be_turned_off(synth: Any, extra: dict[str, Any]) -> None:
     """`services.execute_command = false`: no service enables execute command, no task role may open the
-    Session Manager channels, and the ApiExecCommand output is gone."""
+    Session Manager channels, and the ApiExecCommand output is gone. Found by the sweep: the package proxy
+    (`[package_index]`) kept ECS Exec on, and so needed the ssmmessages endpoint in a closed network."""
     from .conftest import config_of  # noqa: PLC0415
 
-    result = synth(config_of(services={"execute_command": False}))
+    result = synth(config_of(services={"execute_command": False}, **extra))
     template = result.templates[next(iter(result.templates))]
     resources = template["Resources"]
     services = of_type(resources, "AWS::ECS::Service")

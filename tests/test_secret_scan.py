@@ -88,6 +88,10 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
 )
 _BASE64 = re.compile(r"[A-Za-z0-9+/\s]{40,}={0,2}")
+# The ARN of a secret or parameter (with ECS's `:json-key:version-stage:version-id` suffix): a reference.
+SECRET_REFERENCE = re.compile(
+    r"arn:aws[a-z-]*:(?:secretsmanager|ssm):[a-z0-9-]+:\d{12}:(?:secret|parameter)[:/]"
+)
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,8 @@ def check_text(text: str, *, dynamic_ok: bool = False) -> list[tuple[str, str]]:
                 continue  # composed from a dynamic reference, judged above
             if kind == "credential assignment" and not _looks_random(match.group("value")):
                 continue  # prose such as "CODE_EXECUTION_API_KEY = sandbox API_KEY"
+            if kind == "credential assignment" and SECRET_REFERENCE.match(match.group("value")):
+                continue  # where a secret lives (an [env] secret's ARN for the lambda api), not its value
             found.append((kind, match.group(0)))
     decoded = _decoded(text)
     if decoded is not None:
@@ -563,6 +569,26 @@ CLEAN: dict[str, dict[str, Any]] = {
         Actions=["secretsmanager:GetSecretValue", "rds-data:BeginTransaction"],
     ),
     "secret arn output": {"Outputs": {"DatabaseSecretArn": {"Value": {"Ref": "DbSecretAttachment"}}}},
+    # Found by the sweep: an [env] secret with the lambda front door is named by its literal ARN in the api
+    # function's DIFY_SECRET_ARNS, which the scan took for a credential assignment.
+    "env secret arns for the lambda api": _resource(
+        "AWS::Lambda::Function",
+        Environment={
+            "Variables": {
+                "DIFY_SECRET_ARNS": {
+                    "Fn::Join": [
+                        "",
+                        [
+                            '{"SECRET_KEY":"',
+                            {"Ref": "SecretKey"},
+                            '","RESEND_API_KEY":"arn:aws:secretsmanager:eu-west-1:111111111111:secret:'
+                            'dify/mail-AbCdEf:resend::"}',
+                        ],
+                    ]
+                }
+            }
+        },
+    ),
 }
 
 

@@ -1,14 +1,21 @@
 """A property-based sweep of the configuration space (hypothesis).
 
-Valid configurations, drawn across every option (front door types and their options, removal policy, network,
-database, cache, storage, services with Spot, architecture and Fargate sizes, tags, images, the SSRF proxy),
-are synthesized with cdk-nag and linted with cfn-lint, and must keep the invariants the README promises:
+Valid configurations, drawn across every option (front door types and their options, removal policy, network:
+new, imported by subnet IDs, closed, NAT gateways or instances; database, cache, storage, services with Spot,
+architecture, Fargate sizes and scaling signals, tags, images, the SSRF proxy, backup, schedule, [email],
+[env] with literals, SSM parameters, secrets and overrides, [monitoring], [package_index], [knowledge_bases]),
+respecting the rules across sections of config/checks.py and config/model.py, are synthesized with cdk-nag
+and linted with cfn-lint, and must keep the invariants the README promises:
 
 * no unacknowledged cdk-nag finding, no missing context lookup, cfn-lint clean;
-* no secret in plain text (the scanner of tests/test_secret_scan.py);
+* no secret in plain text (the scanner of tests/test_secret_scan.py); [env] values from SSM or Secrets
+  Manager only as ECS secrets, never in an environment;
 * data kept unless `removal_policy = "destroy"`, deleted with it;
 * exactly one worker beat task, never on Spot, never two at once during a deployment;
-* every Dify route present on the front door.
+* every Dify route present on the front door;
+* a closed network has no way to the internet (no internet gateway, NAT, public subnet or IP, no route to
+  0.0.0.0/0, no function URL) and a VPC endpoint for every AWS service the template calls from the VPC;
+* the knowledge API is a private REST API in a closed network, a function URL elsewhere.
 
 Invalid configurations (one or more deliberate mistakes on a valid one) must raise ConfigError naming each
 offending key, and the CLI must exit 2 with that message and no traceback.
@@ -56,14 +63,19 @@ from dify_on_aws.config.model import (
     CacheConfig,
     DatabaseConfig,
     FrontDoorConfig,
+    ImagesConfig,
     NetworkConfig,
     ServicesConfig,
     ServiceSize,
+    SsrfProxyConfig,
 )
 from dify_on_aws.frontdoor.routing import API_PREFIXES, PLUGIN_PREFIXES
+from dify_on_aws.network.endpoints import GATEWAY_SERVICES
+from dify_on_aws.operations.vpc_endpoints import required_endpoints
 from dify_on_aws.services import dify_contract
 
 from .conftest import ROOT, recorded_zones
+from .test_closed_network import assert_no_way_out, derived_endpoints, endpoints_of
 from .test_secret_scan import scan_result
 
 SWEEP_EXAMPLES = int(os.environ.get("DIFY_SWEEP_EXAMPLES", "6"))
@@ -95,6 +107,11 @@ def _accepts(model: type[BaseModel], **values: Any) -> bool:
 
 
 NAT_OPTIONAL = _accepts(NetworkConfig, nat_gateways=0)
+NETWORK_FIELDS = set(NetworkConfig.model_fields)
+HAS_CLOSED = "closed" in NETWORK_FIELDS
+HAS_IMPORTED = "vpc_id" in NETWORK_FIELDS
+HAS_NAT_INSTANCE = "nat" in NETWORK_FIELDS
+NAT_INSTANCE_TYPES = ("t4g.nano", "t4g.micro", "t3.micro", "c7gn.medium")
 
 ACCOUNT = "111111111111"
 # Zone letters that exist in each region (explicit zones are not looked up).
@@ -181,9 +198,9 @@ def _maybe(draw: st.DrawFn, target: dict[str, Any], key: str, strategy: st.Searc
         target[key] = draw(strategy)
 
 
-def _front_door(draw: st.DrawFn, kind: str) -> tuple[dict[str, Any], str]:
+def _front_door(draw: st.DrawFn, kind: str, *, internal: bool = False) -> tuple[dict[str, Any], str]:
     """The [front_door] table and how its domain is set up ("none", "zone_id", "lookup", "certificate" or
-    "zone_and_certificate")."""
+    "zone_and_certificate"); `internal`: an internal ALB (what a closed network needs)."""
     door: dict[str, Any] = {"type": kind}
     mode = draw(st.sampled_from(("none", "zone_id", "lookup", "certificate", "zone_and_certificate")))
     if mode != "none":
@@ -203,7 +220,10 @@ def _front_door(draw: st.DrawFn, kind: str) -> tuple[dict[str, Any], str]:
             _maybe(draw, door, "waf_managed_rules", st.booleans())
             _maybe(draw, door, "waf_rate_limit", st.integers(100, 100_000))
     if kind == "alb":
-        _maybe(draw, door, "internal", st.booleans())
+        if internal:
+            door["internal"] = True
+        else:
+            _maybe(draw, door, "internal", st.booleans())
     _maybe(draw, door, "origin_read_timeout_seconds", st.integers(1, 180))
     _maybe(draw, door, "idle_timeout_seconds", st.integers(60, 4000))
     if kind == "lambda" or draw(st.booleans()):
@@ -220,7 +240,10 @@ def valid_cases(draw: st.DrawFn, door_type: str | None = None) -> Case:
     kind = door_type or draw(st.sampled_from(DOOR_TYPES))
     # lambda_proxy forwards to one task (the config says so).
     layout = "single_task" if kind == "lambda_proxy" else draw(st.sampled_from(LAYOUTS))
-    door, mode = _front_door(draw, kind)
+    # A closed network needs an internal ALB as its front door (config/checks.py, closed_network).
+    # Two alb configurations in three are closed: only alb can be, and closed draws cover the most rules.
+    closed = kind == "alb" and HAS_CLOSED and draw(st.integers(0, 2)) > 0
+    door, mode = _front_door(draw, kind, internal=closed)
     config: dict[str, Any] = {
         "name": draw(st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,31}", fullmatch=True)),
         "front_door": door,
@@ -259,21 +282,50 @@ def valid_cases(draw: st.DrawFn, door_type: str | None = None) -> Case:
             max_size=3,
         ),
     )
-    config["images"] = _images(draw)
-    config["network"] = _network(draw, config.get("region"), no_nat=door["type"] == "lambda")
-    # The password rotation function runs in the VPC and needs NAT (the config says so).
-    # Rotation needs NAT, and provisioned Lambda api instances would keep the old password.
+    config["images"] = _images(draw, closed=closed)
+    config["network"] = network = _network(
+        draw,
+        config.get("region"),
+        account="account" in config,
+        no_nat=door["type"] == "lambda",
+        closed=closed,
+        public_alb=door["type"] == "alb" and not door.get("internal", False),
+    )
+    imported = "vpc_id" in network
+    # Whether the tasks reach the internet (NetworkConfig.egress: our NAT, or an imported VPC's own).
+    egress = not closed and (imported or network.get("nat_gateways", 1) > 0)
+    # The password rotation function runs in the VPC and needs NAT, or in a closed network the Secrets
+    # Manager endpoint; provisioned Lambda api instances would keep the old password.
     warm = door["type"] == "lambda" and door.get("provisioned_concurrency", 0) > 0
-    config["database"] = _database(draw, rotation=config["network"].get("nat_gateways", 1) > 0 and not warm)
+    config["database"] = _database(draw, rotation=(egress or closed) and not warm)
     config["cache"] = _cache(draw, layout)
     _maybe(draw, config, "storage", st.fixed_dictionaries({"noncurrent_version_days": st.integers(1, 3650)}))
     config["services"] = _services(draw, layout)
-    _signals(draw, config["services"], door=door["type"], nat=config["network"].get("nat_gateways", 1) > 0)
-    config["ssrf_proxy"] = _ssrf_proxy(draw)
+    # Queue scaling needs egress: refused without NAT and in closed networks (checks.py,
+    # nat_for_queue_scaling).
+    _signals(draw, config["services"], door=door["type"], egress=egress)
+    config["ssrf_proxy"] = _ssrf_proxy(draw, closed=closed)
     if "backup" in MODEL_FIELDS:
         config["backup"] = _backup(draw)
     if "schedule" in MODEL_FIELDS:
         config["schedule"] = _schedule(draw)
+    if "email" in MODEL_FIELDS:
+        config["email"] = _email(draw, door.get("hosted_zone"))
+    if "env" in MODEL_FIELDS:
+        config["env"] = _env(draw, door=door["type"])
+    if "monitoring" in MODEL_FIELDS:
+        config["monitoring"] = _monitoring(draw)
+    if "package_index" in MODEL_FIELDS:
+        config["package_index"] = _package_index(draw, closed=closed)
+    # In a closed network the knowledge API is a private REST API with its own endpoint: drawn more often.
+    wants = draw(st.integers(0, 2)) > 0 if closed else draw(st.booleans())
+    if "knowledge_bases" in MODEL_FIELDS and (closed or egress) and wants:
+        config["knowledge_bases"] = _knowledge_bases(draw)
+        domains = config["ssrf_proxy"].get("allowed_domains")
+        if domains and not closed:
+            # The proxy must let the knowledge API's function URL through (knowledge_api_reachable).
+            covering = (".on.aws", f".lambda-url.{config.get('region', region)}.on.aws")
+            domains.append(draw(st.sampled_from(covering if "region" in config else covering[:1])))
     context: dict[str, Any] = {}
     if mode == "lookup":
         zone = door["hosted_zone"]
@@ -283,9 +335,15 @@ def valid_cases(draw: st.DrawFn, door_type: str | None = None) -> Case:
     return Case({k: v for k, v in config.items() if v != {}}, context)
 
 
-def _images(draw: st.DrawFn) -> dict[str, Any]:
+def _images(draw: st.DrawFn, *, closed: bool = False) -> dict[str, Any]:
     images: dict[str, Any] = {}
-    _maybe(draw, images, "registry", st.sampled_from(REGISTRIES))
+    if closed:
+        # A closed network pulls only from ECR (the mirror `dify-on-aws mirror-images` fills).
+        images["registry"] = draw(st.sampled_from([r for r in REGISTRIES if ".dkr.ecr." in r]))
+    else:
+        _maybe(draw, images, "registry", st.sampled_from(REGISTRIES))
+        if "docker_hub_secret_arn" in ImagesConfig.model_fields:
+            _maybe(draw, images, "docker_hub_secret_arn", st.just(DOCKER_HUB_SECRET))
     _maybe(draw, images, "dify_version", st.sampled_from(dify_contract.releases()))
     if draw(st.booleans()):
         # Any tags, accepted only as an untested combination (images.force).
@@ -297,19 +355,67 @@ def _images(draw: st.DrawFn) -> dict[str, Any]:
     return images
 
 
-def _network(draw: st.DrawFn, region: str | None, *, no_nat: bool) -> dict[str, Any]:
+def _network(
+    draw: st.DrawFn,
+    region: str | None,
+    *,
+    account: bool,
+    no_nat: bool,
+    closed: bool = False,
+    public_alb: bool = False,
+) -> dict[str, Any]:
+    # An imported VPC described offline needs its zones, and so the region (config/network.py).
+    if HAS_IMPORTED and region is not None and draw(st.integers(0, 3)) == 3:
+        return _imported_network(draw, region, closed=closed, public_alb=public_alb)
     network: dict[str, Any] = {}
     base = draw(st.sampled_from(("10.0.0.0", "10.42.0.0", "172.16.0.0", "172.31.0.0", "192.168.0.0")))
     if draw(st.booleans()):
         network["cidr"] = f"{base}/{draw(st.integers(16, 22))}"
-    azs = draw(st.integers(2, 3))
+    # Three zones need a known environment or explicit zones (checks.py, zones: CDK gives an
+    # environment-agnostic stack two).
+    zoned = region is not None and draw(st.booleans())
+    azs = draw(st.integers(2, 3 if zoned or (region is not None and account) else 2))
     network["max_azs"] = azs
-    # No NAT gateway is not for the `lambda` front door (its api function needs NAT; the config says so).
-    _maybe(draw, network, "nat_gateways", st.integers(1 if no_nat or not NAT_OPTIONAL else 0, azs))
+    if closed:
+        # No NAT in a closed network: nat_gateways defaults to 0 there and must stay 0.
+        network["closed"] = True
+        _maybe(draw, network, "nat_gateways", st.just(0))
+    else:
+        # No NAT gateway is not for the `lambda` front door (its api function needs NAT; the config says so).
+        _maybe(draw, network, "nat_gateways", st.integers(1 if no_nat or not NAT_OPTIONAL else 0, azs))
+        if HAS_NAT_INSTANCE and network.get("nat_gateways", 1) > 0 and draw(st.booleans()):
+            network["nat"] = "instance"
+            _maybe(draw, network, "nat_instance_type", st.sampled_from(NAT_INSTANCE_TYPES))
     _maybe(draw, network, "flow_logs", st.booleans())
-    if region is not None and draw(st.booleans()):
+    if zoned:
+        assert region is not None
         letters = draw(st.permutations(REGIONS[region]))[:azs]
         network["availability_zones"] = [f"{region}{letter}" for letter in letters]
+    return network
+
+
+def _subnets(draw: st.DrawFn, kind: int, count: int) -> list[str]:
+    return [f"subnet-0a1b2c3d4e5f6{kind}{i:03d}" for i in range(count)]
+
+
+def _imported_network(draw: st.DrawFn, region: str, *, closed: bool, public_alb: bool) -> dict[str, Any]:
+    """An existing VPC described by subnet IDs (synthesizes offline): zones, private subnets, optionally
+    isolated ones, public ones when an internet-facing ALB needs them (config/checks.py, imported_vpc)."""
+    zones = draw(st.permutations(REGIONS[region]))[: draw(st.integers(2, min(3, len(REGIONS[region]))))]
+    network: dict[str, Any] = {
+        "vpc_id": draw(st.sampled_from(("vpc-0a1b2c3d4e5f60718", "vpc-0123abcd"))),
+        "cidr": draw(st.sampled_from(("10.40.0.0/16", "172.31.0.0/16", "10.8.0.0/20", "192.168.0.0/24"))),
+        "availability_zones": [f"{region}{z}" for z in zones],
+        "private_subnet_ids": _subnets(draw, 1, len(zones)),
+    }
+    if draw(st.booleans()):
+        network["isolated_subnet_ids"] = _subnets(draw, 2, len(zones))
+    if public_alb or (not closed and draw(st.booleans())):
+        network["public_subnet_ids"] = _subnets(draw, 3, len(zones))
+    if closed:
+        network["closed"] = True
+        # An imported closed VPC may already have its endpoints (checks.py, closed_network).
+        _maybe(draw, network, "endpoints", st.booleans())
     return network
 
 
@@ -325,6 +431,14 @@ def _database(draw: st.DrawFn, *, rotation: bool) -> dict[str, Any]:
     _maybe(draw, database, "backup_retention_days", st.integers(1, 35))
     if rotation and "rotation_days" in DatabaseConfig.model_fields:
         _maybe(draw, database, "rotation_days", st.integers(1, 365))
+    if "snapshot_before_upgrade" in DatabaseConfig.model_fields:
+        _maybe(draw, database, "snapshot_before_upgrade", st.booleans())
+    if "snapshot_identifier" in DatabaseConfig.model_fields:
+        snapshots = (
+            "dify-pre-1-13-3-20260101t0500z",
+            f"arn:aws:rds:us-east-1:{ACCOUNT}:cluster-snapshot:before-upgrade",
+        )
+        _maybe(draw, database, "snapshot_identifier", st.sampled_from(snapshots))
     return database
 
 
@@ -352,6 +466,8 @@ def _services(draw: st.DrawFn, layout: str) -> dict[str, Any]:
     _maybe(draw, services, "log_retention_days", st.sampled_from(LOG_RETENTION_DAYS))
     _maybe(draw, services, "bedrock", st.booleans())
     _maybe(draw, services, "container_insights", st.booleans())
+    if "execute_command" in SERVICE_FIELDS:
+        _maybe(draw, services, "execute_command", st.booleans())
     _maybe(draw, services, "sandbox_allow_all_syscalls", st.booleans())
     _maybe(draw, services, "sandbox_requirements_file", st.just(str(DEFAULT_SANDBOX_REQUIREMENTS)))
     for role in SERVICE_ROLES:
@@ -364,12 +480,13 @@ def _services(draw: st.DrawFn, layout: str) -> dict[str, Any]:
     return services
 
 
-def _signals(draw: st.DrawFn, services: dict[str, Any], *, door: str, nat: bool) -> None:
+def _signals(draw: st.DrawFn, services: dict[str, Any], *, door: str, egress: bool) -> None:
     """Scaling on real signals where the config allows it: the worker on its queue (one service per role,
-    NAT for the publisher's API calls, a ceiling above the floor), api and web on requests (ALB doors)."""
+    egress for the publisher's API calls, never closed; a ceiling above the floor), api and web on requests
+    (ALB front doors)."""
     if services.get("layout", "per_role") != "per_role":
         return
-    if nat and draw(st.booleans()):
+    if egress and draw(st.booleans()):
         worker = services.setdefault("worker", {})
         worker["max_count"] = max(worker.get("max_count") or 0, worker.get("desired_count", 1) + 1)
         worker["queue_scaling"] = True
@@ -381,17 +498,22 @@ def _signals(draw: st.DrawFn, services: dict[str, Any], *, door: str, nat: bool)
             size["requests_per_target"] = draw(st.integers(1, 5000))
 
 
-def _ssrf_proxy(draw: st.DrawFn) -> dict[str, Any]:
+def _ssrf_proxy(draw: st.DrawFn, *, closed: bool = False) -> dict[str, Any]:
     proxy: dict[str, Any] = {}
     images = (
         "public.ecr.aws/ubuntu/squid:6.6-24.04_beta",
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ubuntu/squid:6.6-24.04_beta",
     )
-    _maybe(draw, proxy, "image", st.sampled_from(images))
+    if closed:
+        proxy["image"] = images[1]  # mirrored to ECR (checks.py, closed_network)
+    else:
+        _maybe(draw, proxy, "image", st.sampled_from(images))
     domains = (".example.com", "api.example.org", "pypi.org")
     _maybe(draw, proxy, "allowed_domains", st.lists(st.sampled_from(domains), max_size=3))
     cidrs = ("10.20.0.0/16", "192.168.10.0/24", "172.20.0.0/16")
     _maybe(draw, proxy, "allowed_cidrs", st.lists(st.sampled_from(cidrs), max_size=2))
+    if "port_policy" in SsrfProxyConfig.model_fields:
+        _maybe(draw, proxy, "port_policy", st.sampled_from(("dify", "strict")))
     _maybe(draw, proxy, "extra_ports", st.lists(st.sampled_from((8080, 8443, 9000)), max_size=2))
     return proxy
 
@@ -416,6 +538,99 @@ def _schedule(draw: st.DrawFn) -> dict[str, Any]:
         st.sampled_from(("UTC", "Asia/Tokyo", "Europe/Berlin", "America/St_Johns")),
     )
     return schedule
+
+
+def _email(draw: st.DrawFn, zone: str | None) -> dict[str, Any]:
+    """[email]: off, or SES for a domain (inside the front door's hosted zone, where its records go, or
+    elsewhere)."""
+    if draw(st.booleans()):
+        return {}
+    domain = draw(st.sampled_from(tuple(filter(None, (zone, "mail.example.io", "example.org")))))
+    email: dict[str, Any] = {"domain": domain}
+    _maybe(draw, email, "sender", st.sampled_from((f"dify@{domain}", f"no.reply+dify@{domain}")))
+    _maybe(draw, email, "mail_from_subdomain", st.sampled_from(("mail", "bounce", "mail-from1")))
+    _maybe(draw, email, "smtp_port", st.sampled_from((465, 587)))
+    return email
+
+
+# [env] entries: (name, setting) by source. Literals are neither secret-looking nor names the stack sets;
+# override = true replaces a name it sets (LOG_LEVEL on the dify-api roles).
+ENV_LITERALS = (
+    ("LOG_OUTPUT_FORMAT", "json"),
+    ("ENABLE_SOCIAL_OAUTH_LOGIN", "true"),
+    ("GITHUB_CLIENT_ID", "Iv1.0123456789abcdef"),
+    ("NOTION_INTEGRATION_TYPE", "internal"),
+    ("HTTP_REQUEST_MAX_READ_TIMEOUT", "600"),
+)
+SECRET_ARN_EXAMPLE = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:dify/github-AbCdEf"
+KMS_KEY_EXAMPLE = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/0b2c6f1e-1d3c-4d5e-9f00-123456789abc"
+ENV_SECRETS = (
+    ("GITHUB_CLIENT_SECRET", {"secret": SECRET_ARN_EXAMPLE, "key": "client_secret"}),
+    ("NOTION_INTERNAL_SECRET", {"secret": SECRET_ARN_EXAMPLE}),
+    ("RESEND_API_KEY", {"secret": SECRET_ARN_EXAMPLE, "key": "resend", "kms_key": KMS_KEY_EXAMPLE}),
+)
+ENV_PARAMETERS = (
+    ("SENTRY_DSN", {"ssm": "/dify/sentry-dsn"}),
+    ("GOOGLE_CLIENT_ID", {"ssm": "dify.google-client-id"}),
+    ("UNSTRUCTURED_API_URL", {"ssm": "/dify/unstructured/url", "kms_key": KMS_KEY_EXAMPLE}),
+)
+ENV_OVERRIDES = (("LOG_LEVEL", {"value": "DEBUG", "override": True}),)
+ENV_TABLES = ("shared", "api", "worker", "beat", "migration", "web", "sandbox", "plugin_daemon")
+DOCKER_HUB_SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:dockerhub-AbCdEf"
+
+
+def _env(draw: st.DrawFn, *, door: str) -> dict[str, Any]:
+    """[env] and [env.<role>]: literals, SSM parameters, Secrets Manager secrets (whole or one JSON key)
+    and overrides. The `lambda` front door takes no [env.web] and no SSM for the api (checks.py,
+    env_on_lambda)."""
+    env: dict[str, Any] = {}
+    if draw(st.booleans()):
+        return env
+    tables = [t for t in ENV_TABLES if not (door == "lambda" and t == "web")]
+    for table in draw(st.lists(st.sampled_from(tables), min_size=1, max_size=3, unique=True)):
+        api_image = table in ("shared", "api", "worker", "beat", "migration")
+        pool = [*ENV_LITERALS, *ENV_SECRETS]
+        if not (door == "lambda" and table in ("shared", "api")):
+            pool += ENV_PARAMETERS
+        if api_image:
+            pool += ENV_OVERRIDES
+        entries = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique_by=lambda e: e[0]))
+        target = env if table == "shared" else env.setdefault(table, {})
+        for name, setting in entries:
+            target[name] = copy.deepcopy(setting)
+    return env
+
+
+def _monitoring(draw: st.DrawFn) -> dict[str, Any]:
+    monitoring: dict[str, Any] = {}
+    _maybe(draw, monitoring, "enabled", st.booleans())
+    _maybe(
+        draw, monitoring, "email", st.sampled_from(("ops@example.com", "dify-alerts+aws@corp.example.org"))
+    )
+    _maybe(draw, monitoring, "queue_depth_threshold", st.integers(1, 10_000))
+    _maybe(draw, monitoring, "cache_memory_percent", st.integers(1, 100))
+    _maybe(draw, monitoring, "error_rate_percent", st.sampled_from((0.5, 1, 5.0, 25.5, 100)))
+    return monitoring
+
+
+def _package_index(draw: st.DrawFn, *, closed: bool) -> dict[str, Any]:
+    """[package_index]: CodeArtifact behind the in-VPC proxy, its image mirrored to ECR when closed."""
+    if draw(st.booleans()):
+        return {}
+    index: dict[str, Any] = {"type": "codeartifact"}
+    mirrored = f"{ACCOUNT}.dkr.ecr.eu-central-1.amazonaws.com/docker/library/python:3.13-slim"
+    if closed:
+        index["proxy_image"] = mirrored
+    else:
+        _maybe(draw, index, "proxy_image", st.sampled_from((mirrored, "python:3.12-slim")))
+    return index
+
+
+def _knowledge_bases(draw: st.DrawFn) -> dict[str, Any]:
+    ids = st.lists(st.sampled_from(("KB12345678", "ABCDEFGHIJ", "0123456789")), min_size=1, unique=True)
+    knowledge: dict[str, Any] = {"ids": draw(ids)}
+    _maybe(draw, knowledge, "region", st.sampled_from(sorted(REGIONS)))
+    return knowledge
 
 
 # --- invariants -----------------------------------------------------------------------------------------
@@ -528,6 +743,152 @@ def check_routes(config: DifyConfig, result: SynthResult) -> None:
         found = {b["PathPattern"] for b in behaviors}
         expected = {p for prefix in API_PREFIXES for p in (prefix, f"{prefix}/*")}
     assert expected <= found, sorted(expected - found)
+
+
+def check_closed_network(config: DifyConfig, result: SynthResult) -> None:
+    """A closed network has no way to the internet (README, Closed network; docs/closed-network.md): no
+    internet gateway, NAT, Elastic IP, instance or public subnet, no route to 0.0.0.0/0, no public IP on a
+    task, an internal load balancer, no function URL; and a VPC endpoint for every AWS service the template
+    calls from inside the VPC (derived from it as tests/test_closed_network.py does), none nothing uses."""
+    template = main_template(result)
+    if not config.network.closed:
+        return
+    body = template["Resources"]
+    assert_no_way_out(body)
+    created = set(endpoints_of(body))
+    needed = derived_endpoints(body)
+    required = set(required_endpoints(config))
+    # What the stack creates, or (network.endpoints = false) what `validate --vpc-id` asks the VPC for.
+    assert needed <= created | required, sorted(needed - created - required)
+    if config.network.endpoints:
+        # An imported VPC gets interface endpoints only (a gateway endpoint would change its routes).
+        skipped = GATEWAY_SERVICES if config.network.imported else frozenset()
+        assert required - skipped <= created, sorted(required - skipped - created)
+    # SES SMTP is no IAM action: the one endpoint the derivation cannot see.
+    mail = {"email-smtp"} if config.email.enabled else set()
+    assert created <= needed | mail, sorted(created - needed - mail)
+
+
+def check_network(config: DifyConfig, result: SynthResult) -> None:
+    """NAT as configured: `nat_gateways` gateways, or as many NAT instances with `nat = "instance"` (README,
+    Network); an imported VPC is never modified: no VPC, subnet, route, NAT, gateway or flow log (README,
+    "The stack never modifies a VPC it does not own")."""
+    template = main_template(result)
+    net = config.network
+    if net.imported:
+        for kind in (
+            "AWS::EC2::VPC",
+            "AWS::EC2::Subnet",
+            "AWS::EC2::Route",
+            "AWS::EC2::RouteTable",
+            "AWS::EC2::NatGateway",
+            "AWS::EC2::InternetGateway",
+            "AWS::EC2::FlowLog",
+            "AWS::EC2::Instance",
+        ):
+            assert not resources(template, kind), kind
+        return
+    instances = len(resources(template, "AWS::EC2::Instance"))
+    gateways = len(resources(template, "AWS::EC2::NatGateway"))
+    if net.nat == "instance":
+        assert (instances, gateways) == (net.nat_gateways, 0)
+    else:
+        assert (instances, gateways) == (0, net.nat_gateways)
+    assert bool(resources(template, "AWS::EC2::FlowLog")) is net.flow_logs
+
+
+def check_env_secrets(config: DifyConfig, result: SynthResult) -> None:
+    """[env] values from SSM or Secrets Manager reach the containers as ECS secrets, never as plain
+    environment (README, Extra settings: "become ECS secrets"); literals are in the environment."""
+    entries = list(config.env.entries())
+    if not entries:
+        return
+    literal = {name for _, name, setting in entries if setting.is_literal}
+    secret = {name for _, name, setting in entries if not setting.is_literal} - literal
+    template = main_template(result)
+    environment: set[str] = set()
+    secrets: set[str] = set()
+    for task in resources(template, "AWS::ECS::TaskDefinition").values():
+        for container in task["Properties"]["ContainerDefinitions"]:
+            environment |= {e["Name"] for e in container.get("Environment", [])}
+            secrets |= {e["Name"] for e in container.get("Secrets", [])}
+    for function in resources(template, "AWS::Lambda::Function").values():
+        environment |= set(function["Properties"].get("Environment", {}).get("Variables", {}))
+    assert not secret & environment, sorted(secret & environment)
+    assert secret <= secrets, sorted(secret - secrets)
+    assert literal <= environment, sorted(literal - environment)
+
+
+def _container_environment(template: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [
+        {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+        for task in resources(template, "AWS::ECS::TaskDefinition").values()
+        for container in task["Properties"]["ContainerDefinitions"]
+        if container["Name"] == name
+    ]
+
+
+def check_monitoring(config: DifyConfig, result: SynthResult) -> None:
+    """[monitoring] (README, Monitoring): a dashboard, alarms with a runbook line to an SNS topic encrypted
+    with KMS, the operator's address subscribed; nothing of it when off."""
+    template = main_template(result)
+    dashboards = resources(template, "AWS::CloudWatch::Dashboard")
+    if not config.monitoring.enabled:
+        assert not dashboards and not resources(template, "AWS::Logs::QueryDefinition")
+        return
+    assert len(dashboards) == 1
+    (topic_id,) = [
+        rid
+        for rid, t in resources(template, "AWS::SNS::Topic").items()
+        if "KmsMasterKeyId" in t["Properties"]
+    ]
+    runbooks = [
+        a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+        if str(a["Properties"].get("AlarmDescription", "")).startswith("Runbook: ")
+    ]
+    assert runbooks
+    assert all(a["AlarmActions"] == [{"Ref": topic_id}] for a in runbooks)
+    mails = {
+        s["Properties"]["Endpoint"]
+        for s in resources(template, "AWS::SNS::Subscription").values()
+        if s["Properties"]["TopicArn"] == {"Ref": topic_id} and s["Properties"]["Protocol"] == "email"
+    }
+    assert mails == ({config.monitoring.email} if config.monitoring.email else set()), mails
+
+
+def check_package_index(config: DifyConfig, result: SynthResult) -> None:
+    """[package_index] (README, Python packages): a CodeArtifact repository, and the plugin daemon and the
+    sandbox install from the in-VPC proxy by a plain URL without credentials; none of it by default."""
+    template = main_template(result)
+    repositories = resources(template, "AWS::CodeArtifact::Repository")
+    if config.package_index.type == "none":
+        assert not repositories
+        return
+    assert len(repositories) == 1
+    for name in ("plugin-daemon", "sandbox"):
+        for environment in _container_environment(template, name):
+            url = environment["PIP_MIRROR_URL"]
+            assert url.startswith("http://package-index.") and "@" not in url, (name, url)
+
+
+def check_knowledge_api(config: DifyConfig, result: SynthResult) -> None:
+    """[knowledge_bases]: a private REST API in a closed network, else a public function URL (README,
+    Bedrock knowledge bases as external knowledge); nothing without ids."""
+    template = main_template(result)
+    private = [
+        api
+        for api in resources(template, "AWS::ApiGateway::RestApi").values()
+        if "PRIVATE" in api["Properties"].get("EndpointConfiguration", {}).get("Types", [])
+    ]
+    if not config.knowledge_bases.ids:
+        assert not private
+        return
+    if config.network.closed:
+        assert len(private) == 1, private
+    else:
+        assert not private
+        assert resources(template, "AWS::Lambda::Url")
 
 
 # --- cfn-lint in the background -------------------------------------------------------------------------
@@ -670,6 +1031,12 @@ def test_valid_configurations_synthesize_cleanly(
         check_one_beat(config, result)
         check_routes(config, result)
         check_waf_ip_sets(result)
+        check_closed_network(config, result)
+        check_network(config, result)
+        check_env_secrets(config, result)
+        check_knowledge_api(config, result)
+        check_monitoring(config, result)
+        check_package_index(config, result)
         REPORT["valid_synthesized"] += 1
         REPORT["front_doors"][config.front_door.type] += 1
         REPORT["removal_policies"][config.removal_policy] += 1
@@ -766,9 +1133,11 @@ def _set(path: str, value: Any, *expect: str) -> Mutation:
 
 
 def _unforced(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    """Set `path` and take back images.force, which would accept any tag."""
+    """Set `path` and take back images.force, which would accept any tag (and the other forced tags, which
+    would then be mistakes of their own: the images check names the first tag outside the set)."""
 
     def apply(config: dict[str, Any]) -> None:
+        drop(config, *(f"images.{key}" for key in ("api", "web", "sandbox", "plugin_daemon", "dify_version")))
         put(config, path, value)
         put(config, "images.force", False)
 
@@ -788,11 +1157,32 @@ def _whole(name: str, expect: tuple[str, ...], change: Callable[[dict[str, Any]]
     return Mutation(name, change, expect, None)
 
 
+def _new_vpc_cidr(value: str) -> Callable[[dict[str, Any]], None]:
+    """network.cidr on a new VPC: an imported VPC's CIDR may be public or as small as a /28."""
+
+    def apply(config: dict[str, Any]) -> None:
+        if "vpc_id" in config.get("network", {}):
+            config["network"] = {}
+        put(config, "network.cidr", value)
+
+    return apply
+
+
+def _zoneless(config: dict[str, Any]) -> None:
+    """No explicit zones (they need region): a new open VPC instead of an imported or closed one, whose
+    own rules would fail before the checks across sections run."""
+    network = config.get("network", {})
+    if "vpc_id" in network or network.get("closed"):
+        config["network"] = {"max_azs": 2}
+    else:
+        drop(config, "network.availability_zones")
+
+
 def _lambda_without(*keys: str) -> Callable[[dict[str, Any]], None]:
     def apply(config: dict[str, Any]) -> None:
         config["front_door"] = {"type": "lambda"}
         drop(config, *keys)
-        drop(config, "network.availability_zones")
+        _zoneless(config)
 
     return apply
 
@@ -800,17 +1190,19 @@ def _lambda_without(*keys: str) -> Callable[[dict[str, Any]], None]:
 def _lookup_without_account(config: dict[str, Any]) -> None:
     config["front_door"] = {"type": "alb", "domain": "dify.example.com", "hosted_zone": "example.com"}
     drop(config, "account")
-    drop(config, "network.availability_zones")
+    _zoneless(config)
 
 
 def _cloudfront_waf_without_region(config: dict[str, Any]) -> None:
     config["front_door"] = {"type": "cloudfront", "allowed_cidrs": ["203.0.113.0/24"]}
-    drop(config, "region", "network.availability_zones")
+    drop(config, "region")
+    _zoneless(config)
 
 
 def _zones_without_region(config: dict[str, Any]) -> None:
     config["front_door"] = {"type": "alb"}
     drop(config, "region")
+    _zoneless(config)
     put(config, "network.max_azs", 2)
     put(config, "network.nat_gateways", 1)
     put(config, "network.availability_zones", ["us-east-1a", "us-east-1b"])
@@ -819,6 +1211,7 @@ def _zones_without_region(config: dict[str, Any]) -> None:
 def _zones_in_another_region(config: dict[str, Any]) -> None:
     config["front_door"] = {"type": "alb"}
     config["region"] = "eu-west-1"
+    _zoneless(config)
     put(config, "network.max_azs", 2)
     put(config, "network.nat_gateways", 1)
     put(config, "network.availability_zones", ["us-east-1a", "eu-west-1b"])
@@ -826,7 +1219,7 @@ def _zones_in_another_region(config: dict[str, Any]) -> None:
 
 def _regional_certificate_elsewhere(config: dict[str, Any]) -> None:
     config.update(account=ACCOUNT, region="eu-west-1")
-    drop(config, "network.availability_zones")
+    _zoneless(config)
     config["front_door"] = {
         "type": "alb",
         "domain": "dify.example.com",
@@ -842,7 +1235,7 @@ def _zones_count(config: dict[str, Any]) -> None:
 MUTATIONS: tuple[Mutation, ...] = (
     # values a field rejects
     *(
-        _set("network.cidr", v)
+        Mutation(f"network.cidr = {v!r} (new VPC)", _new_vpc_cidr(v), ("network.cidr",), "network")
         for v in ("10.0.0.0/33", "10.0.0.1/16", "8.8.0.0/16", "10.0.0.0/8", "vpc", "10.0.0.0/24")
     ),
     *(
@@ -1146,6 +1539,225 @@ if "email" in MODEL_FIELDS:
         _set("email.sender", "x@elsewhere.org", "email", "sender"),
         _set("email.smtp_port", 25, "email.smtp_port"),
     )
+
+
+# --- mistakes on the newer sections -----------------------------------------------------------------------
+
+ECR_MIRROR = f"{ACCOUNT}.dkr.ecr.eu-central-1.amazonaws.com"
+IMPORTED_VPC = "vpc-0a1b2c3d4e5f60718"
+
+
+def _closed(**changes: Any) -> Callable[[dict[str, Any]], None]:
+    """A closed network on a new VPC with its images mirrored and an internal ALB, then `changes` (dotted
+    paths; None removes the key)."""
+
+    def apply(config: dict[str, Any]) -> None:
+        config["network"] = {"closed": True}
+        config["front_door"] = {"type": "alb", "internal": True}
+        config["images"] = {"registry": f"{ECR_MIRROR}/langgenius"}
+        put(config, "ssrf_proxy.image", f"{ECR_MIRROR}/ubuntu/squid:6.6-24.04_beta")
+        drop(config, "package_index", "services.worker.queue_scaling")
+        for path, value in changes.items():
+            if value is None:
+                drop(config, path)
+            else:
+                put(config, path.replace("__", "."), value)
+
+    return apply
+
+
+def _open_network(network: dict[str, Any], change: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A new VPC with `network` settings, a cloudfront front door, nothing else that needs NAT, then `change`
+    (dotted paths)."""
+
+    def apply(config: dict[str, Any]) -> None:
+        config["network"] = {"max_azs": 2, **network}
+        config["front_door"] = {"type": "cloudfront"}
+        drop(config, "database.rotation_days", "services.worker.queue_scaling", "knowledge_bases")
+        drop(config, "cache.engine")  # the container cache needs single_task, which `change` may undo
+        for path, value in change.items():
+            put(config, path, value)
+
+    return apply
+
+
+def _lambda_with(change: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """The `lambda` front door (account, region, NAT) and `change`."""
+
+    def apply(config: dict[str, Any]) -> None:
+        config.update(account=ACCOUNT, region="us-east-1")
+        config["front_door"] = {"type": "lambda"}
+        config["network"] = {"max_azs": 2}
+        config["services"] = {}
+        drop(config, "cache.engine", "env")
+        for path, value in change.items():
+            put(config, path, value)
+
+    return apply
+
+
+WORKER = {"cpu": 1024, "memory_mib": 2048}
+if HAS_CLOSED:
+    MUTATIONS += (
+        _whole(
+            "closed with cloudfront",
+            ("network.closed", "front_door.type = 'cloudfront'"),
+            _closed(front_door={"type": "cloudfront"}),
+        ),
+        _whole(
+            "closed with an internet-facing alb",
+            ("network.closed", "without internal = true"),
+            _closed(front_door={"type": "alb"}),
+        ),
+        _whole(
+            "closed with Docker Hub images",
+            ("images.registry = 'docker.io/langgenius'", "mirror-images"),
+            _closed(images__registry="docker.io/langgenius"),
+        ),
+        _whole(
+            "closed with the public squid image",
+            ("ssrf_proxy.image", "ECR"),
+            _closed(ssrf_proxy__image="public.ecr.aws/ubuntu/squid:6.6-24.04_beta"),
+        ),
+        _whole(
+            "closed with a public package proxy image",
+            ("package_index.proxy_image", "ECR"),
+            _closed(package_index={"type": "codeartifact"}),
+        ),
+        _whole(
+            "closed with a Docker Hub secret",
+            ("images.docker_hub_secret_arn",),
+            _closed(images__docker_hub_secret_arn=DOCKER_HUB_SECRET),
+        ),
+        _whole(
+            "closed new VPC without endpoints",
+            ("network.endpoints = false",),
+            _closed(network__endpoints=False),
+        ),
+        _whole(
+            "closed queue scaling",
+            ("services.worker.queue_scaling", "closed network"),
+            _closed(services__worker={**WORKER, "max_count": 3, "queue_scaling": True}),
+        ),
+        _set("network", {"closed": True, "nat_gateways": 1}, "network", "nat_gateways = 1"),
+        _set("network", {"endpoints": False}, "network", "endpoints = false"),
+        _set("network.closed", "maybe", "network.closed"),
+    )
+if HAS_NAT_INSTANCE:
+    MUTATIONS += (
+        _set("network.nat", "nat-gateway", "network.nat"),
+        _set("network", {"nat": "instance", "nat_gateways": 0}, "network", "nat = 'instance'"),
+        _set(
+            "network", {"nat_instance_type": "t3.micro"}, "network", "nat_instance_type", "nat = 'instance'"
+        ),
+        _set("network", {"nat": "instance", "nat_instance_type": "tiny"}, "network", "nat_instance_type"),
+    )
+if HAS_IMPORTED:
+    MUTATIONS += (
+        _set("network.vpc_id", "vpc-123", "network.vpc_id"),
+        _set("network", {"vpc_id": IMPORTED_VPC, "nat_gateways": 2}, "network", "nat_gateways = 2"),
+        _set("network", {"vpc_id": IMPORTED_VPC, "flow_logs": True}, "network", "flow_logs = true"),
+        _set("network", {"private_subnet_ids": ["subnet-0a1b2c3d4e5f60001"]}, "network", "vpc_id"),
+        _set(
+            "network",
+            {"vpc_id": IMPORTED_VPC, "private_subnet_ids": ["subnet-0a1b2c3d"]},
+            "network",
+            "availability_zones",
+            "cidr",
+        ),
+        _set("network.private_subnet_ids", ["subnet-xyz"], "network.private_subnet_ids"),
+    )
+if "knowledge_bases" in MODEL_FIELDS:
+    MUTATIONS += (
+        _set("knowledge_bases.ids", ["KB123"], "knowledge_bases.ids", "'KB123'"),
+        _set("knowledge_bases.ids", ["KB12345678", "KB12345678"], "knowledge_bases.ids", "twice"),
+        _set("knowledge_bases.region", "moon-1", "knowledge_bases.region"),
+        _set("knowledge_bases.id", ["KB12345678"], "knowledge_bases.id"),
+        _whole(
+            "knowledge bases without NAT",
+            ("knowledge_bases.ids", "nat_gateways = 0"),
+            _open_network({"nat_gateways": 0}, {"knowledge_bases.ids": ["KB12345678"]}),
+        ),
+        _whole(
+            "knowledge bases behind a domain allow-list",
+            ("knowledge_bases.ids", "ssrf_proxy.allowed_domains", ".on.aws"),
+            _open_network(
+                {}, {"knowledge_bases.ids": ["KB12345678"], "ssrf_proxy.allowed_domains": [".example.com"]}
+            ),
+        ),
+    )
+if "email" in MODEL_FIELDS:
+    MUTATIONS += (
+        _set("email", {"sender": "dify@example.com"}, "email", "domain"),
+        _set("email.mail_from_subdomain", "Mail.From", "email.mail_from_subdomain"),
+        _set("email", {"domain": "example.com", "sender": "not an address"}, "email", "sender"),
+    )
+if "env" in MODEL_FIELDS:
+    MUTATIONS += (
+        _set("env.api.X", {"secret": "arn:aws:secretsmanager:bad"}, "env.api.X", "secret"),
+        _set("env.sandbox.X", {"ssm": "two words"}, "env.sandbox.X", "ssm"),
+        _set("env.worker.X", {"value": "a", "key": "k"}, "env.worker.X", "key"),
+        _set("env.beat.X", {"ssm": "/a", "kms_key": "alias/mine"}, "env.beat.X", "kms_key"),
+        _set("env.api.lower_case", "x", "env.api", "lower_case"),
+        _set("env.migration.DB_PASSWORD", "hunter2-hunter2", "DB_PASSWORD", "{ secret = "),
+        _whole(
+            "env sets a name the stack sets",
+            ("[env] DB_HOST", "override = true"),
+            lambda c: put(c, "env.DB_HOST", "db.example.com"),
+        ),
+        _whole(
+            "[env.web] with the lambda front door",
+            ("[env.web]", "front_door.type = 'lambda'"),
+            _lambda_with({"env.web.X": "1"}),
+        ),
+        _whole(
+            "SSM for the api with the lambda front door",
+            ("SSM", "front_door.type = 'lambda'", "{ secret = "),
+            _lambda_with({"env.api.SENTRY_DSN": {"ssm": "/dify/sentry"}}),
+        ),
+    )
+if "monitoring" in MODEL_FIELDS:
+    MUTATIONS += (
+        _set("monitoring.email", "ops-at-example.com", "monitoring.email"),
+        _set("monitoring.cache_memory_percent", 0, "monitoring.cache_memory_percent"),
+        _set("monitoring.error_rate_percent", 0, "monitoring.error_rate_percent"),
+        _set("monitoring.queue_depth_threshold", 0, "monitoring.queue_depth_threshold"),
+        _set("monitoring.enable", True, "monitoring.enable"),
+    )
+if "package_index" in MODEL_FIELDS:
+    MUTATIONS += (
+        _set("package_index.type", "pypi", "package_index.type"),
+        _set("package_index.proxy_image", "Python 3", "package_index.proxy_image"),
+        _set("package_index.url", "https://pypi.org/simple", "package_index.url"),
+    )
+MUTATIONS += (
+    _set(
+        "services.worker",
+        {**WORKER, "desired_count": 2, "max_count": 2, "queue_scaling": True},
+        "services.worker",
+        "max_count",
+    ),
+    _whole(
+        "queue scaling without NAT",
+        ("services.worker.queue_scaling", "nat_gateways"),
+        _open_network(
+            {"nat_gateways": 0}, {"services": {"worker": {**WORKER, "max_count": 3, "queue_scaling": True}}}
+        ),
+    ),
+    _whole(
+        "queue scaling with single_task",
+        ("services.worker.queue_scaling", "per_role"),
+        _single_task({"services.worker": {**WORKER, "max_count": 3, "queue_scaling": True}}),
+    ),
+)
+if "execute_command" in SERVICE_FIELDS:
+    MUTATIONS += (_set("services.execute_command", "maybe"),)
+if "port_policy" in SsrfProxyConfig.model_fields:
+    MUTATIONS += (_set("ssrf_proxy.port_policy", "loose"),)
+if "snapshot_identifier" in DatabaseConfig.model_fields:
+    MUTATIONS += (_set("database.snapshot_identifier", "1bad--name"),)
+if "docker_hub_secret_arn" in ImagesConfig.model_fields:
+    MUTATIONS += (_set("images.docker_hub_secret_arn", "arn:aws:secretsmanager:bad"),)
 
 
 @st.composite

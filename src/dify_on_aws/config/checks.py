@@ -84,11 +84,19 @@ def nat_for_rotation(config: DifyConfig) -> None:
 
 
 def nat_for_queue_scaling(config: DifyConfig) -> None:
-    if config.network.nat_gateways == 0 and config.services.worker.queue_scaling:
+    if config.network.egress or not config.services.worker.queue_scaling:
+        return
+    if config.network.closed:
+        # Also an imported closed VPC (whose nat_gateways keeps its default): no endpoint serves CloudWatch.
         raise ValueError(
-            "services.worker.queue_scaling runs a function in the VPC that needs NAT to reach Secrets "
-            "Manager and CloudWatch; set network.nat_gateways >= 1 or remove queue_scaling"
+            "services.worker.queue_scaling runs a function in the VPC that publishes the queue depth to "
+            "CloudWatch, which a closed network does not reach (it has no CloudWatch monitoring endpoint); "
+            "remove queue_scaling (max_count still scales the worker on CPU)"
         )
+    raise ValueError(
+        "services.worker.queue_scaling runs a function in the VPC that needs NAT to reach Secrets "
+        "Manager and CloudWatch; set network.nat_gateways >= 1 or remove queue_scaling"
+    )
 
 
 def nat_for_lambda(config: DifyConfig) -> None:
@@ -127,7 +135,15 @@ def front_door_environment(config: DifyConfig) -> None:
 
 
 def zones(config: DifyConfig) -> None:
-    zones = config.network.availability_zones
+    net = config.network
+    zones = net.availability_zones
+    if zones is None and not net.imported and net.max_azs > 2 and None in (config.account, config.region):
+        # CDK's Stack.availabilityZones: an environment-agnostic stack gets two zones (Fn::GetAZs 0 and 1).
+        raise ValueError(
+            f"network.max_azs = {net.max_azs} needs account and region: without them the template is "
+            "environment-agnostic and CDK spreads the VPC over two zones only; set account and region, "
+            "or region and network.availability_zones, or max_azs = 2"
+        )
     if zones is not None:
         if config.region is None:
             raise ValueError("network.availability_zones needs region; set region or remove the zones")

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator
 
 from dify_on_aws.config.base import CrossFieldError, Section, cross_check
 
@@ -15,6 +15,7 @@ _SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
 # EC2 instance type names: family (with generation and options) and size, e.g. t4g.nano, c7gn.medium.
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 SUBNET_KEYS = ("public_subnet_ids", "private_subnet_ids", "isolated_subnet_ids")
+_BOOL = TypeAdapter(bool)
 
 
 def _shown(value: object) -> str:
@@ -58,7 +59,13 @@ class NetworkConfig(Section):
         "imported VPC's primary CIDR (required: security group rules and the SSRF proxy's deny list use it, "
         "and CDK cannot read it offline); with `vpc_id` alone it is looked up, so leave it out.",
     )
-    max_azs: int = Field(2, ge=2, le=3, description="Availability zones to spread subnets over.")
+    max_azs: int = Field(
+        2,
+        ge=2,
+        le=3,
+        description="Availability zones to spread subnets over. 3 needs `account` and `region` (or `region` "
+        "and `availability_zones`): an environment-agnostic template gets two zones from CDK.",
+    )
     nat_gateways: int = Field(
         1,
         ge=0,
@@ -112,10 +119,9 @@ class NetworkConfig(Section):
     @classmethod
     def _closed_without_nat(cls, data: object) -> object:
         """A closed network has no NAT: `nat_gateways` defaults to 0 there instead of 1."""
-        closed_new = isinstance(data, dict) and data.get("closed") is True and data.get("vpc_id") is None
-        if closed_new and isinstance(data, dict) and "nat_gateways" not in data:
-            return {**data, "nat_gateways": 0}
-        return data
+        if not isinstance(data, dict) or data.get("vpc_id") is not None or "nat_gateways" in data:
+            return data
+        return {**data, "nat_gateways": 0} if _true(data.get("closed", False)) else data
 
     @field_validator("vpc_id")
     @classmethod
@@ -245,6 +251,14 @@ class NetworkConfig(Section):
         if problems:
             raise CrossFieldError(problems)
         return self
+
+
+def _true(value: object) -> bool:
+    """Whether a boolean field reads `value` as true (`"true"` too); False for what it rejects."""
+    try:
+        return _BOOL.validate_python(value)
+    except ValidationError:
+        return False  # the field reports the value
 
 
 def _check_cidr(value: str, *, imported: bool) -> None:

@@ -113,7 +113,8 @@ class WorkerSize(ServiceSize):
         description="Scale on the Celery queue depth (metric DifyOnAws/CeleryQueueDepth, published every "
         "minute by a small function that reads the broker) instead of CPU, between `desired_count` (0 "
         "allowed: no worker while nothing is queued) and `max_count`: one to four tasks more while "
-        "messages wait, one task less after `queue_idle_minutes` of empty queues.",
+        "messages wait, one task less after `queue_idle_minutes` of empty queues. Needs NAT (or an imported "
+        "VPC's egress); not in a closed network, which has no CloudWatch endpoint for the function.",
     )
     queue_idle_minutes: int = Field(
         15,

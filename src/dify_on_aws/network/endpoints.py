@@ -7,7 +7,8 @@ template: the IAM actions of task and execution roles and of functions in the VP
   `ecr.dkr` (registry API) and S3, where ECR keeps the layers ("Amazon ECR interface VPC endpoints",
   Amazon ECR User Guide). S3 is a gateway endpoint (no hourly charge) and also serves Dify's bucket.
 - `logs`: the awslogs driver of every container. `secretsmanager`: the containers' secrets, read by the
-  execution role at start, and the database password rotation function. `ssmmessages`: ECS Exec sessions.
+  execution role at start, and the database password rotation function. `ssmmessages`: ECS Exec sessions
+  (`services.execute_command`). `ssm`: `[env]` values from Parameter Store, read at task start.
 - `email-smtp`, with `[email]`: Dify mails through SES SMTP (port 465 or 587, admitted by the endpoints'
   group).
 - `codeartifact.api` and `codeartifact.repositories`, with `[package_index]`: the package proxy's token and
@@ -23,8 +24,8 @@ template: the IAM actions of task and execution roles and of functions in the VP
 
 Not needed: the `ecs`, `ecs-agent` and `ecs-telemetry` endpoints (Fargate tasks reach the ECS control plane
 without them: "Amazon ECS interface VPC endpoints", Fargate considerations); STS (tasks get credentials from
-the ECS credential endpoint, not AssumeRoleWithWebIdentity); `ssm` and `ec2messages` (no SSM parameters,
-no EC2 instances); functions outside the VPC (custom resources) use AWS's public endpoints.
+the ECS credential endpoint, not AssumeRoleWithWebIdentity); `ssm` without SSM parameters in `[env]`,
+`ec2messages` (no EC2 instances); functions outside the VPC (custom resources) use AWS's public endpoints.
 
 Pure data and a read-only check (no CDK: `dify-on-aws validate` stays free of the jsii start-up); the
 construct that creates the endpoints is `network.vpc.VpcEndpoints`.
@@ -53,8 +54,12 @@ BASE_ENDPOINTS = (
     EndpointNeed("s3", "image layers (ECR stores them in S3) and Dify's bucket (gateway endpoint)"),
     EndpointNeed("logs", "the awslogs log driver of every container"),
     EndpointNeed("secretsmanager", "container secrets at task start; database password rotation"),
-    EndpointNeed("ssmmessages", "ECS Exec sessions into running tasks"),
 )
+EXEC_ENDPOINTS = (EndpointNeed("ssmmessages", "ECS Exec sessions into running tasks"),)
+# Fargate reads a container's SSM parameters (`[env]` `{ ssm = ... }`) through the task's network interface
+# at start ("Amazon ECS interface VPC endpoints": Systems Manager endpoint for Parameter Store secrets). A
+# customer managed key needs no `kms` endpoint: Parameter Store and Secrets Manager decrypt on AWS's side.
+SSM_ENDPOINTS = (EndpointNeed("ssm", "[env] values from SSM Parameter Store, read by ECS at task start"),)
 BEDROCK_ENDPOINTS = (
     EndpointNeed("bedrock-runtime", "Bedrock models (InvokeModel) from the plugin daemon"),
     EndpointNeed("bedrock-agent-runtime", "Bedrock Rerank, Retrieve and RetrieveAndGenerate"),
@@ -83,12 +88,19 @@ PACKAGE_INDEX_ENDPOINTS = (
 
 
 def endpoint_needs(
-    *, bedrock: bool, email: bool = False, package_index: bool = False
+    *,
+    bedrock: bool,
+    email: bool = False,
+    package_index: bool = False,
+    execute_command: bool = True,
+    ssm_parameters: bool = False,
 ) -> tuple[EndpointNeed, ...]:
     """The endpoints a closed deployment needs from the VPC, with the reason for each (not those the stack
     always creates itself: KNOWLEDGE_ENDPOINTS)."""
     return (
         BASE_ENDPOINTS
+        + (EXEC_ENDPOINTS if execute_command else ())
+        + (SSM_ENDPOINTS if ssm_parameters else ())
         + (BEDROCK_ENDPOINTS if bedrock else ())
         + (EMAIL_ENDPOINTS if email else ())
         + (PACKAGE_INDEX_ENDPOINTS if package_index else ())

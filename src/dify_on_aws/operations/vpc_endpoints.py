@@ -13,9 +13,20 @@ from dify_on_aws.network.endpoints import EndpointNeed, endpoint_needs, missing_
 EXIT_CONFIG = 2
 
 
+def config_endpoint_needs(config: DifyConfig) -> tuple[EndpointNeed, ...]:
+    """`endpoint_needs` for a configuration (what the stack creates and `validate --vpc-id` checks)."""
+    return endpoint_needs(
+        bedrock=config.services.bedrock,
+        email=config.email.domain is not None,
+        package_index=config.package_index.type != "none",
+        execute_command=config.services.execute_command,
+        ssm_parameters=any(setting.ssm is not None for _, _, setting in config.env.entries()),
+    )
+
+
 def required_endpoints(config: DifyConfig) -> list[str]:
     """The endpoint services (short names such as `ecr.api`) this configuration needs in a closed network."""
-    return [need.service for need in _needs(config)]
+    return [need.service for need in config_endpoint_needs(config)]
 
 
 def check_vpc_endpoints(config: DifyConfig, vpc_id: str, *, ec2_client: Any = None) -> int:
@@ -33,7 +44,7 @@ def check_vpc_endpoints(config: DifyConfig, vpc_id: str, *, ec2_client: Any = No
             return _fail("validate --vpc-id needs a region: set `region` in the config or AWS_REGION")
         ec2_client = session.client("ec2", region_name=region)
     region = region or ec2_client.meta.region_name
-    needs = {need.service: need.reason for need in _needs(config)}
+    needs = {need.service: need.reason for need in config_endpoint_needs(config)}
     try:
         missing = missing_endpoints(ec2_client, vpc_id=vpc_id, region=region, required=list(needs))
     except Exception as exc:  # botocore's errors, named below without importing botocore
@@ -63,11 +74,3 @@ def _explain(exc: Exception, vpc_id: str) -> str:
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return EXIT_CONFIG
-
-
-def _needs(config: DifyConfig) -> tuple[EndpointNeed, ...]:
-    return endpoint_needs(
-        bedrock=config.services.bedrock,
-        email=config.email.domain is not None,
-        package_index=config.package_index.type != "none",
-    )

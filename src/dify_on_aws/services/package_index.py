@@ -106,6 +106,7 @@ class PackageIndex(Construct):
         subnets: ec2.SubnetSelection,
         public_ip: bool,
         log_group: logs.ILogGroup,
+        execute_command: bool,
     ) -> None:
         super().__init__(scope, id_)
         # Only a cache of public packages: deleting it with the stack loses nothing that PyPI does not have.
@@ -163,6 +164,7 @@ class PackageIndex(Construct):
             public_ip=public_ip,
             log_group=log_group,
             service_connect=False,
+            execute_command=execute_command,
             allow_all_outbound=False,
             cloud_map=dns_record(namespace, NAME),
         )

@@ -8,9 +8,10 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 
 from dify_on_aws.config import DifyConfig
-from dify_on_aws.network.endpoints import GATEWAY_SERVICES, KNOWLEDGE_ENDPOINTS, endpoint_needs
+from dify_on_aws.network.endpoints import GATEWAY_SERVICES, KNOWLEDGE_ENDPOINTS
 from dify_on_aws.network.imported import ImportedVpc
 from dify_on_aws.network.vpc import Network, NewVpc
+from dify_on_aws.operations.vpc_endpoints import config_endpoint_needs
 
 
 def build_network(
@@ -57,11 +58,7 @@ def endpoint_services(config: DifyConfig) -> list[str]:
     own = [need.service for need in KNOWLEDGE_ENDPOINTS] if config.knowledge_bases.ids else []
     if not config.network.endpoints:
         return own
-    needs = endpoint_needs(
-        bedrock=config.services.bedrock,
-        email=config.email.domain is not None,
-        package_index=config.package_index.type != "none",
-    )
+    needs = config_endpoint_needs(config)
     # A gateway endpoint adds routes to the VPC's route tables, which the stack never changes in a VPC it
     # does not own: an imported VPC brings its own S3 gateway endpoint (`validate --vpc-id` checks it).
     owned = config.network.vpc_id is None

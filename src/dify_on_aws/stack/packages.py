@@ -30,4 +30,5 @@ def build_package_index(stack: DifyStack, config: DifyConfig) -> PackageIndex | 
         subnets=stack.network.task_subnets,
         public_ip=stack.network.public_ip,
         log_group=stack.dify.log_group,
+        execute_command=svc.execute_command,
     )
