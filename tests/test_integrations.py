@@ -29,6 +29,7 @@ from dify_on_aws.app import SynthResult, build_app
 from dify_on_aws.config import ConfigError, DifyConfig, load_config
 from dify_on_aws.config.checks import managed_names
 from dify_on_aws.config.env import ENV_ROLES, SECRET_NAME
+from dify_on_aws.frontdoor.runtime.lambda_bootstrap import bootstrap
 from dify_on_aws.roles import Role
 from dify_on_aws.services.variables import LAMBDA_API_NAMES
 from dify_on_aws.templates.intrinsics import direct_target, referenced_ids
@@ -631,3 +632,14 @@ def test_the_lambda_api_function_holds_only_names_validate_knows(
         config.env.for_role(Role.API)
     )
     assert variables["EXTRA_SETTING"] == "on"
+
+
+def test_lambda_names_cover_what_the_bootstrap_reads() -> None:
+    """The bootstrap (shipped alone, so it keeps its own copy) fills in the public URLs and reads its
+    control variables: all of them are names `[env]` cannot replace on the lambda api function."""
+    read = {
+        *bootstrap.PUBLIC_URL_VARIABLES,
+        bootstrap.ENDPOINT_URL_TEMPLATE_VARIABLE,
+        *bootstrap.CONTROL_VARIABLES,
+    }
+    assert read <= LAMBDA_API_NAMES

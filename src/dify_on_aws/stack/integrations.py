@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_ecs as ecs
@@ -108,8 +109,6 @@ def extra_settings(scope: Construct, env: EnvConfig) -> dict[Role, ContainerSett
         return {}
     holder = Construct(scope, "ExtraSettings")
     references: dict[tuple[str | None, ...], ecs.Secret] = {}
-    # One import per secret: entries may read different JSON keys of the same secret.
-    imported: dict[str, sm.ISecret] = {}
     found: dict[Role, ContainerSettings] = {}
     for role in roles:
         environment: dict[str, str] = {}
@@ -120,19 +119,20 @@ def extra_settings(scope: Construct, env: EnvConfig) -> dict[Role, ContainerSett
                 continue
             source = (setting.ssm, setting.secret, setting.key, setting.kms_key)
             if source not in references:
-                references[source] = _reference(holder, setting, imported)
+                references[source] = _reference(holder, setting)
             secrets[name] = references[source]
         found[role] = ContainerSettings(environment, secrets)
     return found
 
 
-def _reference(holder: Construct, setting: EnvSetting, imported: dict[str, sm.ISecret]) -> ecs.Secret:
-    """An imported parameter or secret (no resource, no value in the template) as an ECS secret; `imported`:
-    the secrets imported so far, by construct ID."""
+def _reference(holder: Construct, setting: EnvSetting) -> ecs.Secret:
+    """An imported parameter or secret (no resource, no value in the template) as an ECS secret."""
     where = setting.ssm or setting.secret or ""
     id_ = hashlib.sha256(f"{where}|{setting.kms_key}".encode()).hexdigest()[:12]
-    if f"Secret{id_}" in imported:
-        return ecs.Secret.from_secrets_manager(imported[f"Secret{id_}"], setting.key)
+    # One import per secret: entries may read different JSON keys of the same secret.
+    known = holder.node.try_find_child(f"Secret{id_}")
+    if known is not None:
+        return ecs.Secret.from_secrets_manager(cast(sm.ISecret, known), setting.key)
     key = kms.Key.from_key_arn(holder, f"Key{id_}", setting.kms_key) if setting.kms_key else None
     if setting.ssm is not None:
         # The secure-string import only builds an ARN (and a dynamic reference nobody reads); the plain
@@ -141,7 +141,7 @@ def _reference(holder: Construct, setting: EnvSetting, imported: dict[str, sm.IS
             holder, f"Parameter{id_}", parameter_name=setting.ssm, encryption_key=key
         )
         return ecs.Secret.from_ssm_parameter(parameter)
-    secret = imported[f"Secret{id_}"] = sm.Secret.from_secret_attributes(
+    secret = sm.Secret.from_secret_attributes(
         holder, f"Secret{id_}", secret_complete_arn=setting.secret, encryption_key=key
     )
     return ecs.Secret.from_secrets_manager(secret, setting.key)
